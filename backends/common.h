@@ -1,0 +1,20 @@
+/* Helpers shared by the backstores and the registry. */
+#ifndef LUNGATE_BACKENDS_COMMON_H
+#define LUNGATE_BACKENDS_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "lungate/backstore.h"
+
+extern const struct lg_backstore_ops lg_file_backstore;
+
+/* Read an optional non-negative integer key (absent leaves *out alone).
+ * Accepts JSON integers and decimal strings; -EINVAL otherwise. */
+int lg_json_get_u64(const json_t *obj, const char *key, uint64_t *out);
+
+/* Join a relative path onto dir (absolute paths pass through); -ENAMETOOLONG. */
+int lg_resolve_path(char *out, size_t outlen, const char *dir, const char *path);
+
+#endif

@@ -1,0 +1,75 @@
+/* lungate backstore contract: the block-I/O interface every LUN sits on.
+ *
+ * The SCSI layer decodes CDBs and checks ranges; a backstore only moves bytes at
+ * byte offsets.  Every data call returns 0 or -errno and may be called from
+ * several threads at once on the same handle.  A backstore that cannot do
+ * something leaves the pointer NULL (or returns false from can_*).
+ */
+#ifndef LUNGATE_BACKSTORE_H
+#define LUNGATE_BACKSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* pwrite/zero flags */
+#define LG_BS_FUA     (1u << 0) /* data must be durable when the call returns */
+#define LG_BS_MAY_TRIM (1u << 1) /* zero may deallocate */
+
+/* One allocation extent, reported by ->extents. */
+struct lg_extent {
+  uint64_t offset;            /* byte offset */
+  uint64_t length;            /* bytes */
+  uint32_t flags;             /* LG_EXTENT_* */
+};
+#define LG_EXTENT_HOLE (1u << 0) /* not allocated */
+#define LG_EXTENT_ZERO (1u << 1) /* reads as zeroes */
+
+/* What the opener is told besides the storage object's own JSON. */
+struct lg_bs_open_args {
+  const char *name;           /* storage object name, for messages */
+  bool readonly;              /* open for reading only, whatever the JSON says */
+  const char *config_dir;     /* directory of the config file, for relative paths */
+};
+
+struct lg_backstore_ops {
+  const char *name;           /* plugin name as in saveconfig.json ("fileio") */
+
+  /* Open from the storage object's JSON; NULL with lg_set_error() on failure. */
+  void *(*open)(const json_t *so, const struct lg_bs_open_args *args);
+  void (*close)(void *h);
+
+  uint64_t (*size)(void *h);          /* bytes */
+  uint32_t (*block_size)(void *h);    /* logical block size in bytes */
+
+  bool (*can_write)(void *h);
+  bool (*can_flush)(void *h);
+  bool (*can_trim)(void *h);
+  bool (*can_zero)(void *h);
+  bool (*can_extents)(void *h);
+
+  int (*pread)(void *h, void *buf, size_t count, uint64_t offset);
+  int (*pwrite)(void *h, const void *buf, size_t count, uint64_t offset,
+                unsigned flags);
+  int (*flush)(void *h);
+  int (*trim)(void *h, uint64_t count, uint64_t offset);
+  int (*zero)(void *h, uint64_t count, uint64_t offset, unsigned flags);
+  /* Fill at most *n extents covering [offset, offset+count); *n gets the number
+   * filled.  Extents are contiguous from offset. */
+  int (*extents)(void *h, uint64_t count, uint64_t offset,
+                 struct lg_extent *ext, size_t *n);
+};
+
+/* The registry: every backstore compiled in, looked up by plugin name. */
+const struct lg_backstore_ops *lg_backstore_find(const char *plugin);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LUNGATE_BACKSTORE_H */

@@ -1,0 +1,425 @@
+/* iSCSI connection: the PDU receive state machine and the transmit side.
+ *
+ * Receive: iscsi_rx_feed() takes bytes as they come and walks
+ * BHS -> AHS -> header digest -> data (+padding) -> data digest, handling any
+ * partial read.  When a header is complete, the full-feature code decides where
+ * the data goes (a task's buffer at the right offset, scratch, or nowhere), so
+ * large data segments are received straight into the buffer the backstore
+ * writes from.  The socket loop recv()s directly into that destination when a
+ * large part of it is still missing.
+ *
+ * Transmit: iscsi_tx_add() lays out BHS, digests, data and padding as iovecs
+ * and iscsi_tx_locked() writes them with sendmsg(); payload is never copied.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "iscsi/iscsi.h"
+#include "util/log.h"
+
+#define RX_BUF 16384
+#define RX_DIRECT_MIN 2048           /* recv straight into the destination above this */
+#define LOGIN_TIMEOUT_SEC 30
+
+static void set_recv_timeout(int fd, int sec)
+{
+  struct timeval tv = { .tv_sec = sec };
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+struct iscsi_conn *iscsi_conn_new(int fd, struct lg_model *model)
+{
+  struct iscsi_conn *c = calloc(1, sizeof *c);
+  if (!c)
+    return NULL;
+  c->login = calloc(1, sizeof *c->login);
+  if (!c->login) {
+    free(c);
+    return NULL;
+  }
+  c->fd = fd;
+  c->model = model;
+  lg_model_ref(model);
+  c->phase = PHASE_LOGIN;
+  pthread_mutex_init(&c->task_lock, NULL);
+  pthread_cond_init(&c->task_cond, NULL);
+  pthread_mutex_init(&c->send_lock, NULL);
+  lg_params_default(&c->offer);
+  iscsi_params_init(&c->params, &c->offer);
+
+  struct sockaddr_storage peer;
+  socklen_t plen = sizeof peer;
+  char host[48] = "?";
+  unsigned port = 0;
+  if (getpeername(fd, (struct sockaddr *)&peer, &plen) == 0) {
+    if (peer.ss_family == AF_INET) {
+      struct sockaddr_in *a = (struct sockaddr_in *)&peer;
+      inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+      port = ntohs(a->sin_port);
+    } else if (peer.ss_family == AF_INET6) {
+      struct sockaddr_in6 *a = (struct sockaddr_in6 *)&peer;
+      inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+      port = ntohs(a->sin6_port);
+    }
+  }
+  snprintf(c->peer, sizeof c->peer, peer.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+           host, port);
+  c->local_len = sizeof c->local;
+  getsockname(fd, (struct sockaddr *)&c->local, &c->local_len);
+
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  struct timeval stv = { .tv_sec = 60 }; /* a peer that stops reading is dropped */
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &stv, sizeof stv);
+  set_recv_timeout(fd, LOGIN_TIMEOUT_SEC);
+  return c;
+}
+
+void iscsi_conn_free(struct iscsi_conn *c)
+{
+  for (unsigned i = 0; i < c->n_tasks_alloc; i++) {
+    free(c->tasks[i]->scsi.buf);
+    free(c->tasks[i]);
+  }
+  if (c->sess)
+    iscsi_session_free(c->sess);
+  iscsi_login_free(c);
+  iscsi_text_free(&c->text_pending);
+  free(c->scratch);
+  lg_model_unref(c->model);
+  pthread_mutex_destroy(&c->task_lock);
+  pthread_cond_destroy(&c->task_cond);
+  pthread_mutex_destroy(&c->send_lock);
+  close(c->fd);
+  free(c);
+}
+
+void iscsi_conn_shutdown(struct iscsi_conn *c)
+{
+  shutdown(c->fd, SHUT_RDWR);
+}
+
+/* ---- transmit ---- */
+
+void iscsi_fill_sn(struct iscsi_conn *c, uint8_t *bhs, enum iscsi_sn_mode mode)
+{
+  uint32_t exp = atomic_load(&c->exp_cmdsn);
+  unsigned active = atomic_load(&c->active);
+  uint32_t window = active < ISCSI_QUEUE_DEPTH ? ISCSI_QUEUE_DEPTH - active : 0;
+  uint32_t max = exp - 1 + window;
+  if (sn_lt(c->max_cmdsn, max))
+    c->max_cmdsn = max;
+  if (mode != SN_NONE)
+    bhs_put32(bhs, BHS_STATSN, c->statsn);
+  if (mode == SN_STAT)
+    c->statsn++;
+  bhs_put32(bhs, BHS_EXPCMDSN, exp);
+  bhs_put32(bhs, BHS_MAXCMDSN, c->max_cmdsn);
+}
+
+static const uint8_t zero_pad[4];
+
+int iscsi_tx_add(struct iscsi_conn *c, struct iovec *iov, int n, unsigned slot,
+                 uint8_t *bhs, const void *data, uint32_t len)
+{
+  bhs_set_data_len(bhs, len);
+  iov[n++] = (struct iovec){ bhs, ISCSI_BHS_LEN };
+  if (c->params.header_digest) {
+    c->tx_hdig[slot] = iscsi_crc32c_final(iscsi_crc32c(bhs, ISCSI_BHS_LEN, ISCSI_CRC32C_INIT));
+    iov[n++] = (struct iovec){ &c->tx_hdig[slot], 4 };
+  }
+  if (len) {
+    uint32_t pad = (4 - (len & 3)) & 3;
+    iov[n++] = (struct iovec){ (void *)data, len };
+    if (pad)
+      iov[n++] = (struct iovec){ (void *)zero_pad, pad };
+    if (c->params.data_digest) {
+      uint32_t crc = iscsi_crc32c(data, len, ISCSI_CRC32C_INIT);
+      if (pad)
+        crc = iscsi_crc32c(zero_pad, pad, crc);
+      c->tx_ddig[slot] = iscsi_crc32c_final(crc);
+      iov[n++] = (struct iovec){ &c->tx_ddig[slot], 4 };
+    }
+  }
+  return n;
+}
+
+int iscsi_tx_locked(struct iscsi_conn *c, struct iovec *iov, int n)
+{
+  if (c->send_failed)
+    return -1;
+  while (n > 0) {
+    struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+    ssize_t r = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      lg_info("conn %s: send failed: %s; closing", c->peer, strerror(errno));
+      c->send_failed = true;
+      iscsi_conn_shutdown(c);
+      return -1;
+    }
+    while (n > 0 && (size_t)r >= iov->iov_len) {
+      r -= (ssize_t)iov->iov_len;
+      iov++;
+      n--;
+    }
+    if (n > 0) {
+      iov->iov_base = (char *)iov->iov_base + r;
+      iov->iov_len -= (size_t)r;
+    }
+  }
+  return 0;
+}
+
+int iscsi_send(struct iscsi_conn *c, uint8_t *bhs, const void *data, uint32_t len,
+               enum iscsi_sn_mode mode)
+{
+  struct iovec iov[5];
+  pthread_mutex_lock(&c->send_lock);
+  iscsi_fill_sn(c, bhs, mode);
+  int n = iscsi_tx_add(c, iov, 0, 0, bhs, data, len);
+  int r = iscsi_tx_locked(c, iov, n);
+  pthread_mutex_unlock(&c->send_lock);
+  return r;
+}
+
+int iscsi_send_reject(struct iscsi_conn *c, uint8_t reason, const uint8_t *bhs)
+{
+  uint8_t rsp[ISCSI_BHS_LEN] = { ISCSI_OP_REJECT, ISCSI_FLAG_FINAL, reason };
+  uint8_t copy[ISCSI_BHS_LEN];
+  memcpy(copy, bhs, sizeof copy);
+  bhs_put32(rsp, BHS_ITT, ISCSI_RSVD_TAG);
+  lg_debug("conn %s: reject opcode 0x%02x reason 0x%02x", c->peer, bhs_opcode(bhs), reason);
+  return iscsi_send(c, rsp, copy, sizeof copy, SN_STAT);
+}
+
+/* ---- receive ---- */
+
+/* Ensure the scratch buffer holds n bytes (login/text/NOP data). */
+static uint8_t *scratch_get(struct iscsi_conn *c, uint32_t n)
+{
+  if (c->scratch_len < n) {
+    uint8_t *p = realloc(c->scratch, n);
+    if (!p)
+      return NULL;
+    c->scratch = p;
+    c->scratch_len = n;
+  }
+  return c->scratch;
+}
+
+/* A header is complete: check lengths and choose the data destination. */
+static int rx_header_done(struct iscsi_conn *c)
+{
+  struct iscsi_rx *rx = &c->rx;
+  rx->dest = NULL;
+  rx->dest_len = 0;
+  rx->task = NULL;
+  rx->crc = ISCSI_CRC32C_INIT;
+  if (c->phase == PHASE_LOGIN) {
+    if (bhs_opcode(rx->bhs) != ISCSI_OP_LOGIN_REQ) {
+      lg_info("conn %s: opcode 0x%02x before login completed; closing", c->peer,
+              bhs_opcode(rx->bhs));
+      return -1;
+    }
+    if (rx->data_len > ISCSI_LOGIN_TEXT_MAX) {
+      lg_info("conn %s: login data segment of %u bytes is too large; closing",
+              c->peer, rx->data_len);
+      return -1;
+    }
+    rx->dest = scratch_get(c, rx->data_len + 1);
+    if (!rx->dest && rx->data_len)
+      return -1;
+    rx->dest_len = rx->data_len;
+    return 0;
+  }
+  return iscsi_ffp_header(c);
+}
+
+static int rx_pdu_done(struct iscsi_conn *c)
+{
+  if (c->phase == PHASE_LOGIN)
+    return iscsi_login_pdu(c, c->rx.dest, c->rx.data_len);
+  return iscsi_ffp_pdu(c);
+}
+
+/* Move to the state after the current one and run completion handlers. */
+static int rx_next(struct iscsi_conn *c)
+{
+  struct iscsi_rx *rx = &c->rx;
+  bool digests = c->phase != PHASE_LOGIN;
+  rx->got = 0;
+  switch (rx->state) {
+  case RX_BHS:
+    rx->ahs_len = bhs_ahs_len(rx->bhs);
+    rx->data_len = bhs_data_len(rx->bhs);
+    rx->data_total = (rx->data_len + 3) & ~3u;
+    if (rx->ahs_len) {
+      rx->state = RX_AHS;
+      return 0;
+    }
+    /* fall through */
+  case RX_AHS:
+    if (digests && c->params.header_digest) {
+      rx->state = RX_HEADER_DIGEST;
+      return 0;
+    }
+    /* fall through */
+  case RX_HEADER_DIGEST:
+    if (rx->state == RX_HEADER_DIGEST) {
+      uint32_t crc = iscsi_crc32c(rx->bhs, ISCSI_BHS_LEN, ISCSI_CRC32C_INIT);
+      crc = iscsi_crc32c_final(iscsi_crc32c(rx->ahs, rx->ahs_len, crc));
+      uint32_t got;
+      memcpy(&got, rx->digest, 4);
+      if (got != crc) {
+        lg_warn("conn %s: header digest error; closing (ErrorRecoveryLevel 0)", c->peer);
+        return -1;
+      }
+    }
+    if (rx_header_done(c) < 0)
+      return -1;
+    if (rx->data_total) {
+      rx->state = RX_DATA;
+      return 0;
+    }
+    /* fall through */
+  case RX_DATA:
+    if (rx->data_total && digests && c->params.data_digest) {
+      rx->state = RX_DATA_DIGEST;
+      return 0;
+    }
+    /* fall through */
+  case RX_DATA_DIGEST:
+    if (rx->state == RX_DATA_DIGEST) {
+      uint32_t got, want = iscsi_crc32c_final(rx->crc);
+      memcpy(&got, rx->digest, 4);
+      if (got != want) {
+        lg_warn("conn %s: data digest error; closing (ErrorRecoveryLevel 0)", c->peer);
+        return -1;
+      }
+    }
+    rx->state = RX_BHS;
+    return rx_pdu_done(c);
+  }
+  return -1;
+}
+
+/* Account n data bytes that are already at their destination (or discarded). */
+static void rx_data_account(struct iscsi_rx *rx, const uint8_t *src, uint32_t n, bool digest)
+{
+  if (digest)
+    rx->crc = iscsi_crc32c(src, n, rx->crc);
+  rx->got += n;
+}
+
+int iscsi_rx_feed(struct iscsi_conn *c, const uint8_t *p, size_t n)
+{
+  struct iscsi_rx *rx = &c->rx;
+  bool ddig = c->phase != PHASE_LOGIN && c->params.data_digest;
+  while (n > 0) {
+    uint8_t *dst;
+    uint32_t need;
+    switch (rx->state) {
+    case RX_BHS: dst = rx->bhs + rx->got; need = ISCSI_BHS_LEN - rx->got; break;
+    case RX_AHS: dst = rx->ahs + rx->got; need = rx->ahs_len - rx->got; break;
+    case RX_HEADER_DIGEST:
+    case RX_DATA_DIGEST: dst = rx->digest + rx->got; need = 4 - rx->got; break;
+    case RX_DATA:
+      need = rx->data_total - rx->got;
+      if (rx->got < rx->dest_len) {
+        need = rx->dest_len - rx->got;
+        dst = rx->dest + rx->got;
+      } else {
+        dst = NULL; /* discarded, or padding */
+        if (rx->got < rx->data_len)
+          need = rx->data_len - rx->got;
+      }
+      {
+        uint32_t k = n < need ? (uint32_t)n : need;
+        if (dst)
+          memcpy(dst, p, k);
+        rx_data_account(rx, p, k, ddig);
+        p += k;
+        n -= k;
+        if (rx->got == rx->data_total && rx_next(c) < 0)
+          return -1;
+      }
+      continue;
+    default:
+      return -1;
+    }
+    uint32_t k = n < need ? (uint32_t)n : need;
+    memcpy(dst, p, k);
+    rx->got += k;
+    p += k;
+    n -= k;
+    if (k == need && rx_next(c) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* Where the socket may receive directly: the missing part of the destination. */
+static bool rx_direct(struct iscsi_conn *c, uint8_t **ptr, size_t *len)
+{
+  struct iscsi_rx *rx = &c->rx;
+  if (rx->state != RX_DATA || rx->got >= rx->dest_len)
+    return false;
+  *ptr = rx->dest + rx->got;
+  *len = rx->dest_len - rx->got;
+  return *len >= RX_DIRECT_MIN;
+}
+
+static int rx_direct_done(struct iscsi_conn *c, uint8_t *ptr, size_t n)
+{
+  struct iscsi_rx *rx = &c->rx;
+  rx_data_account(rx, ptr, (uint32_t)n, c->params.data_digest);
+  if (rx->got == rx->data_total)
+    return rx_next(c);
+  return 0;
+}
+
+void iscsi_conn_run(struct iscsi_conn *c)
+{
+  uint8_t *buf = malloc(RX_BUF);
+  if (!buf)
+    return;
+  for (;;) {
+    uint8_t *ptr;
+    size_t len;
+    bool direct = rx_direct(c, &ptr, &len);
+    if (!direct) {
+      ptr = buf;
+      len = RX_BUF;
+    }
+    ssize_t r = recv(c->fd, ptr, len, 0);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      lg_info("conn %s: no login within %d s; closing", c->peer, LOGIN_TIMEOUT_SEC);
+      break;
+    }
+    if (r <= 0)
+      break;
+    if ((direct ? rx_direct_done(c, ptr, (size_t)r) : iscsi_rx_feed(c, ptr, (size_t)r)) < 0)
+      break;
+    if (c->phase == PHASE_CLOSING)
+      break;
+    if (c->phase == PHASE_FULL_FEATURE && c->login) {
+      iscsi_login_free(c);       /* login finished: no more login timeout */
+      set_recv_timeout(c->fd, 0);
+    }
+  }
+  free(buf);
+  c->phase = PHASE_CLOSING;
+  iscsi_conn_drain_tasks(c);
+}

@@ -1,0 +1,215 @@
+/* iSCSI connection, session and task state, shared by conn.c (PDU receive and
+ * transmit), login.c (login and text negotiation), session.c (full feature
+ * phase: commands, R2T/Data-Out assembly, task management) and portal.c.
+ *
+ * Threads: one receiving thread per connection parses PDUs and assembles
+ * complete commands; complete commands run on the worker pool; responses are
+ * sent under the connection's send lock from whichever thread has them.
+ */
+#ifndef LUNGATE_ISCSI_H
+#define LUNGATE_ISCSI_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "iscsi/keys.h"
+#include "iscsi/pdu.h"
+#include "scsi/scsi.h"
+#include "target/model.h"
+
+#define ISCSI_QUEUE_DEPTH 128        /* CmdSN window per session */
+#define ISCSI_MAX_TASKS (ISCSI_QUEUE_DEPTH + 16) /* + immediate commands */
+#define ISCSI_LOGIN_TEXT_MAX 65536   /* accumulated login/text keys */
+#define ISCSI_TX_BATCH 64            /* PDUs per sendmsg */
+#define ISCSI_TASK_BUF_KEEP (1u << 20) /* larger task buffers are freed after use */
+
+struct iscsi_conn;
+
+enum iscsi_task_state {
+  TASK_FREE,
+  TASK_DATA_WAIT,    /* waiting for Data-Out */
+  TASK_QUEUED,       /* complete, on the worker queue or running */
+};
+
+struct iscsi_task {
+  struct scsi_task scsi;
+  struct iscsi_conn *conn;
+  struct iscsi_task *next;           /* free list / work queue link */
+  enum iscsi_task_state state;
+  uint16_t index;                    /* slot in conn->tasks */
+  uint16_t gen;                      /* bumped per use: TTT = index | gen << 16 */
+  uint32_t itt;
+  uint32_t cmdsn;
+  uint32_t edtl;                     /* expected data transfer length */
+  bool immediate;
+  atomic_bool aborted;               /* response suppressed (task management) */
+  /* Data-Out assembly */
+  uint32_t xfer;                     /* bytes we take: min(EDTL, SPDTL) */
+  uint32_t received;                 /* bytes of [0, xfer) received */
+  uint32_t unsol_end;                /* unsolicited data ends here */
+  uint32_t r2t_next;                 /* next offset to solicit */
+  uint32_t r2t_outstanding;
+  uint32_t r2tsn;
+  bool failed;                       /* answered from scsi_parse: no data, no exec */
+  bool task_set_full;                /* no task slot: answer TASK SET FULL */
+  uint32_t cap;                      /* allocated bytes of scsi.buf */
+};
+
+/* Receive state machine (iPXE iscsi_rx style): one state per PDU part. */
+enum iscsi_rx_state {
+  RX_BHS,
+  RX_AHS,
+  RX_HEADER_DIGEST,
+  RX_DATA,
+  RX_DATA_DIGEST,
+};
+
+struct iscsi_rx {
+  enum iscsi_rx_state state;
+  uint32_t got;                      /* bytes of the current part received */
+  uint8_t bhs[ISCSI_BHS_LEN];
+  uint8_t ahs[1024];                 /* TotalAHSLength is at most 255 words */
+  uint8_t digest[4];
+  uint32_t ahs_len;
+  uint32_t data_len;                 /* DataSegmentLength */
+  uint32_t data_total;               /* with padding */
+  uint8_t *dest;                     /* where data goes; NULL discards */
+  uint32_t dest_len;                 /* bytes beyond this are discarded */
+  uint32_t crc;                      /* running data digest */
+  struct iscsi_task *task;           /* task the data belongs to */
+  bool drop;                         /* ignore the PDU once received */
+  uint8_t reject;                    /* Reject reason to answer with, or 0 */
+};
+
+enum iscsi_conn_phase { PHASE_LOGIN, PHASE_FULL_FEATURE, PHASE_CLOSING };
+
+struct iscsi_login {
+  int stage;                         /* CSG */
+  bool first_pdu_seen;
+  bool security_done;
+  bool auth_none_ok;                 /* security stage granted AuthMethod=None */
+  bool tpgt_sent;
+  bool mrdsl_declared;
+  char text[ISCSI_LOGIN_TEXT_MAX];   /* keys of a C-continued request */
+  size_t text_len;
+  uint8_t isid[6];
+  uint16_t tsih;
+  uint16_t cid;
+  uint32_t itt;
+};
+
+struct iscsi_session;
+
+struct iscsi_conn {
+  int fd;
+  char peer[64];                     /* "addr:port" for logs */
+  struct sockaddr_storage local;     /* for SendTargets on wildcard portals */
+  socklen_t local_len;
+  enum iscsi_conn_phase phase;
+  struct lg_model *model;
+  struct iscsi_rx rx;
+  struct iscsi_login *login;         /* during login only */
+  struct iscsi_session *sess;
+
+  struct iscsi_params params;        /* negotiated */
+  struct lg_params offer;            /* what the TPG offers */
+
+  /* sequence numbers */
+  atomic_uint exp_cmdsn;
+  uint32_t max_cmdsn;                /* under send_lock */
+  uint32_t statsn;                   /* next StatSN, under send_lock */
+  atomic_uint exp_statsn;
+
+  /* tasks */
+  pthread_mutex_t task_lock;
+  pthread_cond_t task_cond;          /* a task finished */
+  struct iscsi_task *tasks[ISCSI_MAX_TASKS];
+  unsigned n_tasks_alloc;
+  struct iscsi_task *free_tasks;
+  atomic_uint active;                /* tasks not free */
+
+  /* transmit */
+  pthread_mutex_t send_lock;
+  bool send_failed;
+  uint8_t tx_bhs[ISCSI_TX_BATCH][ISCSI_BHS_LEN];
+  uint32_t tx_hdig[ISCSI_TX_BATCH];
+  uint32_t tx_ddig[ISCSI_TX_BATCH];
+
+  /* scratch for non-task data segments (login, text, nop) */
+  uint8_t *scratch;
+  uint32_t scratch_len;
+
+  /* pending text response continuation */
+  struct iscsi_text text_pending;
+  size_t text_sent;
+  uint32_t text_ttt;
+
+  struct iscsi_conn *next_conn;      /* portal.c registry */
+};
+
+/* A session (one connection each: MaxConnections=1). */
+struct iscsi_session {
+  struct iscsi_conn *conn;
+  char *initiator;                   /* InitiatorName as sent */
+  char *alias;
+  struct lg_target *target;          /* NULL for discovery */
+  struct lg_tpg *tpg;
+  bool discovery;
+  uint8_t isid[6];
+  uint16_t tsih;
+  struct lg_lun_view *luns;
+  size_t n_luns;
+  struct scsi_nexus nexus;
+  struct iscsi_session *next;        /* registry */
+};
+
+enum iscsi_sn_mode { SN_NONE, SN_PEEK, SN_STAT }; /* StatSN: leave, set, set+advance */
+
+/* conn.c */
+struct iscsi_conn *iscsi_conn_new(int fd, struct lg_model *model);
+void iscsi_conn_run(struct iscsi_conn *c);   /* receive loop; returns at close */
+void iscsi_conn_free(struct iscsi_conn *c);
+/* Feed received bytes to the state machine; -1 when the connection must close. */
+int iscsi_rx_feed(struct iscsi_conn *c, const uint8_t *p, size_t n);
+/* Send one PDU: bhs (48 bytes, StatSN etc. filled here when stat is true), data. */
+int iscsi_send(struct iscsi_conn *c, uint8_t *bhs, const void *data, uint32_t len,
+               enum iscsi_sn_mode mode);
+/* Send a Reject for the PDU in c->rx.bhs. */
+int iscsi_send_reject(struct iscsi_conn *c, uint8_t reason, const uint8_t *bhs);
+/* Close the connection from any thread (reader sees EOF). */
+void iscsi_conn_shutdown(struct iscsi_conn *c);
+/* Fill StatSN/ExpCmdSN/MaxCmdSN of a target PDU; under send_lock. */
+void iscsi_fill_sn(struct iscsi_conn *c, uint8_t *bhs, enum iscsi_sn_mode mode);
+/* Write iovecs fully (under send_lock); -1 and the connection is shut down on failure. */
+int iscsi_tx_locked(struct iscsi_conn *c, struct iovec *iov, int n);
+/* Append one PDU (bhs, data) to iov, with padding and digests; slot indexes tx_hdig/tx_ddig. */
+int iscsi_tx_add(struct iscsi_conn *c, struct iovec *iov, int n, unsigned slot,
+                 uint8_t *bhs, const void *data, uint32_t len);
+
+/* login.c */
+int iscsi_login_pdu(struct iscsi_conn *c, const uint8_t *data, uint32_t len);
+int iscsi_text_pdu(struct iscsi_conn *c, uint8_t *data, uint32_t len);
+void iscsi_login_free(struct iscsi_conn *c);
+
+/* session.c */
+/* Decide where the data of a full-feature PDU goes (called on its header). */
+int iscsi_ffp_header(struct iscsi_conn *c);
+/* Handle a complete full-feature PDU. */
+int iscsi_ffp_pdu(struct iscsi_conn *c);
+void iscsi_task_run(struct iscsi_task *t);   /* on a worker */
+void iscsi_conn_drain_tasks(struct iscsi_conn *c);
+/* Registry of live sessions, for reinstatement and TSIH allocation. */
+int iscsi_session_register(struct iscsi_session *s);
+void iscsi_session_unregister(struct iscsi_session *s);
+void iscsi_session_free(struct iscsi_session *s);
+/* Visit every live session (under the registry lock). */
+void iscsi_sessions_foreach(void (*fn)(struct iscsi_session *, void *), void *arg);
+
+/* portal.c: the worker pool */
+void iscsi_workq_push(struct iscsi_task *t);
+
+#endif

@@ -1,0 +1,389 @@
+/* Login (RFC 7143 §6.3, §11.12-13) and Text requests: stages, key negotiation,
+ * session creation, SendTargets.
+ *
+ * Security stage: AuthMethod is answered by login_security(); today it grants
+ * "None" when the TPG does not require authentication.  CHAP plugs in there.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "iscsi/iscsi.h"
+#include "util/log.h"
+
+#define MAX_KEYS 256
+#define ISCSI_NAME_MAX 223
+
+void iscsi_login_free(struct iscsi_conn *c)
+{
+  free(c->login);
+  c->login = NULL;
+}
+
+/* Send a Login Response; a non-zero status ends the connection. */
+static int login_respond(struct iscsi_conn *c, uint8_t flags, uint16_t status,
+                         const struct iscsi_text *text)
+{
+  struct iscsi_login *L = c->login;
+  uint8_t bhs[ISCSI_BHS_LEN] = { ISCSI_OP_LOGIN_RSP, flags, 0x00, 0x00 };
+  memcpy(bhs + 8, L->isid, 6);
+  bhs_put16(bhs, 14, L->tsih);
+  bhs_put32(bhs, BHS_ITT, L->itt);
+  bhs[36] = (uint8_t)(status >> 8);
+  bhs[37] = (uint8_t)status;
+  int r = iscsi_send(c, bhs, text ? text->buf : NULL, text ? (uint32_t)text->len : 0, SN_STAT);
+  if (status != ISCSI_LOGIN_SUCCESS) {
+    c->phase = PHASE_CLOSING;
+    return -1;
+  }
+  return r;
+}
+
+static int login_fail(struct iscsi_conn *c, uint16_t status, const char *why)
+{
+  const char *ini = c->sess && c->sess->initiator ? c->sess->initiator : "?";
+  lg_info("login refused: initiator=%s peer=%s status=0x%04x reason=\"%s\"", ini,
+          c->peer, status, why);
+  return login_respond(c, 0, status, NULL);
+}
+
+static const char *kv_find(const struct iscsi_kv *kv, int n, const char *key)
+{
+  for (int i = 0; i < n; i++)
+    if (!strcmp(kv[i].key, key))
+      return kv[i].value;
+  return NULL;
+}
+
+/* The first login PDU names the initiator, the session type and the target:
+ * look them up and set what the TPG offers. */
+static int login_first(struct iscsi_conn *c, const struct iscsi_kv *kv, int n)
+{
+  struct iscsi_session *s = calloc(1, sizeof *s);
+  if (!s)
+    return login_fail(c, ISCSI_LOGIN_OUT_OF_RESOURCES, "out of memory");
+  c->sess = s;
+  s->conn = c;
+  memcpy(s->isid, c->login->isid, 6);
+  const char *ini = kv_find(kv, n, "InitiatorName");
+  const char *type = kv_find(kv, n, "SessionType");
+  const char *tgt = kv_find(kv, n, "TargetName");
+  const char *alias = kv_find(kv, n, "InitiatorAlias");
+  if (!ini || !*ini)
+    return login_fail(c, ISCSI_LOGIN_MISSING_PARAMETER, "no InitiatorName");
+  if (strlen(ini) > ISCSI_NAME_MAX)
+    return login_fail(c, ISCSI_LOGIN_INITIATOR_ERROR, "InitiatorName longer than 223 bytes");
+  s->initiator = strdup(ini);
+  s->alias = alias ? strdup(alias) : NULL;
+  if (!s->initiator)
+    return login_fail(c, ISCSI_LOGIN_OUT_OF_RESOURCES, "out of memory");
+  if (type && strcmp(type, "Normal") && strcmp(type, "Discovery"))
+    return login_fail(c, ISCSI_LOGIN_SESSION_TYPE_UNSUPPORTED, "unknown SessionType");
+  s->discovery = type && !strcmp(type, "Discovery");
+  if (s->discovery)
+    return 0;
+  if (!tgt)
+    return login_fail(c, ISCSI_LOGIN_MISSING_PARAMETER, "no TargetName in a Normal session");
+  s->target = lg_model_find_target(c->model, tgt);
+  s->tpg = s->target ? lg_target_tpg(s->target) : NULL;
+  if (!s->tpg) {
+    lg_info("login refused: initiator=%s peer=%s target=%s: no such target", ini,
+            c->peer, tgt);
+    return login_respond(c, 0, ISCSI_LOGIN_NOT_FOUND, NULL);
+  }
+  int nl = lg_tpg_resolve(s->tpg, ini, &s->luns);
+  if (nl < 0) {
+    lg_info("login refused: initiator=%s peer=%s target=%s: no ACL admits this "
+            "initiator and generate_node_acls is off", ini, c->peer, s->target->iqn);
+    return login_respond(c, 0, ISCSI_LOGIN_FORBIDDEN, NULL);
+  }
+  s->n_luns = (size_t)nl;
+  s->nexus.luns = s->luns;
+  s->nexus.n_luns = s->n_luns;
+  c->offer = s->tpg->params;
+  iscsi_params_init(&c->params, &c->offer);
+  return 0;
+}
+
+/* Security stage keys.  Returns 0, or -1 after a failure response. */
+static int login_security(struct iscsi_conn *c, const char *auth_method,
+                          struct iscsi_text *resp)
+{
+  struct iscsi_session *s = c->sess;
+  bool required = s->tpg && s->tpg->authentication;
+  if (!auth_method) {
+    c->login->auth_none_ok = !required;
+    return 0;
+  }
+  bool offers_none = false;
+  char tmp[256];
+  snprintf(tmp, sizeof tmp, "%s", auth_method);
+  for (char *save, *tok = strtok_r(tmp, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+    if (!strcmp(tok, "None"))
+      offers_none = true;
+  if (required)
+    return login_fail(c, ISCSI_LOGIN_AUTH_FAILED,
+                      "the TPG requires CHAP authentication, which this build does not offer");
+  if (!offers_none) {
+    iscsi_text_add(resp, "AuthMethod", "Reject");
+    return login_fail(c, ISCSI_LOGIN_AUTH_FAILED,
+                      "initiator insists on authentication the TPG has not configured");
+  }
+  iscsi_text_add(resp, "AuthMethod", "None");
+  c->login->auth_none_ok = true;
+  return 0;
+}
+
+/* Login complete: apply the negotiated values and enter the full feature phase. */
+static int login_complete(struct iscsi_conn *c)
+{
+  struct iscsi_session *s = c->sess;
+  struct iscsi_params *p = &c->params;
+  if (p->first_burst_length > p->max_burst_length)
+    p->first_burst_length = p->max_burst_length;
+  if (iscsi_session_register(s) < 0)
+    return login_fail(c, ISCSI_LOGIN_OUT_OF_RESOURCES, "session table full");
+  c->login->tsih = s->tsih;
+  lg_info("login: initiator=%s peer=%s %s%s isid=%02x%02x%02x%02x%02x%02x tsih=%u "
+          "luns=%zu mrdsl=%u/%u burst=%u/%u r2t=%s imm=%s digests=%s/%s",
+          s->initiator, c->peer, s->discovery ? "discovery" : "target=",
+          s->discovery ? "" : s->target->iqn, s->isid[0], s->isid[1], s->isid[2],
+          s->isid[3], s->isid[4], s->isid[5], s->tsih, s->n_luns,
+          p->max_recv_dsl_target, p->max_recv_dsl_initiator, p->first_burst_length,
+          p->max_burst_length, p->initial_r2t ? "Yes" : "No",
+          p->immediate_data ? "Yes" : "No", p->header_digest ? "CRC32C" : "None",
+          p->data_digest ? "CRC32C" : "None");
+  return 0;
+}
+
+int iscsi_login_pdu(struct iscsi_conn *c, const uint8_t *data, uint32_t len)
+{
+  struct iscsi_login *L = c->login;
+  const uint8_t *bhs = c->rx.bhs;
+  uint8_t flags = bhs[1];
+  bool transit = flags & ISCSI_FLAG_LOGIN_TRANSIT, cont = flags & ISCSI_FLAG_CONTINUE;
+  int csg = (flags >> 2) & 3, nsg = flags & 3;
+
+  if (!L->first_pdu_seen) {
+    L->first_pdu_seen = true;
+    memcpy(L->isid, bhs + 8, 6);
+    L->tsih = bhs_get16(bhs, 14);
+    L->cid = bhs_get16(bhs, 20);
+    L->stage = csg;
+    atomic_store(&c->exp_cmdsn, bhs_get32(bhs, BHS_CMDSN));
+    c->statsn = bhs_get32(bhs, BHS_EXPSTATSN);
+    if (bhs[3] > 0) /* VersionMin: only version 0 exists */
+      return login_fail(c, ISCSI_LOGIN_UNSUPPORTED_VERSION, "unsupported iSCSI version");
+    if (L->tsih != 0)
+      return login_fail(c, ISCSI_LOGIN_SESSION_DOES_NOT_EXIST,
+                        "adding connections to a session is not supported (MaxConnections=1)");
+  } else if (memcmp(L->isid, bhs + 8, 6)) {
+    return login_fail(c, ISCSI_LOGIN_INITIATOR_ERROR, "ISID changed during login");
+  }
+  L->itt = bhs_itt(bhs);
+  if (csg != L->stage && !(csg == 1 && L->stage == 0 && L->security_done))
+    return login_fail(c, ISCSI_LOGIN_INITIATOR_ERROR, "unexpected login stage");
+  if (csg == 2 || csg == 3 || (transit && (nsg <= csg || nsg == 2)))
+    return login_fail(c, ISCSI_LOGIN_INITIATOR_ERROR, "invalid stage transition");
+  L->stage = csg;
+
+  if (L->text_len + len > sizeof L->text - 1)
+    return login_fail(c, ISCSI_LOGIN_INITIATOR_ERROR, "login keys too long");
+  memcpy(L->text + L->text_len, data, len);
+  L->text_len += len;
+  if (cont) { /* more keys follow in the next PDU: acknowledge with nothing */
+    if (transit)
+      return login_fail(c, ISCSI_LOGIN_INITIATOR_ERROR, "C and T bits both set");
+    return login_respond(c, (uint8_t)(csg << 2), ISCSI_LOGIN_SUCCESS, NULL);
+  }
+
+  struct iscsi_kv kv[MAX_KEYS];
+  L->text[L->text_len] = '\0';
+  int n = iscsi_keys_parse(L->text, L->text_len + (L->text_len && L->text[L->text_len - 1] ? 1 : 0),
+                           kv, MAX_KEYS);
+  L->text_len = 0;
+  if (n < 0)
+    return login_fail(c, ISCSI_LOGIN_INITIATOR_ERROR, "malformed login keys");
+
+  if (!c->sess && login_first(c, kv, n) < 0)
+    return -1;
+  struct iscsi_session *s = c->sess;
+  struct iscsi_text resp = { 0 };
+  int rc = 0;
+  const char *auth = NULL;
+  for (int i = 0; i < n; i++) {
+    const char *k = kv[i].key, *v = kv[i].value;
+    if (!strcmp(k, "InitiatorName") || !strcmp(k, "TargetName") ||
+        !strcmp(k, "SessionType") || !strcmp(k, "InitiatorAlias"))
+      continue;
+    if (!strcmp(k, "AuthMethod")) {
+      if (csg != 0)
+        iscsi_text_add(&resp, k, "Irrelevant");
+      else
+        auth = v;
+      continue;
+    }
+    if (!strncmp(k, "CHAP_", 5)) {
+      rc = login_fail(c, ISCSI_LOGIN_AUTH_FAILED, "CHAP keys without CHAP authentication");
+      goto out;
+    }
+    if (!strcmp(k, "TargetAlias") || !strcmp(k, "TargetAddress") ||
+        !strcmp(k, "TargetPortalGroupTag")) {
+      rc = login_fail(c, ISCSI_LOGIN_INITIATOR_ERROR, "initiator sent a target-declared key");
+      goto out;
+    }
+    if (iscsi_negotiate_key(&c->params, &c->offer, k, v, &resp) == KEY_NOT_OPERATIONAL)
+      iscsi_text_add(&resp, k, "NotUnderstood");
+  }
+
+  if (!s->discovery && !L->tpgt_sent) { /* in the first response of a Normal session */
+    char tag[8];
+    snprintf(tag, sizeof tag, "%u", s->tpg->tag);
+    iscsi_text_add(&resp, "TargetPortalGroupTag", tag);
+    L->tpgt_sent = true;
+  }
+  if (csg == 0) {
+    if (login_security(c, auth, &resp) < 0) {
+      rc = -1;
+      goto out;
+    }
+    if (transit && !L->auth_none_ok) {
+      rc = login_fail(c, ISCSI_LOGIN_AUTH_FAILED,
+                      "the TPG requires authentication; the initiator offered none");
+      goto out;
+    }
+    L->security_done = transit;
+  } else {
+    if (!L->security_done && s->tpg && s->tpg->authentication) {
+      rc = login_fail(c, ISCSI_LOGIN_AUTH_FAILED,
+                      "the TPG requires authentication; the initiator skipped it");
+      goto out;
+    }
+    if (!L->mrdsl_declared) { /* declare what we receive, once */
+      char v[16];
+      snprintf(v, sizeof v, "%u", c->params.max_recv_dsl_target);
+      iscsi_text_add(&resp, "MaxRecvDataSegmentLength", v);
+      L->mrdsl_declared = true;
+    }
+  }
+
+  uint8_t rflags = (uint8_t)(csg << 2);
+  if (transit) {
+    rflags |= (uint8_t)(ISCSI_FLAG_LOGIN_TRANSIT | nsg);
+    L->stage = nsg;
+    if (nsg == 3) {
+      if (login_complete(c) < 0) {
+        rc = -1;
+        goto out;
+      }
+      rc = login_respond(c, rflags, ISCSI_LOGIN_SUCCESS, &resp);
+      c->phase = PHASE_FULL_FEATURE;
+      goto out;
+    }
+  }
+  rc = login_respond(c, rflags, ISCSI_LOGIN_SUCCESS, &resp);
+out:
+  iscsi_text_free(&resp);
+  return rc;
+}
+
+/* "addr:port,tag" of the portal this connection came in on. */
+static void local_portal(const struct iscsi_conn *c, uint16_t tag, char *out, size_t len)
+{
+  char host[INET6_ADDRSTRLEN] = "0.0.0.0";
+  unsigned port = 3260;
+  const struct sockaddr_storage *ss = &c->local;
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    port = ntohs(a->sin_port);
+    snprintf(out, len, "%s:%u,%u", host, port, tag);
+  } else {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+    port = ntohs(a->sin6_port);
+    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+      inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], host, sizeof host);
+      snprintf(out, len, "%s:%u,%u", host, port, tag);
+    } else {
+      inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+      snprintf(out, len, "[%s]:%u,%u", host, port, tag);
+    }
+  }
+}
+
+/* SendTargets=All (discovery) or the session's own target. */
+static void send_targets(struct iscsi_conn *c, const char *which, struct iscsi_text *resp)
+{
+  struct iscsi_session *s = c->sess;
+  for (size_t i = 0; i < c->model->n_targets; i++) {
+    struct lg_target *t = &c->model->targets[i];
+    struct lg_tpg *tpg = lg_target_tpg(t);
+    if (!tpg)
+      continue;
+    if (!s->discovery && t != s->target)
+      continue;
+    if (strcmp(which, "All") && *which && strcasecmp(which, t->iqn))
+      continue;
+    struct lg_lun_view *v = NULL;
+    int allowed = lg_tpg_resolve(tpg, s->initiator, &v); /* list only what it may log in to */
+    free(v);
+    if (allowed < 0)
+      continue;
+    char addr[80];
+    local_portal(c, tpg->tag, addr, sizeof addr);
+    iscsi_text_add(resp, "TargetName", t->iqn);
+    iscsi_text_add(resp, "TargetAddress", addr);
+  }
+}
+
+int iscsi_text_pdu(struct iscsi_conn *c, uint8_t *data, uint32_t len)
+{
+  const uint8_t *bhs = c->rx.bhs;
+  uint32_t ttt = bhs_get32(bhs, BHS_TTT);
+  uint8_t rsp[ISCSI_BHS_LEN] = { ISCSI_OP_TEXT_RSP };
+  memcpy(rsp + BHS_LUN, bhs + BHS_LUN, 8);
+  bhs_put32(rsp, BHS_ITT, bhs_itt(bhs));
+
+  if (ttt == ISCSI_RSVD_TAG) { /* a new request */
+    iscsi_text_free(&c->text_pending);
+    c->text_sent = 0;
+    if (bhs[1] & ISCSI_FLAG_CONTINUE)
+      return iscsi_send_reject(c, ISCSI_REJECT_CMD_NOT_SUPPORTED, bhs);
+    char *text = (char *)data; /* the scratch buffer: ours to split in place */
+    struct iscsi_kv kv[MAX_KEYS];
+    int n = len ? iscsi_keys_parse(text, len, kv, MAX_KEYS) : 0;
+    if (n < 0)
+      return iscsi_send_reject(c, ISCSI_REJECT_PROTOCOL_ERROR, bhs);
+    for (int i = 0; i < n; i++) {
+      if (!strcmp(kv[i].key, "SendTargets"))
+        send_targets(c, kv[i].value, &c->text_pending);
+      else
+        iscsi_text_add(&c->text_pending, kv[i].key, "NotUnderstood");
+    }
+  } else if (ttt != c->text_ttt || !c->text_pending.buf) {
+    return iscsi_send_reject(c, ISCSI_REJECT_INVALID_PDU_FIELD, bhs);
+  }
+
+  size_t left = c->text_pending.len - c->text_sent;
+  size_t chunk = left < c->params.max_recv_dsl_initiator ? left : c->params.max_recv_dsl_initiator;
+  if (chunk < left) { /* more to come: C bit and a TTT to continue with */
+    rsp[1] = ISCSI_FLAG_CONTINUE;
+    c->text_ttt = (c->text_ttt + 1) & 0x7fffffff;
+    bhs_put32(rsp, BHS_TTT, c->text_ttt);
+  } else {
+    rsp[1] = ISCSI_FLAG_FINAL;
+    bhs_put32(rsp, BHS_TTT, ISCSI_RSVD_TAG);
+  }
+  int r = iscsi_send(c, rsp, c->text_pending.buf ? c->text_pending.buf + c->text_sent : NULL,
+                     (uint32_t)chunk, SN_STAT);
+  c->text_sent += chunk;
+  if (c->text_sent >= c->text_pending.len) {
+    iscsi_text_free(&c->text_pending);
+    c->text_sent = 0;
+  }
+  return r;
+}

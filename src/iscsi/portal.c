@@ -1,0 +1,414 @@
+/* Listening portals, connection threads, the worker pool and shutdown. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "iscsi/iscsi.h"
+#include "iscsi/server.h"
+#include "util/log.h"
+
+#define MAX_LISTEN 32
+#define MAX_CONNS 1024
+#define SHUTDOWN_WAIT_SEC 30
+
+/* ---- worker pool ---- */
+
+static struct {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  struct iscsi_task *head, *tail;
+  bool stop;
+  pthread_t *threads;
+  unsigned n;
+} wq = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+void iscsi_workq_push(struct iscsi_task *t)
+{
+  t->next = NULL;
+  pthread_mutex_lock(&wq.lock);
+  if (wq.tail)
+    wq.tail->next = t;
+  else
+    wq.head = t;
+  wq.tail = t;
+  pthread_cond_signal(&wq.cond);
+  pthread_mutex_unlock(&wq.lock);
+}
+
+static void *worker_main(void *arg)
+{
+  (void)arg;
+  pthread_mutex_lock(&wq.lock);
+  for (;;) {
+    while (!wq.head && !wq.stop)
+      pthread_cond_wait(&wq.cond, &wq.lock);
+    if (!wq.head)
+      break;
+    struct iscsi_task *t = wq.head;
+    wq.head = t->next;
+    if (!wq.head)
+      wq.tail = NULL;
+    pthread_mutex_unlock(&wq.lock);
+    iscsi_task_run(t);
+    pthread_mutex_lock(&wq.lock);
+  }
+  pthread_mutex_unlock(&wq.lock);
+  return NULL;
+}
+
+static int workq_start(unsigned n)
+{
+  wq.threads = calloc(n, sizeof *wq.threads);
+  if (!wq.threads)
+    return -ENOMEM;
+  wq.stop = false;
+  for (wq.n = 0; wq.n < n; wq.n++)
+    if (pthread_create(&wq.threads[wq.n], NULL, worker_main, NULL))
+      return -EAGAIN;
+  return 0;
+}
+
+static void workq_stop(void)
+{
+  pthread_mutex_lock(&wq.lock);
+  wq.stop = true;
+  pthread_cond_broadcast(&wq.cond);
+  pthread_mutex_unlock(&wq.lock);
+  for (unsigned i = 0; i < wq.n; i++)
+    pthread_join(wq.threads[i], NULL);
+  free(wq.threads);
+  wq.threads = NULL;
+  wq.n = 0;
+}
+
+/* ---- server ---- */
+
+struct lg_server {
+  struct lg_model *model;
+  int lfd[MAX_LISTEN];
+  char lname[MAX_LISTEN][64];
+  size_t n_listen;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;               /* a connection ended */
+  struct iscsi_conn *conns;
+  unsigned n_conns;
+};
+
+int lg_parse_hostport(const char *s, char *host, size_t hostlen, unsigned *port)
+{
+  const char *p;
+  size_t hl;
+  *port = 3260;
+  if (s[0] == '[') {
+    const char *end = strchr(s, ']');
+    if (!end)
+      return -EINVAL;
+    hl = (size_t)(end - s - 1);
+    memcpy(host, s + 1, hl < hostlen ? hl : 0);
+    p = end + 1;
+    if (*p && *p != ':')
+      return -EINVAL;
+  } else {
+    p = strrchr(s, ':');
+    if (p && strchr(s, ':') != p) /* bare IPv6 without brackets: no port */
+      p = NULL;
+    hl = p ? (size_t)(p - s) : strlen(s);
+    memcpy(host, s, hl < hostlen ? hl : 0);
+  }
+  if (hl == 0 || hl >= hostlen)
+    return -EINVAL;
+  host[hl] = '\0';
+  if (p && *p == ':') {
+    char *end;
+    unsigned long v = strtoul(p + 1, &end, 10);
+    if (!p[1] || *end || v == 0 || v > 65535)
+      return -EINVAL;
+    *port = (unsigned)v;
+  }
+  return 0;
+}
+
+static int open_listener(struct lg_server *s, const char *spec, bool v6only, char **err)
+{
+  char host[64];
+  unsigned port;
+  if (lg_parse_hostport(spec, host, sizeof host, &port) < 0) {
+    if (asprintf(err, "listen address \"%s\": use ADDR:PORT, e.g. 0.0.0.0:3260, "
+                 "[::]:3260 or 127.0.0.1:3261", spec) < 0)
+      *err = NULL;
+    return -1;
+  }
+  struct sockaddr_storage ss = { 0 };
+  socklen_t len;
+  struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+  struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+  if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    len = sizeof *a4;
+  } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons((uint16_t)port);
+    len = sizeof *a6;
+  } else {
+    if (asprintf(err, "listen address \"%s\": \"%s\" is not an IPv4 or IPv6 address",
+                 spec, host) < 0)
+      *err = NULL;
+    return -1;
+  }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1, v6 = v6only;
+  if (fd < 0)
+    goto fail;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (ss.ss_family == AF_INET6)
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof v6);
+  if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 128) < 0)
+    goto fail;
+  s->lfd[s->n_listen] = fd;
+  snprintf(s->lname[s->n_listen], sizeof s->lname[0],
+           ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+  s->n_listen++;
+  return 0;
+fail: {
+    int e = errno;
+    if (fd >= 0)
+      close(fd);
+    if (asprintf(err, "cannot listen on %s: %s%s", spec, strerror(e),
+                 e == EADDRINUSE ? " (another target, e.g. tgtd or LIO, may hold the "
+                 "port; stop it or use --listen with another port)"
+                 : e == EACCES ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+                 : "") < 0)
+      *err = NULL;
+    return -1;
+  }
+}
+
+struct lg_server *lg_server_new(struct lg_model *model, char *const *listen,
+                                size_t n_listen, char **err)
+{
+  struct lg_server *s = calloc(1, sizeof *s);
+  if (!s)
+    return NULL;
+  s->model = model;
+  lg_model_ref(model);
+  pthread_mutex_init(&s->lock, NULL);
+  pthread_cond_init(&s->cond, NULL);
+
+  /* the addresses: --listen, or every portal of every enabled TPG, once */
+  char *specs[MAX_LISTEN];
+  size_t n = 0;
+  for (size_t i = 0; i < n_listen && n < MAX_LISTEN; i++)
+    specs[n++] = strdup(listen[i]);
+  if (!n_listen)
+    for (size_t i = 0; i < model->n_targets; i++) {
+      struct lg_tpg *tpg = lg_target_tpg(&model->targets[i]);
+      for (size_t k = 0; tpg && k < tpg->n_portals && n < MAX_LISTEN; k++) {
+        char buf[96];
+        const char *ip = tpg->portals[k].ip;
+        bool v6 = strchr(ip, ':') && ip[0] != '[';
+        snprintf(buf, sizeof buf, v6 ? "[%s]:%u" : "%s:%u", ip, tpg->portals[k].port);
+        bool dup = false;
+        for (size_t j = 0; j < n; j++)
+          dup |= !strcmp(specs[j], buf);
+        if (!dup)
+          specs[n++] = strdup(buf);
+      }
+    }
+  if (n == 0 && asprintf(err, "nothing to listen on: give --listen ADDR:PORT or a "
+                         "portal in the config") < 0)
+    *err = NULL;
+  int rc = n ? 0 : -1;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    /* a wildcard [::] also takes IPv4 unless 0.0.0.0 on that port is listed */
+    bool v6only = true;
+    if (!strncmp(specs[i], "[::]", 4)) {
+      v6only = false;
+      for (size_t j = 0; j < n; j++)
+        if (!strncmp(specs[j], "0.0.0.0", 7) && !strcmp(strchr(specs[j], ':'), specs[i] + 4))
+          v6only = true;
+    }
+    rc = open_listener(s, specs[i], v6only, err);
+  }
+  for (size_t i = 0; i < n; i++)
+    free(specs[i]);
+  if (rc < 0) {
+    lg_server_free(s);
+    return NULL;
+  }
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  unsigned workers = ncpu > 0 ? (unsigned)ncpu * 4 : 8;
+  if (workers < 8)
+    workers = 8;
+  if (workers > 64)
+    workers = 64;
+  if (workq_start(workers) < 0) {
+    if (asprintf(err, "cannot start worker threads") < 0)
+      *err = NULL;
+    lg_server_free(s);
+    return NULL;
+  }
+  return s;
+}
+
+struct conn_arg {
+  struct lg_server *srv;
+  struct iscsi_conn *c;
+};
+
+static void *conn_main(void *arg)
+{
+  struct conn_arg *a = arg;
+  struct lg_server *s = a->srv;
+  struct iscsi_conn *c = a->c;
+  free(a);
+  iscsi_conn_run(c);
+  pthread_mutex_lock(&s->lock);
+  for (struct iscsi_conn **pp = &s->conns; *pp; pp = &(*pp)->next_conn)
+    if (*pp == c) {
+      *pp = c->next_conn;
+      break;
+    }
+  if (c->sess && c->sess->tsih)
+    lg_debug("connection closed: initiator=%s peer=%s", c->sess->initiator, c->peer);
+  iscsi_conn_free(c);
+  s->n_conns--;
+  pthread_cond_broadcast(&s->cond);
+  pthread_mutex_unlock(&s->lock);
+  return NULL;
+}
+
+static void accept_one(struct lg_server *s, int lfd)
+{
+  int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  if (fd < 0)
+    return;
+  pthread_mutex_lock(&s->lock);
+  bool full = s->n_conns >= MAX_CONNS;
+  pthread_mutex_unlock(&s->lock);
+  if (full) {
+    lg_warn("connection refused: %d connections already open", MAX_CONNS);
+    close(fd);
+    return;
+  }
+  struct iscsi_conn *c = iscsi_conn_new(fd, s->model);
+  struct conn_arg *a = malloc(sizeof *a);
+  if (!c || !a) {
+    free(a);
+    if (c)
+      iscsi_conn_free(c);
+    else
+      close(fd);
+    return;
+  }
+  a->srv = s;
+  a->c = c;
+  pthread_mutex_lock(&s->lock);
+  c->next_conn = s->conns;
+  s->conns = c;
+  s->n_conns++;
+  pthread_mutex_unlock(&s->lock);
+  pthread_t th;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  if (pthread_create(&th, &attr, conn_main, a)) {
+    pthread_mutex_lock(&s->lock);
+    s->conns = c->next_conn;
+    s->n_conns--;
+    pthread_mutex_unlock(&s->lock);
+    iscsi_conn_free(c);
+    free(a);
+  }
+  pthread_attr_destroy(&attr);
+}
+
+int lg_server_run(struct lg_server *s)
+{
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+  if (sfd < 0) {
+    lg_err("signalfd: %s", strerror(errno));
+    return -1;
+  }
+  for (size_t i = 0; i < s->n_listen; i++)
+    lg_info("listening on %s", s->lname[i]);
+
+  struct pollfd pfd[MAX_LISTEN + 1];
+  for (size_t i = 0; i < s->n_listen; i++)
+    pfd[i] = (struct pollfd){ .fd = s->lfd[i], .events = POLLIN };
+  pfd[s->n_listen] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+  for (;;) {
+    int r = poll(pfd, s->n_listen + 1, -1);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      break;
+    if (pfd[s->n_listen].revents) {
+      struct signalfd_siginfo si;
+      if (read(sfd, &si, sizeof si) == sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+          lg_warn("SIGHUP: configuration reload is not supported yet; restart to "
+                  "apply changes");
+          continue;
+        }
+        lg_info("signal %s: finishing in-flight commands and stopping",
+                si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        break;
+      }
+    }
+    for (size_t i = 0; i < s->n_listen; i++)
+      if (pfd[i].revents & POLLIN)
+        accept_one(s, s->lfd[i]);
+  }
+  close(sfd);
+  for (size_t i = 0; i < s->n_listen; i++) {
+    close(s->lfd[i]);
+    s->lfd[i] = -1;
+  }
+
+  /* stop reading new commands; responses to queued ones still go out */
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += SHUTDOWN_WAIT_SEC;
+  pthread_mutex_lock(&s->lock);
+  for (struct iscsi_conn *c = s->conns; c; c = c->next_conn)
+    shutdown(c->fd, SHUT_RD);
+  while (s->n_conns > 0)
+    if (pthread_cond_timedwait(&s->cond, &s->lock, &until) == ETIMEDOUT) {
+      for (struct iscsi_conn *c = s->conns; c; c = c->next_conn)
+        shutdown(c->fd, SHUT_RDWR);
+      until.tv_sec += 5;
+    }
+  pthread_mutex_unlock(&s->lock);
+  return 0;
+}
+
+void lg_server_free(struct lg_server *s)
+{
+  if (!s)
+    return;
+  workq_stop();
+  for (size_t i = 0; i < s->n_listen; i++)
+    if (s->lfd[i] >= 0)
+      close(s->lfd[i]);
+  pthread_mutex_destroy(&s->lock);
+  pthread_cond_destroy(&s->cond);
+  lg_model_unref(s->model);
+  free(s);
+}

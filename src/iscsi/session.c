@@ -1,0 +1,667 @@
+/* Full feature phase: SCSI commands, Data-Out assembly with R2T, Data-In with
+ * status, NOP, Logout, task management; and the registry of live sessions.
+ *
+ * A task goes FREE -> (DATA_WAIT while Data-Out is outstanding) -> QUEUED
+ * (on a worker) -> FREE after its response is sent.  The receiving thread owns
+ * every task in DATA_WAIT; a worker owns a QUEUED task.  task_lock guards the
+ * free list and state changes; task_cond is signalled when a task is freed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "iscsi/iscsi.h"
+#include "util/log.h"
+
+/* ---- session registry ---- */
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct iscsi_session *reg_head;
+static uint16_t next_tsih = 1;
+
+int iscsi_session_register(struct iscsi_session *s)
+{
+  pthread_mutex_lock(&reg_lock);
+  /* Reinstatement: same initiator, ISID and target replaces the old session. */
+  for (struct iscsi_session *o = reg_head; o; o = o->next)
+    if (!o->discovery && !s->discovery && o->target == s->target &&
+        !memcmp(o->isid, s->isid, 6) && !strcasecmp(o->initiator, s->initiator)) {
+      lg_info("session reinstatement: initiator=%s isid reused by %s; closing the old "
+              "session from %s", s->initiator, s->conn->peer, o->conn->peer);
+      iscsi_conn_shutdown(o->conn);
+    }
+  s->tsih = next_tsih++;
+  if (next_tsih == 0)
+    next_tsih = 1;
+  s->next = reg_head;
+  reg_head = s;
+  pthread_mutex_unlock(&reg_lock);
+  return 0;
+}
+
+void iscsi_session_unregister(struct iscsi_session *s)
+{
+  pthread_mutex_lock(&reg_lock);
+  for (struct iscsi_session **pp = &reg_head; *pp; pp = &(*pp)->next)
+    if (*pp == s) {
+      *pp = s->next;
+      break;
+    }
+  pthread_mutex_unlock(&reg_lock);
+}
+
+void iscsi_sessions_foreach(void (*fn)(struct iscsi_session *, void *), void *arg)
+{
+  pthread_mutex_lock(&reg_lock);
+  for (struct iscsi_session *s = reg_head; s; s = s->next)
+    fn(s, arg);
+  pthread_mutex_unlock(&reg_lock);
+}
+
+void iscsi_session_free(struct iscsi_session *s)
+{
+  if (s->tsih)
+    iscsi_session_unregister(s);
+  free(s->initiator);
+  free(s->alias);
+  free(s->luns);
+  free(s);
+}
+
+/* ---- tasks ---- */
+
+static struct iscsi_task *task_alloc(struct iscsi_conn *c)
+{
+  struct iscsi_task *t = NULL;
+  pthread_mutex_lock(&c->task_lock);
+  if (c->free_tasks) {
+    t = c->free_tasks;
+    c->free_tasks = t->next;
+  } else if (c->n_tasks_alloc < ISCSI_MAX_TASKS) {
+    t = calloc(1, sizeof *t);
+    if (t) {
+      t->index = (uint16_t)c->n_tasks_alloc;
+      c->tasks[c->n_tasks_alloc++] = t;
+      t->conn = c;
+    }
+  }
+  if (t) {
+    t->gen++;
+    t->state = TASK_DATA_WAIT;
+    atomic_fetch_add(&c->active, 1);
+  }
+  pthread_mutex_unlock(&c->task_lock);
+  if (!t)
+    return NULL;
+  uint8_t *buf = t->scsi.buf;
+  memset(&t->scsi, 0, sizeof t->scsi);
+  t->scsi.buf = buf;
+  atomic_store(&t->aborted, false);
+  t->next = NULL;
+  t->received = t->xfer = t->unsol_end = t->r2t_next = 0;
+  t->r2t_outstanding = t->r2tsn = 0;
+  t->failed = t->task_set_full = false;
+  return t;
+}
+
+static void task_free(struct iscsi_task *t)
+{
+  struct iscsi_conn *c = t->conn;
+  if (t->cap > ISCSI_TASK_BUF_KEEP) {
+    free(t->scsi.buf);
+    t->scsi.buf = NULL;
+    t->cap = 0;
+  }
+  pthread_mutex_lock(&c->task_lock);
+  t->state = TASK_FREE;
+  t->next = c->free_tasks;
+  c->free_tasks = t;
+  atomic_fetch_sub(&c->active, 1);
+  pthread_cond_broadcast(&c->task_cond);
+  pthread_mutex_unlock(&c->task_lock);
+}
+
+/* Make the task's buffer hold n bytes (contents need not survive). */
+static int task_buf(struct iscsi_task *t, uint32_t n)
+{
+  if (n > t->cap) {
+    free(t->scsi.buf);
+    t->scsi.buf = NULL;
+    t->cap = 0;
+    void *p;
+    if (posix_memalign(&p, 4096, n))
+      return -ENOMEM;
+    t->scsi.buf = p;
+    t->cap = n;
+  }
+  t->scsi.bufcap = n;
+  return 0;
+}
+
+static struct iscsi_task *task_by_ttt(struct iscsi_conn *c, uint32_t ttt, uint32_t itt)
+{
+  unsigned idx = ttt & 0xffff;
+  if (idx >= c->n_tasks_alloc)
+    return NULL;
+  struct iscsi_task *t = c->tasks[idx];
+  if (t->state != TASK_DATA_WAIT || t->gen != (ttt >> 16) || t->itt != itt)
+    return NULL;
+  return t;
+}
+
+static struct iscsi_task *task_by_itt(struct iscsi_conn *c, uint32_t itt, bool data_wait_only)
+{
+  for (unsigned i = 0; i < c->n_tasks_alloc; i++) {
+    struct iscsi_task *t = c->tasks[i];
+    if (t->state != TASK_FREE && t->itt == itt &&
+        (!data_wait_only || t->state == TASK_DATA_WAIT))
+      return t;
+  }
+  return NULL;
+}
+
+static const struct lg_lun_view *find_lun(const struct iscsi_session *s, uint64_t lun)
+{
+  for (size_t i = 0; i < s->n_luns; i++)
+    if (s->luns[i].index == lun)
+      return &s->luns[i];
+  return NULL;
+}
+
+/* ---- responses ---- */
+
+/* Residual flags and count for a finished command. */
+static void residual(const struct iscsi_task *t, uint32_t sent, uint8_t *flags, uint32_t *count)
+{
+  uint32_t wanted = t->scsi.dir == SCSI_DIR_IN ? t->scsi.data_in_len : t->scsi.spdtl;
+  if (t->scsi.dir == SCSI_DIR_IN && t->scsi.status != SCSI_STATUS_GOOD)
+    wanted = 0;
+  *flags = 0;
+  *count = 0;
+  if (wanted > t->edtl) {
+    *flags = ISCSI_FLAG_RSP_OVERFLOW;
+    *count = wanted - t->edtl;
+  } else if (t->edtl > sent) {
+    *flags = ISCSI_FLAG_RSP_UNDERFLOW;
+    *count = t->edtl - sent;
+  }
+}
+
+static int send_scsi_response(struct iscsi_task *t, uint32_t sent)
+{
+  struct iscsi_conn *c = t->conn;
+  uint8_t bhs[ISCSI_BHS_LEN] = { ISCSI_OP_SCSI_RSP, ISCSI_FLAG_FINAL, 0x00, t->scsi.status };
+  uint8_t rflags;
+  uint32_t count;
+  residual(t, sent, &rflags, &count);
+  bhs[1] |= rflags;
+  bhs_put32(bhs, BHS_ITT, t->itt);
+  bhs_put32(bhs, BHS_RESIDUAL, count);
+  uint8_t sense[2 + SCSI_SENSE_MAX];
+  uint32_t len = 0;
+  if (t->scsi.sense_len) {
+    sense[0] = 0;
+    sense[1] = t->scsi.sense_len;
+    memcpy(sense + 2, t->scsi.sense, t->scsi.sense_len);
+    len = 2u + t->scsi.sense_len;
+  }
+  return iscsi_send(c, bhs, sense, len, SN_STAT);
+}
+
+/* Data-In PDUs with the status in the last one (phase collapse). */
+static int send_data_in(struct iscsi_task *t, uint32_t total)
+{
+  struct iscsi_conn *c = t->conn;
+  uint32_t mrdsl = c->params.max_recv_dsl_initiator;
+  uint32_t burst = c->params.max_burst_length;
+  struct iovec iov[ISCSI_TX_BATCH * 5];
+  uint32_t off = 0, datasn = 0;
+  int r = 0;
+  uint8_t rflags;
+  uint32_t count;
+  residual(t, total, &rflags, &count);
+
+  pthread_mutex_lock(&c->send_lock);
+  while (off < total && r == 0) {
+    int n = 0;
+    unsigned k;
+    for (k = 0; k < ISCSI_TX_BATCH && off < total; k++) {
+      uint32_t in_burst = burst - (off % burst);
+      uint32_t len = total - off;
+      if (len > mrdsl)
+        len = mrdsl;
+      if (len > in_burst)
+        len = in_burst;
+      bool last = off + len == total;
+      uint8_t *bhs = c->tx_bhs[k];
+      memset(bhs, 0, ISCSI_BHS_LEN);
+      bhs[0] = ISCSI_OP_DATA_IN;
+      if (last || len == in_burst)
+        bhs[1] |= ISCSI_FLAG_FINAL;
+      if (last) {
+        bhs[1] |= ISCSI_FLAG_DATA_STATUS | rflags;
+        bhs[3] = t->scsi.status;
+        bhs_put32(bhs, BHS_RESIDUAL, count);
+      }
+      bhs_put32(bhs, BHS_ITT, t->itt);
+      bhs_put32(bhs, BHS_TTT, ISCSI_RSVD_TAG);
+      bhs_put32(bhs, BHS_DATASN, datasn++);
+      bhs_put32(bhs, BHS_BUFFER_OFFSET, off);
+      iscsi_fill_sn(c, bhs, last ? SN_STAT : SN_NONE);
+      n = iscsi_tx_add(c, iov, n, k, bhs, t->scsi.buf + off, len);
+      off += len;
+    }
+    r = iscsi_tx_locked(c, iov, n);
+  }
+  pthread_mutex_unlock(&c->send_lock);
+  return r;
+}
+
+/* Answer a finished command and free it. */
+static void task_respond(struct iscsi_task *t)
+{
+  if (t->task_set_full) {
+    t->scsi.status = SCSI_STATUS_TASK_SET_FULL;
+    t->scsi.sense_len = 0;
+  }
+  if (!atomic_load(&t->aborted)) {
+    uint32_t sent = 0;
+    if (t->scsi.dir == SCSI_DIR_IN && t->scsi.status == SCSI_STATUS_GOOD) {
+      sent = t->scsi.data_in_len;
+      if (sent > t->scsi.bufcap)
+        sent = t->scsi.bufcap;
+      if (sent > t->edtl)
+        sent = t->edtl;
+    }
+    if (sent)
+      send_data_in(t, sent);
+    else
+      send_scsi_response(t, t->scsi.dir == SCSI_DIR_OUT && !t->failed ? t->xfer : 0);
+  }
+  task_free(t);
+}
+
+void iscsi_task_run(struct iscsi_task *t)
+{
+  scsi_exec(&t->scsi);
+  task_respond(t);
+}
+
+static void task_queue(struct iscsi_task *t)
+{
+  struct iscsi_conn *c = t->conn;
+  pthread_mutex_lock(&c->task_lock);
+  t->state = TASK_QUEUED;
+  pthread_mutex_unlock(&c->task_lock);
+  iscsi_workq_push(t);
+}
+
+/* Solicit the next bursts of a write, as MaxOutstandingR2T allows. */
+static int issue_r2ts(struct iscsi_task *t)
+{
+  struct iscsi_conn *c = t->conn;
+  while (t->r2t_outstanding < c->params.max_outstanding_r2t && t->r2t_next < t->xfer) {
+    uint32_t len = t->xfer - t->r2t_next;
+    if (len > c->params.max_burst_length)
+      len = c->params.max_burst_length;
+    uint8_t bhs[ISCSI_BHS_LEN] = { ISCSI_OP_R2T, ISCSI_FLAG_FINAL };
+    iscsi_lun_encode(bhs, t->scsi.lun_id);
+    bhs_put32(bhs, BHS_ITT, t->itt);
+    bhs_put32(bhs, BHS_TTT, (uint32_t)t->gen << 16 | t->index);
+    bhs_put32(bhs, BHS_DATASN, t->r2tsn++);
+    bhs_put32(bhs, BHS_BUFFER_OFFSET, t->r2t_next);
+    bhs_put32(bhs, BHS_DESIRED_LEN, len);
+    if (iscsi_send(c, bhs, NULL, 0, SN_PEEK) < 0)
+      return -1;
+    t->r2t_next += len;
+    t->r2t_outstanding++;
+  }
+  return 0;
+}
+
+/* ---- receiving ---- */
+
+/* CmdSN rules for PDUs that carry one; false: drop it (outside the window). */
+static bool accept_cmdsn(struct iscsi_conn *c, const uint8_t *bhs)
+{
+  uint32_t sn = bhs_get32(bhs, BHS_CMDSN);
+  uint32_t exp = atomic_load(&c->exp_cmdsn);
+  atomic_store(&c->exp_statsn, bhs_get32(bhs, BHS_EXPSTATSN));
+  if (bhs_immediate(bhs))
+    return true;
+  if (sn == exp) {
+    atomic_store(&c->exp_cmdsn, exp + 1);
+    return true;
+  }
+  if (sn_lt(exp, sn) && sn_le(sn, c->max_cmdsn)) {
+    /* a gap cannot happen on one connection; take it and move on */
+    atomic_store(&c->exp_cmdsn, sn + 1);
+    return true;
+  }
+  lg_debug("conn %s: CmdSN %u outside the window [%u, %u]; dropped", c->peer, sn, exp,
+           c->max_cmdsn);
+  return false;
+}
+
+/* The header of a SCSI Command: decode, and place its immediate data. */
+static int scsi_cmd_header(struct iscsi_conn *c)
+{
+  struct iscsi_rx *rx = &c->rx;
+  const uint8_t *bhs = rx->bhs;
+  struct iscsi_session *s = c->sess;
+  if (s->discovery) {
+    rx->reject = ISCSI_REJECT_PROTOCOL_ERROR;
+    return 0;
+  }
+  if (!accept_cmdsn(c, bhs)) {
+    rx->drop = true;
+    return 0;
+  }
+  struct iscsi_task *t = task_alloc(c);
+  if (!t) {
+    rx->reject = ISCSI_REJECT_OUT_OF_RESOURCES;
+    return 0;
+  }
+  rx->task = t;
+  t->itt = bhs_itt(bhs);
+  t->cmdsn = bhs_get32(bhs, BHS_CMDSN);
+  t->immediate = bhs_immediate(bhs);
+  t->edtl = bhs_get32(bhs, BHS_EDTL);
+  memcpy(t->scsi.cdb, bhs + BHS_CDB, 16);
+  t->scsi.nexus = &s->nexus;
+  uint64_t lun;
+  t->scsi.lun = iscsi_lun_decode(bhs, &lun) ? find_lun(s, lun) : NULL;
+  t->scsi.lun_id = t->scsi.lun ? lun : 0;
+  if (atomic_load(&c->active) > ISCSI_QUEUE_DEPTH && !t->immediate) {
+    t->task_set_full = t->failed = true;
+    return 0;
+  }
+  if (scsi_parse(&t->scsi) < 0) {
+    t->failed = true;
+    return 0;
+  }
+  struct scsi_task *st = &t->scsi;
+  if (st->dir == SCSI_DIR_OUT) {
+    if (t->edtl < st->spdtl) { /* would need data beyond what the initiator sends */
+      scsi_sense(st, SCSI_SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_IU);
+      t->failed = true;
+      return 0;
+    }
+    t->xfer = st->spdtl;
+    if (task_buf(t, t->xfer) < 0) {
+      scsi_sense_errno(st, -ENOMEM, true);
+      t->failed = true;
+      return 0;
+    }
+    rx->dest = st->buf;
+    rx->dest_len = rx->data_len < t->xfer ? rx->data_len : t->xfer;
+    /* unsolicited data: immediate, then Data-Out up to FirstBurstLength */
+    uint32_t unsol = rx->data_len;
+    if (!c->params.initial_r2t) {
+      uint32_t fb = c->params.first_burst_length < t->edtl ? c->params.first_burst_length : t->edtl;
+      if (fb > unsol)
+        unsol = fb;
+    }
+    t->unsol_end = unsol < t->xfer ? unsol : t->xfer;
+    t->r2t_next = t->unsol_end;
+  } else if (st->dir == SCSI_DIR_IN) {
+    uint32_t n = st->spdtl < t->edtl ? st->spdtl : t->edtl;
+    if (task_buf(t, n) < 0) {
+      scsi_sense_errno(st, -ENOMEM, false);
+      t->failed = true;
+    }
+  } else {
+    st->bufcap = 0;
+  }
+  return 0;
+}
+
+static int data_out_header(struct iscsi_conn *c)
+{
+  struct iscsi_rx *rx = &c->rx;
+  const uint8_t *bhs = rx->bhs;
+  uint32_t ttt = bhs_get32(bhs, BHS_TTT), itt = bhs_itt(bhs);
+  struct iscsi_task *t = ttt == ISCSI_RSVD_TAG ? task_by_itt(c, itt, true)
+                                              : task_by_ttt(c, ttt, itt);
+  if (!t) { /* e.g. unsolicited data of a command already answered */
+    rx->drop = true;
+    return 0;
+  }
+  uint32_t off = bhs_get32(bhs, BHS_BUFFER_OFFSET);
+  rx->task = t;
+  if (off < t->xfer) {
+    rx->dest = t->scsi.buf + off;
+    rx->dest_len = t->xfer - off < rx->data_len ? t->xfer - off : rx->data_len;
+  }
+  return 0;
+}
+
+int iscsi_ffp_header(struct iscsi_conn *c)
+{
+  struct iscsi_rx *rx = &c->rx;
+  rx->drop = false;
+  rx->reject = 0;
+  uint8_t op = bhs_opcode(rx->bhs);
+  if (rx->data_len > c->params.max_recv_dsl_target) {
+    lg_info("conn %s: data segment of %u bytes exceeds MaxRecvDataSegmentLength %u; "
+            "rejected", c->peer, rx->data_len, c->params.max_recv_dsl_target);
+    rx->reject = ISCSI_REJECT_PROTOCOL_ERROR;
+    return 0;
+  }
+  switch (op) {
+  case ISCSI_OP_SCSI_CMD:
+    return scsi_cmd_header(c);
+  case ISCSI_OP_DATA_OUT:
+    return data_out_header(c);
+  case ISCSI_OP_NOP_OUT:
+  case ISCSI_OP_TEXT_REQ:
+    rx->dest = c->scratch_len >= rx->data_len + 1 ? c->scratch : NULL;
+    if (!rx->dest && rx->data_len) {
+      uint8_t *p = realloc(c->scratch, rx->data_len + 1);
+      if (!p)
+        return -1;
+      c->scratch = p;
+      c->scratch_len = rx->data_len + 1;
+      rx->dest = p;
+    }
+    rx->dest_len = rx->data_len;
+    return 0;
+  case ISCSI_OP_LOGOUT_REQ:
+  case ISCSI_OP_TMF_REQ:
+    return 0;
+  case ISCSI_OP_LOGIN_REQ:
+    rx->reject = ISCSI_REJECT_PROTOCOL_ERROR;
+    return 0;
+  default:
+    rx->reject = ISCSI_REJECT_CMD_NOT_SUPPORTED;
+    return 0;
+  }
+}
+
+static int scsi_cmd_done(struct iscsi_conn *c)
+{
+  struct iscsi_task *t = c->rx.task;
+  if (t->failed) {
+    task_respond(t);
+    return 0;
+  }
+  if (t->scsi.dir == SCSI_DIR_OUT) {
+    t->received = c->rx.dest_len;
+    if (t->received < t->xfer)
+      return issue_r2ts(t);
+  }
+  task_queue(t);
+  return 0;
+}
+
+static int data_out_done(struct iscsi_conn *c)
+{
+  struct iscsi_task *t = c->rx.task;
+  const uint8_t *bhs = c->rx.bhs;
+  t->received += c->rx.dest_len;
+  if ((bhs[1] & ISCSI_FLAG_FINAL) && bhs_get32(bhs, BHS_TTT) != ISCSI_RSVD_TAG &&
+      t->r2t_outstanding)
+    t->r2t_outstanding--;
+  if (t->received >= t->xfer) {
+    task_queue(t);
+    return 0;
+  }
+  return issue_r2ts(t);
+}
+
+static int nop_out_done(struct iscsi_conn *c)
+{
+  const uint8_t *bhs = c->rx.bhs;
+  if (!accept_cmdsn(c, bhs) || bhs_itt(bhs) == ISCSI_RSVD_TAG)
+    return 0; /* a reply to a ping of ours, or dropped */
+  uint8_t rsp[ISCSI_BHS_LEN] = { ISCSI_OP_NOP_IN, ISCSI_FLAG_FINAL };
+  memcpy(rsp + BHS_LUN, bhs + BHS_LUN, 8);
+  bhs_put32(rsp, BHS_ITT, bhs_itt(bhs));
+  bhs_put32(rsp, BHS_TTT, ISCSI_RSVD_TAG);
+  return iscsi_send(c, rsp, c->rx.dest, c->rx.data_len, SN_STAT);
+}
+
+/* Wait until no task of this connection matches (lun, all) is live. */
+static void abort_tasks(struct iscsi_conn *c, bool all, uint64_t lun, struct iscsi_task *only)
+{
+  pthread_mutex_lock(&c->task_lock);
+  for (unsigned i = 0; i < c->n_tasks_alloc; i++) {
+    struct iscsi_task *t = c->tasks[i];
+    if (t->state == TASK_FREE || (only && t != only) ||
+        (!only && !all && t->scsi.lun_id != lun))
+      continue;
+    atomic_store(&t->aborted, true);
+    if (t->state == TASK_DATA_WAIT) { /* never started: just drop it */
+      pthread_mutex_unlock(&c->task_lock);
+      task_free(t);
+      pthread_mutex_lock(&c->task_lock);
+    }
+  }
+  for (;;) { /* queued ones finish on their worker, silently */
+    bool busy = false;
+    for (unsigned i = 0; i < c->n_tasks_alloc; i++)
+      if (c->tasks[i]->state == TASK_QUEUED && atomic_load(&c->tasks[i]->aborted))
+        busy = true;
+    if (!busy)
+      break;
+    pthread_cond_wait(&c->task_cond, &c->task_lock);
+  }
+  pthread_mutex_unlock(&c->task_lock);
+}
+
+static int tmf_done(struct iscsi_conn *c)
+{
+  const uint8_t *bhs = c->rx.bhs;
+  struct iscsi_session *s = c->sess;
+  uint8_t fn = bhs[1] & 0x7f, response = ISCSI_TMF_RSP_COMPLETE;
+  uint32_t cmdsn = bhs_get32(bhs, BHS_CMDSN);
+  if (!accept_cmdsn(c, bhs))
+    return 0;
+  uint64_t lun = 0;
+  bool lun_ok = iscsi_lun_decode(bhs, &lun) && find_lun(s, lun);
+  switch (fn) {
+  case ISCSI_TMF_ABORT_TASK: {
+    uint32_t rtt = bhs_get32(bhs, BHS_TTT), refcmdsn = bhs_get32(bhs, 32);
+    struct iscsi_task *t = task_by_itt(c, rtt, false);
+    if (t)
+      abort_tasks(c, false, 0, t);
+    else if (!(sn_lt(refcmdsn, cmdsn) && sn_lt(cmdsn - ISCSI_QUEUE_DEPTH, refcmdsn)))
+      response = ISCSI_TMF_RSP_NO_TASK;
+    break;
+  }
+  case ISCSI_TMF_ABORT_TASK_SET:
+  case ISCSI_TMF_CLEAR_TASK_SET:
+  case ISCSI_TMF_LUN_RESET:
+    if (!lun_ok) {
+      response = ISCSI_TMF_RSP_NO_LUN;
+      break;
+    }
+    abort_tasks(c, false, lun, NULL);
+    if (fn == ISCSI_TMF_LUN_RESET)
+      lg_info("task management: LUN %llu reset by initiator=%s peer=%s",
+              (unsigned long long)lun, s->initiator, c->peer);
+    break;
+  case ISCSI_TMF_TARGET_WARM_RESET:
+  case ISCSI_TMF_TARGET_COLD_RESET:
+    abort_tasks(c, true, 0, NULL);
+    lg_info("task management: target %s reset by initiator=%s peer=%s",
+            fn == ISCSI_TMF_TARGET_COLD_RESET ? "cold" : "warm", s->initiator, c->peer);
+    break;
+  case ISCSI_TMF_TASK_REASSIGN:
+    response = ISCSI_TMF_RSP_REASSIGN_UNSUPPORTED;
+    break;
+  default:
+    response = ISCSI_TMF_RSP_NOT_SUPPORTED;
+  }
+  uint8_t rsp[ISCSI_BHS_LEN] = { ISCSI_OP_TMF_RSP, ISCSI_FLAG_FINAL, response };
+  bhs_put32(rsp, BHS_ITT, bhs_itt(bhs));
+  int r = iscsi_send(c, rsp, NULL, 0, SN_STAT);
+  if (fn == ISCSI_TMF_TARGET_COLD_RESET && response == ISCSI_TMF_RSP_COMPLETE)
+    c->phase = PHASE_CLOSING;
+  return r;
+}
+
+static int logout_done(struct iscsi_conn *c)
+{
+  const uint8_t *bhs = c->rx.bhs;
+  accept_cmdsn(c, bhs);
+  iscsi_conn_drain_tasks(c);
+  uint8_t rsp[ISCSI_BHS_LEN] = { ISCSI_OP_LOGOUT_RSP, ISCSI_FLAG_FINAL, 0 };
+  uint8_t reason = bhs[1] & 0x7f;
+  if (reason == 2) /* remove connection for recovery: ERL 2 only */
+    rsp[2] = 3;
+  bhs_put32(rsp, BHS_ITT, bhs_itt(bhs));
+  lg_info("logout: initiator=%s peer=%s", c->sess->initiator, c->peer);
+  iscsi_send(c, rsp, NULL, 0, SN_STAT);
+  c->phase = PHASE_CLOSING;
+  return 0;
+}
+
+int iscsi_ffp_pdu(struct iscsi_conn *c)
+{
+  struct iscsi_rx *rx = &c->rx;
+  if (rx->reject) {
+    if (rx->task) { /* e.g. a SCSI command whose slot was taken */
+      task_free(rx->task);
+      rx->task = NULL;
+    }
+    return iscsi_send_reject(c, rx->reject, rx->bhs);
+  }
+  if (rx->drop)
+    return 0;
+  switch (bhs_opcode(rx->bhs)) {
+  case ISCSI_OP_SCSI_CMD:
+    return scsi_cmd_done(c);
+  case ISCSI_OP_DATA_OUT:
+    return data_out_done(c);
+  case ISCSI_OP_NOP_OUT:
+    return nop_out_done(c);
+  case ISCSI_OP_TEXT_REQ:
+    if (!accept_cmdsn(c, rx->bhs))
+      return 0;
+    return iscsi_text_pdu(c, rx->dest, rx->data_len);
+  case ISCSI_OP_TMF_REQ:
+    return tmf_done(c);
+  case ISCSI_OP_LOGOUT_REQ:
+    return logout_done(c);
+  }
+  return 0;
+}
+
+void iscsi_conn_drain_tasks(struct iscsi_conn *c)
+{
+  pthread_mutex_lock(&c->task_lock);
+  for (unsigned i = 0; i < c->n_tasks_alloc; i++) {
+    struct iscsi_task *t = c->tasks[i];
+    if (t->state == TASK_DATA_WAIT) {
+      pthread_mutex_unlock(&c->task_lock);
+      task_free(t);
+      pthread_mutex_lock(&c->task_lock);
+    }
+  }
+  while (atomic_load(&c->active) > 0)
+    pthread_cond_wait(&c->task_cond, &c->task_lock);
+  pthread_mutex_unlock(&c->task_lock);
+}

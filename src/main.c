@@ -1,0 +1,251 @@
+/* lungate: the command and its subcommands. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "demo.h"
+#include "iscsi/server.h"
+#include "target/model.h"
+#include "util/log.h"
+
+#define DEFAULT_IQN_PREFIX "iqn.2025-10.org.lungate:"
+#define DEMO_IMAGE "lungate-demo.img"
+#define MAX_LISTEN_ARGS 16
+
+static void usage(FILE *f)
+{
+  fprintf(f,
+    "usage: lungate serve [-c CONFIG] [--listen ADDR:PORT]... [-v]\n"
+    "       lungate serve --image PATH [--iqn IQN] [--readonly] [--listen ADDR:PORT]...\n"
+    "       lungate serve                 (no config: serve a demo disk, " DEMO_IMAGE ")\n"
+    "       lungate demo-disk PATH [SIZE_MIB]\n"
+    "\n"
+    "serve runs an iSCSI target in the foreground, logging to stderr; SIGTERM or\n"
+    "SIGINT finish in-flight commands and stop it.  CONFIG is an rtslib-fb\n"
+    "saveconfig.json (targetcli's format).  --listen overrides the config's portals\n"
+    "and may be repeated (IPv6: [::]:3260).\n");
+}
+
+/* A storage object name and IQN suffix from an image path: [a-z0-9_-]. */
+static void name_from_path(const char *path, char *out, size_t len)
+{
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  size_t n = 0;
+  for (const char *p = base; *p && *p != '.' && n + 1 < len; p++)
+    out[n++] = isalnum((unsigned char)*p) || *p == '-' || *p == '_'
+             ? (char)tolower((unsigned char)*p) : '-';
+  if (n == 0)
+    out[n++] = 'd';
+  out[n] = '\0';
+}
+
+/* The config of one image as LUN 0 of one target, open to every initiator. */
+static json_t *image_config(const char *path, const char *iqn, bool readonly)
+{
+  char name[64], abspath[PATH_MAX], defiqn[160];
+  name_from_path(path, name, sizeof name);
+  if (!realpath(path, abspath))
+    snprintf(abspath, sizeof abspath, "%s", path);
+  if (!iqn) {
+    snprintf(defiqn, sizeof defiqn, DEFAULT_IQN_PREFIX "%s", name);
+    iqn = defiqn;
+  }
+  char so_path[96];
+  snprintf(so_path, sizeof so_path, "/backstores/fileio/%s", name);
+  return json_pack(
+    "{s:[{s:s,s:s,s:s,s:b,s:b}],s:[{s:s,s:s,s:[{s:i,s:b,s:{s:i,s:i,s:i},"
+    "s:[{s:s,s:i}],s:[{s:i,s:s}]}]}]}",
+    "storage_objects", "plugin", "fileio", "name", name, "dev", abspath,
+    "readonly", readonly, "write_back", 1,
+    "targets", "wwn", iqn, "fabric", "iscsi", "tpgs", "tag", 1, "enable", 1,
+    "attributes", "generate_node_acls", 1, "authentication", 0, "demo_mode_write_protect", 0,
+    "portals", "ip_address", "0.0.0.0", "port", 3260,
+    "luns", "index", 0, "storage_object", so_path);
+}
+
+/* Tell the user how to boot the demo disk from iPXE. */
+static void print_ipxe_lines(const char *iqn, char *const *listen, size_t n_listen)
+{
+  unsigned port = 3260;
+  char host[64] = "";
+  if (n_listen)
+    lg_parse_hostport(listen[0], host, sizeof host, &port);
+  fprintf(stderr, "\nBoot the demo disk from iPXE (this machine's addresses):\n");
+  struct ifaddrs *ifa, *i;
+  bool any = false;
+  if (getifaddrs(&ifa) == 0) {
+    for (i = ifa; i; i = i->ifa_next) {
+      if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK))
+        continue;
+      char a[INET_ADDRSTRLEN];
+      inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, a, sizeof a);
+      if (*host && strcmp(host, "0.0.0.0") && strcmp(host, a))
+        continue;
+      fprintf(stderr,
+              "\n  #!ipxe\n  dhcp\n  set initiator-iqn " DEFAULT_IQN_PREFIX "client-${mac:hexhyp}\n"
+              "  sanboot iscsi:%s::%u::%s || reboot\n", a, port, iqn);
+      any = true;
+    }
+    freeifaddrs(ifa);
+  }
+  if (!any)
+    fprintf(stderr, "\n  sanboot iscsi:SERVER-IP::%u::%s\n", port, iqn);
+  fprintf(stderr, "\n(QEMU user networking reaches this host as 10.0.2.2.)\n\n");
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "config", required_argument, NULL, 'c' },
+    { "listen", required_argument, NULL, 'l' },
+    { "image", required_argument, NULL, 'i' },
+    { "iqn", required_argument, NULL, 'q' },
+    { "readonly", no_argument, NULL, 'r' },
+    { "verbose", no_argument, NULL, 'v' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *config = NULL, *image = NULL, *iqn = NULL;
+  char *listen[MAX_LISTEN_ARGS];
+  size_t n_listen = 0;
+  bool readonly = false;
+  int ch;
+  while ((ch = getopt_long(argc, argv, "c:l:i:q:rvh", opts, NULL)) != -1) {
+    switch (ch) {
+    case 'c': config = optarg; break;
+    case 'l':
+      if (n_listen == MAX_LISTEN_ARGS) {
+        fprintf(stderr, "lungate: at most %d --listen addresses\n", MAX_LISTEN_ARGS);
+        return 2;
+      }
+      listen[n_listen++] = optarg;
+      break;
+    case 'i': image = optarg; break;
+    case 'q': iqn = optarg; break;
+    case 'r': readonly = true; break;
+    case 'v': lg_log_set_level(LG_DEBUG); break;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "lungate serve: unexpected argument \"%s\"\n", argv[optind]);
+    usage(stderr);
+    return 2;
+  }
+  if (config && image) {
+    fprintf(stderr, "lungate serve: give either -c CONFIG or --image PATH, not both\n");
+    return 2;
+  }
+  if (config && (iqn || readonly)) {
+    fprintf(stderr, "lungate serve: --iqn and --readonly go with --image; in a config, "
+                    "set the target's \"wwn\" and the storage object's \"readonly\"\n");
+    return 2;
+  }
+
+  bool demo = !config && !image;
+  if (demo) {
+    image = DEMO_IMAGE;
+    struct stat st;
+    if (stat(image, &st) < 0) {
+      int r = demo_disk_create(image, (uint64_t)DEMO_DISK_DEFAULT_MIB << 20);
+      if (r < 0) {
+        fprintf(stderr, "lungate: cannot create the demo disk %s: %s\n", image, strerror(-r));
+        return 1;
+      }
+      lg_info("created the demo disk %s (%d MiB, boots lungate's boot program)", image,
+              DEMO_DISK_DEFAULT_MIB);
+    }
+    if (!iqn)
+      iqn = DEFAULT_IQN_PREFIX "demo";
+  }
+
+  struct lg_model *model;
+  char *err = NULL;
+  if (config) {
+    model = lg_model_load_file(config, &err);
+  } else {
+    struct stat st;
+    if (stat(image, &st) < 0) {
+      fprintf(stderr, "lungate: --image %s: %s; give the path of a raw disk or ISO image\n",
+              image, strerror(errno));
+      return 1;
+    }
+    json_t *j = image_config(image, iqn, readonly);
+    model = j ? lg_model_load(j, NULL, &err) : NULL;
+    json_decref(j);
+  }
+  if (!model) {
+    fprintf(stderr, "lungate: %s\n", err ? err : "out of memory");
+    free(err);
+    return 1;
+  }
+  if (!n_listen && demo)
+    listen[n_listen++] = "0.0.0.0:3260";
+  struct lg_server *srv = lg_server_new(model, listen, n_listen, &err);
+  if (!srv) {
+    fprintf(stderr, "lungate: %s\n", err ? err : "cannot start");
+    free(err);
+    lg_model_unref(model);
+    return 1;
+  }
+  for (size_t i = 0; i < model->n_targets; i++) {
+    struct lg_tpg *tpg = lg_target_tpg(&model->targets[i]);
+    for (size_t k = 0; tpg && k < tpg->n_luns; k++)
+      lg_info("target %s LUN %llu: %s/%s, %llu bytes, %s", model->targets[i].iqn,
+              (unsigned long long)tpg->luns[k].index, tpg->luns[k].so->plugin,
+              tpg->luns[k].so->name, (unsigned long long)tpg->luns[k].so->size,
+              tpg->luns[k].so->readonly ? "read-only" : "read-write");
+  }
+  if (demo)
+    print_ipxe_lines(iqn, listen, n_listen);
+  int rc = lg_server_run(srv);
+  lg_server_free(srv);
+  lg_model_unref(model);
+  lg_info("stopped");
+  return rc < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+  /* signals are taken by the server's signalfd; no thread may get them */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "serve"))
+    return cmd_serve(argc - 1, argv + 1);
+  if (!strcmp(cmd, "demo-disk"))
+    return cmd_demo_disk(argc - 1, argv + 1);
+  if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "--version")) {
+    printf("lungate 0.1.0\n");
+    return 0;
+  }
+  fprintf(stderr, "lungate: unknown command \"%s\"\n", cmd);
+  usage(stderr);
+  return 2;
+}

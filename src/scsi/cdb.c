@@ -1,0 +1,143 @@
+/* The opcode table and CDB dispatch (tgt sbc.c style: one const table). */
+#include <pthread.h>
+#include <string.h>
+
+#include "scsi/scsi_int.h"
+
+#define CTL 0x07  /* control byte bits we accept (NACA, obsolete LINK/FLAG) */
+
+const struct scsi_op scsi_ops[] = {
+  { 0x00, 0, "TEST UNIT READY", 6, OP_NEEDS_LUN, NULL, spc_test_unit_ready,
+    { 0x00, 0, 0, 0, 0, CTL } },
+  { 0x03, 0, "REQUEST SENSE", 6, 0, spc_parse_alloc, spc_request_sense,
+    { 0x03, 0x01, 0, 0, 0xff, CTL } },
+  { 0x08, 0, "READ(6)", 6, OP_NEEDS_LUN, sbc_parse_rw, sbc_read,
+    { 0x08, 0x1f, 0xff, 0xff, 0xff, CTL } },
+  { 0x0a, 0, "WRITE(6)", 6, OP_NEEDS_LUN | OP_WRITES, sbc_parse_rw, sbc_write,
+    { 0x0a, 0x1f, 0xff, 0xff, 0xff, CTL } },
+  { 0x12, 0, "INQUIRY", 6, 0, spc_parse_alloc, spc_inquiry,
+    { 0x12, 0x01, 0xff, 0xff, 0xff, CTL } },
+  { 0x1a, 0, "MODE SENSE(6)", 6, OP_NEEDS_LUN, spc_parse_alloc, spc_mode_sense,
+    { 0x1a, 0x08, 0xff, 0xff, 0xff, CTL } },
+  { 0x1b, 0, "START STOP UNIT", 6, OP_NEEDS_LUN, NULL, spc_start_stop,
+    { 0x1b, 0x01, 0, 0x0f, 0xf7, CTL } },
+  { 0x1e, 0, "PREVENT ALLOW MEDIUM REMOVAL", 6, OP_NEEDS_LUN, NULL, spc_prevent_allow,
+    { 0x1e, 0, 0, 0, 0x03, CTL } },
+  { 0x25, 0, "READ CAPACITY(10)", 10, OP_NEEDS_LUN, spc_parse_alloc, sbc_read_capacity10,
+    { 0x25, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0x01, CTL } },
+  { 0x28, 0, "READ(10)", 10, OP_NEEDS_LUN, sbc_parse_rw, sbc_read,
+    { 0x28, 0x18, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, CTL } },
+  { 0x2a, 0, "WRITE(10)", 10, OP_NEEDS_LUN | OP_WRITES, sbc_parse_rw, sbc_write,
+    { 0x2a, 0x18, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, CTL } },
+  { 0x2f, 0, "VERIFY(10)", 10, OP_NEEDS_LUN, sbc_parse_verify, sbc_verify,
+    { 0x2f, 0x16, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, CTL } },
+  { 0x35, 0, "SYNCHRONIZE CACHE(10)", 10, OP_NEEDS_LUN, sbc_parse_sync, sbc_sync_cache,
+    { 0x35, 0x02, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, CTL } },
+  { 0x5a, 0, "MODE SENSE(10)", 10, OP_NEEDS_LUN, spc_parse_alloc, spc_mode_sense,
+    { 0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, CTL } },
+  { 0x88, 0, "READ(16)", 16, OP_NEEDS_LUN, sbc_parse_rw, sbc_read,
+    { 0x88, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, CTL } },
+  { 0x8a, 0, "WRITE(16)", 16, OP_NEEDS_LUN | OP_WRITES, sbc_parse_rw, sbc_write,
+    { 0x8a, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, CTL } },
+  { 0x8f, 0, "VERIFY(16)", 16, OP_NEEDS_LUN, sbc_parse_verify, sbc_verify,
+    { 0x8f, 0x16, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, CTL } },
+  { 0x91, 0, "SYNCHRONIZE CACHE(16)", 16, OP_NEEDS_LUN, sbc_parse_sync, sbc_sync_cache,
+    { 0x91, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, CTL } },
+  { 0x9e, 0x10, "READ CAPACITY(16)", 16, OP_NEEDS_LUN | OP_HAS_SA, spc_parse_alloc, sbc_read_capacity16,
+    { 0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x01, CTL } },
+  { 0xa0, 0, "REPORT LUNS", 12, 0, spc_parse_alloc, spc_report_luns,
+    { 0xa0, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL } },
+  { 0xa3, 0x0c, "REPORT SUPPORTED OPERATION CODES", 12, OP_HAS_SA, spc_parse_alloc, spc_report_opcodes,
+    { 0xa3, 0x0c, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, CTL } },
+  { 0xa8, 0, "READ(12)", 12, OP_NEEDS_LUN, sbc_parse_rw, sbc_read,
+    { 0xa8, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, CTL } },
+  { 0xaa, 0, "WRITE(12)", 12, OP_NEEDS_LUN | OP_WRITES, sbc_parse_rw, sbc_write,
+    { 0xaa, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, CTL } },
+  { 0xaf, 0, "VERIFY(12)", 12, OP_NEEDS_LUN, sbc_parse_verify, sbc_verify,
+    { 0xaf, 0x16, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, CTL } },
+};
+const size_t scsi_n_ops = sizeof scsi_ops / sizeof scsi_ops[0];
+
+/* opcode -> first table row + 1 (0: unsupported), built on first use */
+static uint8_t op_index[256];
+static void build_index(void)
+{
+  for (size_t i = scsi_n_ops; i-- > 0;)
+    op_index[scsi_ops[i].opcode] = (uint8_t)(i + 1);
+}
+
+static const struct scsi_op *find_op(const uint8_t *cdb, bool *bad_sa)
+{
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, build_index);
+  *bad_sa = false;
+  unsigned i = op_index[cdb[0]];
+  if (!i)
+    return NULL;
+  const struct scsi_op *op = &scsi_ops[i - 1];
+  if (!(op->flags & OP_HAS_SA))
+    return op;
+  for (; op < scsi_ops + scsi_n_ops && op->opcode == cdb[0]; op++)
+    if (op->sa == (cdb[1] & 0x1f))
+      return op;
+  *bad_sa = true;
+  return NULL;
+}
+
+const char *scsi_op_name(uint8_t opcode)
+{
+  for (size_t i = 0; i < scsi_n_ops; i++)
+    if (scsi_ops[i].opcode == opcode)
+      return scsi_ops[i].name;
+  return NULL;
+}
+
+int scsi_parse(struct scsi_task *t)
+{
+  bool bad_sa;
+  t->status = SCSI_STATUS_GOOD;
+  t->sense_len = 0;
+  t->dir = SCSI_DIR_NONE;
+  t->spdtl = 0;
+  t->lba = 0;
+  t->nblocks = 0;
+  t->bs_flags = 0;
+  t->data_in_len = 0;
+  t->op = find_op(t->cdb, &bad_sa);
+  if (!t->op) {
+    scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST,
+               bad_sa ? ASC_INVALID_FIELD_IN_CDB : ASC_INVALID_OPCODE);
+    return -1;
+  }
+  if (!t->lun && (t->op->flags & OP_NEEDS_LUN)) {
+    scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_LUN_NOT_SUPPORTED);
+    return -1;
+  }
+  /* reserved bits set in the CDB (outside the usage map) are invalid */
+  for (unsigned i = 1; i < t->op->cdb_len; i++)
+    if (t->cdb[i] & ~t->op->usage[i]) {
+      scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+      return -1;
+    }
+  if (t->op->parse && t->op->parse(t) < 0)
+    return -1;
+  if ((t->op->flags & OP_WRITES) && t->lun &&
+      (t->lun->write_protect || t->lun->so->readonly)) {
+    scsi_sense(t, SCSI_SENSE_DATA_PROTECT, ASC_WRITE_PROTECTED);
+    return -1;
+  }
+  return 0;
+}
+
+void scsi_exec(struct scsi_task *t)
+{
+  t->op->exec(t);
+}
+
+void scsi_reply(struct scsi_task *t, const void *data, size_t n, uint32_t alloc_len)
+{
+  if (n > alloc_len)
+    n = alloc_len;
+  t->data_in_len = (uint32_t)n;
+  memcpy(t->buf, data, n < t->bufcap ? n : t->bufcap);
+}

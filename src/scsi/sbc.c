@@ -1,0 +1,197 @@
+/* SBC-3 block commands: READ/WRITE 6/10/12/16, VERIFY, SYNCHRONIZE CACHE,
+ * READ CAPACITY.  Ranges are checked here, once, so backstores never are. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scsi/scsi_int.h"
+
+static uint64_t lun_blocks(const struct scsi_task *t)
+{
+  return t->lun->so->size / t->lun->so->block_size;
+}
+
+/* LBA and block count checks shared by every medium command. */
+static int check_range(struct scsi_task *t, uint64_t lba, uint64_t nblocks)
+{
+  uint64_t cap = lun_blocks(t);
+  if (lba > cap || nblocks > cap - lba) { /* written so it cannot overflow */
+    scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE);
+    return -1;
+  }
+  return 0;
+}
+
+/* Decode LBA and length of the READ/WRITE/VERIFY family by CDB size. */
+static void decode_lba_len(const uint8_t *cdb, uint64_t *lba, uint32_t *len)
+{
+  switch (cdb[0] >> 5) {
+  case 0: /* 6-byte */
+    *lba = get24(cdb + 1) & 0x1fffff;
+    *len = cdb[4] ? cdb[4] : 256;
+    break;
+  case 1: /* 10-byte */
+  case 2:
+    *lba = get32(cdb + 2);
+    *len = get16(cdb + 7);
+    break;
+  case 4: /* 16-byte */
+    *lba = get64(cdb + 2);
+    *len = get32(cdb + 10);
+    break;
+  case 5: /* 12-byte */
+    *lba = get32(cdb + 2);
+    *len = get32(cdb + 6);
+    break;
+  default:
+    *lba = 0;
+    *len = 0;
+  }
+}
+
+static int set_blocks(struct scsi_task *t, uint64_t lba, uint32_t len, enum scsi_dir dir)
+{
+  if (check_range(t, lba, len) < 0)
+    return -1;
+  uint64_t bytes = (uint64_t)len * t->lun->so->block_size;
+  if (bytes > SCSI_MAX_XFER_BYTES) {
+    scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+    return -1;
+  }
+  t->lba = lba;
+  t->nblocks = len;
+  t->spdtl = (uint32_t)bytes;
+  t->dir = bytes ? dir : SCSI_DIR_NONE;
+  return 0;
+}
+
+int sbc_parse_rw(struct scsi_task *t)
+{
+  uint64_t lba;
+  uint32_t len;
+  decode_lba_len(t->cdb, &lba, &len);
+  if (t->cdb[0] != 0x08 && t->cdb[0] != 0x0a && (t->cdb[1] & 0x08))
+    t->bs_flags |= LG_BS_FUA;
+  return set_blocks(t, lba, len, (t->op->flags & OP_WRITES) ? SCSI_DIR_OUT : SCSI_DIR_IN);
+}
+
+int sbc_parse_verify(struct scsi_task *t)
+{
+  uint64_t lba;
+  uint32_t len;
+  decode_lba_len(t->cdb, &lba, &len);
+  unsigned bytchk = (t->cdb[1] >> 1) & 3;
+  if (bytchk == 2) {
+    scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+    return -1;
+  }
+  if (set_blocks(t, lba, len, SCSI_DIR_OUT) < 0)
+    return -1;
+  if (bytchk == 0)               /* medium check only: no data */
+    t->spdtl = 0, t->dir = SCSI_DIR_NONE;
+  else if (bytchk == 3 && len)   /* one block, compared with every block */
+    t->spdtl = t->lun->so->block_size;
+  return 0;
+}
+
+int sbc_parse_sync(struct scsi_task *t)
+{
+  uint64_t lba;
+  uint32_t len;
+  decode_lba_len(t->cdb, &lba, &len);
+  if (check_range(t, lba, len) < 0)
+    return -1;
+  t->lba = lba;
+  t->nblocks = len;
+  return 0;
+}
+
+void sbc_read(struct scsi_task *t)
+{
+  uint32_t bs = t->lun->so->block_size;
+  uint32_t n = t->spdtl < t->bufcap ? t->spdtl : t->bufcap;
+  t->data_in_len = t->spdtl;
+  if (n == 0)
+    return;
+  const struct lg_storage *so = t->lun->so;
+  int r = so->ops->pread(so->h, t->buf, n, t->lba * bs);
+  if (r < 0) {
+    t->data_in_len = 0;
+    scsi_sense_errno(t, r, false);
+  }
+}
+
+void sbc_write(struct scsi_task *t)
+{
+  if (t->spdtl == 0)
+    return;
+  const struct lg_storage *so = t->lun->so;
+  int r = so->ops->pwrite(so->h, t->buf, t->spdtl, t->lba * so->block_size, t->bs_flags);
+  if (r < 0)
+    scsi_sense_errno(t, r, true);
+}
+
+void sbc_verify(struct scsi_task *t)
+{
+  if (t->spdtl == 0 || t->nblocks == 0)
+    return;
+  const struct lg_storage *so = t->lun->so;
+  uint32_t bs = so->block_size;
+  size_t chunk = 256 * 1024;
+  uint8_t *tmp = malloc(chunk);
+  if (!tmp) {
+    scsi_sense_errno(t, -ENOMEM, false);
+    return;
+  }
+  uint64_t total = (uint64_t)t->nblocks * bs, done = 0;
+  bool repeat = t->spdtl == bs && t->nblocks > 1;
+  while (done < total) {
+    size_t n = total - done < chunk ? (size_t)(total - done) : chunk;
+    int r = so->ops->pread(so->h, tmp, n, t->lba * bs + done);
+    if (r < 0) {
+      scsi_sense_errno(t, r, false);
+      break;
+    }
+    for (size_t off = 0; off < n; off += bs) {
+      const uint8_t *want = repeat ? t->buf : t->buf + done + off;
+      if (memcmp(tmp + off, want, bs)) {
+        scsi_sense(t, SCSI_SENSE_MISCOMPARE, ASC_MISCOMPARE_DURING_VERIFY);
+        goto out;
+      }
+    }
+    done += n;
+  }
+out:
+  free(tmp);
+}
+
+void sbc_sync_cache(struct scsi_task *t)
+{
+  const struct lg_storage *so = t->lun->so;
+  if (!so->ops->flush || !so->ops->can_flush(so->h))
+    return;
+  int r = so->ops->flush(so->h);
+  if (r < 0)
+    scsi_sense_errno(t, r, true);
+}
+
+void sbc_read_capacity10(struct scsi_task *t)
+{
+  uint8_t d[8];
+  if (!(t->cdb[8] & 1) && get32(t->cdb + 2)) { /* LBA without PMI */
+    scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+    return;
+  }
+  uint64_t last = lun_blocks(t) - 1;
+  put32(d, last > 0xffffffffull ? 0xffffffffu : (uint32_t)last);
+  put32(d + 4, t->lun->so->block_size);
+  scsi_reply(t, d, sizeof d, sizeof d);
+}
+
+void sbc_read_capacity16(struct scsi_task *t)
+{
+  uint8_t d[32] = { 0 };
+  put64(d, lun_blocks(t) - 1);
+  put32(d + 8, t->lun->so->block_size);
+  scsi_reply(t, d, sizeof d, get32(t->cdb + 10));
+}

@@ -1,0 +1,111 @@
+/* The SCSI layer: CDB decode and validation, SBC/SPC emulation, sense data.
+ *
+ * A command goes through two steps:
+ *   scsi_parse()  on the receiving thread: finds the opcode in the table,
+ *                 checks CDB fields, LBA range (with overflow), write protection
+ *                 and transfer length, and says how many bytes the command
+ *                 transfers (spdtl) and in which direction;
+ *   scsi_exec()   on a worker: runs it against the backstore.
+ * Both leave status and sense in the task.  Backstores are only ever called
+ * with byte offsets.
+ */
+#ifndef LUNGATE_SCSI_H
+#define LUNGATE_SCSI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "target/model.h"
+
+#define SCSI_STATUS_GOOD            0x00
+#define SCSI_STATUS_CHECK_CONDITION 0x02
+#define SCSI_STATUS_BUSY            0x08
+#define SCSI_STATUS_RESERVATION_CONFLICT 0x18
+#define SCSI_STATUS_TASK_SET_FULL   0x28
+
+#define SCSI_SENSE_NOT_READY        0x02
+#define SCSI_SENSE_MEDIUM_ERROR     0x03
+#define SCSI_SENSE_HARDWARE_ERROR   0x04
+#define SCSI_SENSE_ILLEGAL_REQUEST  0x05
+#define SCSI_SENSE_UNIT_ATTENTION   0x06
+#define SCSI_SENSE_DATA_PROTECT     0x07
+#define SCSI_SENSE_ABORTED_COMMAND  0x0b
+#define SCSI_SENSE_MISCOMPARE       0x0e
+
+/* additional sense code and qualifier, as one 16-bit value */
+#define ASC_INVALID_OPCODE          0x2000
+#define ASC_LBA_OUT_OF_RANGE        0x2100
+#define ASC_INVALID_FIELD_IN_CDB    0x2400
+#define ASC_LUN_NOT_SUPPORTED       0x2500
+#define ASC_INVALID_FIELD_IN_PARAM  0x2600
+#define ASC_PARAM_LIST_LENGTH_ERROR 0x1a00
+#define ASC_WRITE_PROTECTED         0x2700
+#define ASC_SPACE_ALLOC_FAILED_WP   0x2707
+#define ASC_INVALID_FIELD_IN_IU     0x0e03
+#define ASC_UNRECOVERED_READ_ERROR  0x1100
+#define ASC_WRITE_ERROR             0x0c00
+#define ASC_INTERNAL_TARGET_FAILURE 0x4400
+#define ASC_NO_ADDITIONAL_SENSE     0x0000
+#define ASC_MISCOMPARE_DURING_VERIFY 0x1d00
+#define ASC_SAVING_PARAMS_UNSUPPORTED 0x3900
+#define ASC_LUN_COMM_FAILURE        0x0800
+
+#define SCSI_SENSE_MAX 18           /* fixed-format sense we produce */
+
+/* Transfer direction of a decoded command. */
+enum scsi_dir { SCSI_DIR_NONE, SCSI_DIR_IN, SCSI_DIR_OUT };
+
+/* What a session offers the SCSI layer: its LUN map (for REPORT LUNS). */
+struct scsi_nexus {
+  const struct lg_lun_view *luns;
+  size_t n_luns;
+};
+
+struct scsi_op;
+
+/* One SCSI command, owned by the transport. */
+struct scsi_task {
+  uint8_t cdb[16];
+  uint64_t lun_id;                   /* LUN number as the initiator addressed it */
+  const struct lg_lun_view *lun;     /* NULL: no such LUN for this initiator */
+  const struct scsi_nexus *nexus;
+
+  /* set by scsi_parse */
+  const struct scsi_op *op;
+  enum scsi_dir dir;
+  uint32_t spdtl;                    /* bytes the CDB says it transfers */
+  uint64_t lba;                      /* medium commands: first block */
+  uint32_t nblocks;                  /* medium commands: block count */
+  unsigned bs_flags;                 /* LG_BS_FUA ... */
+
+  /* data: Data-Out arrives here; Data-In is produced here */
+  uint8_t *buf;
+  uint32_t bufcap;                   /* bytes buf holds: min(spdtl, EDTL) */
+  uint32_t data_in_len;              /* set by scsi_exec: bytes the command
+                                        would return (may exceed bufcap) */
+
+  /* result */
+  uint8_t status;
+  uint8_t sense_len;
+  uint8_t sense[SCSI_SENSE_MAX];
+};
+
+/* Decode and validate; 0 when the command may proceed (then spdtl/dir are set),
+ * -1 when status and sense already hold the answer. */
+int scsi_parse(struct scsi_task *t);
+/* Run a parsed command; buf must hold spdtl bytes (data-out: received). */
+void scsi_exec(struct scsi_task *t);
+
+/* Fill CHECK CONDITION with fixed-format sense. */
+void scsi_sense(struct scsi_task *t, uint8_t key, uint16_t asc_ascq);
+/* Turn a backstore -errno into status and sense, in one place. */
+void scsi_sense_errno(struct scsi_task *t, int err, bool writing);
+
+/* Name of an opcode for logs, or NULL. */
+const char *scsi_op_name(uint8_t opcode);
+
+/* The largest transfer a single command may ask for, in bytes. */
+#define SCSI_MAX_XFER_BYTES (8u << 20)
+
+#endif

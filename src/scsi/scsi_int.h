@@ -1,0 +1,65 @@
+/* Internals of the SCSI layer: the opcode table entry and byte helpers. */
+#ifndef LUNGATE_SCSI_INT_H
+#define LUNGATE_SCSI_INT_H
+
+#include "scsi/scsi.h"
+
+/* per-opcode flags */
+#define OP_NEEDS_LUN   (1u << 0)  /* fails with LUN NOT SUPPORTED on an unmapped LUN */
+#define OP_WRITES      (1u << 1)  /* modifies the medium: write protection applies */
+#define OP_HAS_SA      (1u << 2)  /* service action in byte 1 bits 0-4 */
+
+struct scsi_op {
+  uint8_t opcode;
+  uint16_t sa;                       /* service action, if OP_HAS_SA */
+  const char *name;
+  uint8_t cdb_len;
+  uint16_t flags;
+  int (*parse)(struct scsi_task *t); /* NULL: no data, nothing to decode */
+  void (*exec)(struct scsi_task *t);
+  uint8_t usage[16];                 /* CDB usage bitmap (REPORT SUPPORTED OPCODES) */
+};
+
+/* The table, in opcode (then service action) order. */
+extern const struct scsi_op scsi_ops[];
+extern const size_t scsi_n_ops;
+
+static inline uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t get24(const uint8_t *p) { return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2]; }
+static inline uint32_t get32(const uint8_t *p)
+{
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
+static inline void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static inline void put32(uint8_t *p, uint32_t v)
+{
+  p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+static inline void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)(v >> 32)); put32(p + 4, (uint32_t)v); }
+
+/* Copy a reply of n bytes out, truncated to the allocation length. */
+void scsi_reply(struct scsi_task *t, const void *data, size_t n, uint32_t alloc_len);
+
+/* Handlers (sbc.c, spc.c). */
+int sbc_parse_rw(struct scsi_task *t);
+int sbc_parse_verify(struct scsi_task *t);
+int sbc_parse_sync(struct scsi_task *t);
+void sbc_read(struct scsi_task *t);
+void sbc_write(struct scsi_task *t);
+void sbc_verify(struct scsi_task *t);
+void sbc_sync_cache(struct scsi_task *t);
+void sbc_read_capacity10(struct scsi_task *t);
+void sbc_read_capacity16(struct scsi_task *t);
+
+int spc_parse_alloc(struct scsi_task *t);
+void spc_test_unit_ready(struct scsi_task *t);
+void spc_inquiry(struct scsi_task *t);
+void spc_request_sense(struct scsi_task *t);
+void spc_mode_sense(struct scsi_task *t);
+void spc_report_luns(struct scsi_task *t);
+void spc_report_opcodes(struct scsi_task *t);
+void spc_start_stop(struct scsi_task *t);
+void spc_prevent_allow(struct scsi_task *t);
+
+#endif

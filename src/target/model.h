@@ -1,0 +1,129 @@
+/* The target model: storage objects, targets, TPGs, LUNs, portals and node ACLs,
+ * as loaded from an rtslib-fb shaped saveconfig.json, and the per-initiator
+ * resolution of which LUNs a session sees.
+ *
+ * A model is immutable once loaded; sessions hold a reference to it.
+ */
+#ifndef LUNGATE_TARGET_MODEL_H
+#define LUNGATE_TARGET_MODEL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "lungate/backstore.h"
+
+/* An opened storage object (backstore instance). */
+struct lg_storage {
+  char *name;                        /* storage object name */
+  char *plugin;                      /* rtslib plugin name */
+  const struct lg_backstore_ops *ops;
+  void *h;                           /* backstore handle */
+  uint64_t size;                     /* bytes */
+  uint32_t block_size;               /* bytes per logical block */
+  bool readonly;                     /* backstore cannot write */
+  char serial[33];                   /* unit serial (VPD 0x80), from wwn */
+  uint8_t naa[16];                   /* NAA IEEE registered extended id (VPD 0x83) */
+};
+
+struct lg_lun {
+  uint64_t index;                    /* LUN number in the TPG */
+  struct lg_storage *so;
+};
+
+struct lg_mapped_lun {
+  uint64_t index;                    /* LUN number the initiator sees */
+  uint64_t tpg_lun;                  /* LUN index in the TPG */
+  bool write_protect;
+};
+
+struct lg_acl {
+  char *node_wwn;                    /* initiator IQN or pattern with '*' */
+  struct lg_mapped_lun *mapped;
+  size_t n_mapped;
+  char *chap_userid, *chap_password;             /* for the CHAP issue */
+  char *chap_mutual_userid, *chap_mutual_password;
+};
+
+struct lg_portal {
+  char *ip;                          /* as written: "0.0.0.0", "[::]", "::1" */
+  uint16_t port;
+};
+
+/* Login key defaults a TPG offers (rtslib "parameters"). */
+struct lg_params {
+  bool initial_r2t;
+  bool immediate_data;
+  uint32_t max_recv_data_segment_length;
+  uint32_t max_burst_length;
+  uint32_t first_burst_length;
+  uint32_t max_outstanding_r2t;
+  uint32_t default_time2wait;
+  uint32_t default_time2retain;
+  bool header_digest_crc32c;         /* we accept CRC32C header digests */
+  bool data_digest_crc32c;
+};
+
+struct lg_tpg {
+  uint16_t tag;
+  bool enable;
+  bool generate_node_acls;
+  bool authentication;
+  bool demo_mode_write_protect;
+  struct lg_params params;
+  struct lg_portal *portals;
+  size_t n_portals;
+  struct lg_lun *luns;
+  size_t n_luns;
+  struct lg_acl *acls;
+  size_t n_acls;
+};
+
+struct lg_target {
+  char *iqn;
+  struct lg_tpg *tpgs;
+  size_t n_tpgs;
+};
+
+struct lg_model {
+  atomic_int refs;
+  json_t *json;                      /* the config as loaded (unknown keys kept) */
+  char *path;                        /* config file, or NULL */
+  struct lg_storage *storage;
+  size_t n_storage;
+  struct lg_target *targets;
+  size_t n_targets;
+};
+
+/* What one initiator sees of one TPG: LUN number -> storage, write protect. */
+struct lg_lun_view {
+  uint64_t index;
+  struct lg_storage *so;
+  bool write_protect;
+};
+
+/* Load a model from a JSON config; NULL with a message in *err (malloc'd). */
+struct lg_model *lg_model_load(const json_t *config, const char *path, char **err);
+/* Parse and load a config file. */
+struct lg_model *lg_model_load_file(const char *path, char **err);
+void lg_model_ref(struct lg_model *m);
+void lg_model_unref(struct lg_model *m);
+
+/* The default iSCSI parameters lungate offers. */
+void lg_params_default(struct lg_params *p);
+
+struct lg_target *lg_model_find_target(struct lg_model *m, const char *iqn);
+/* The enabled TPG of a target (the first one). */
+struct lg_tpg *lg_target_tpg(struct lg_target *t);
+
+/* Resolve the LUNs an initiator sees in a TPG.  Returns the number of LUNs
+ * (0 is valid), or -EACCES when the initiator is not allowed at all.  *out is
+ * malloc'd and sorted by LUN number. */
+int lg_tpg_resolve(const struct lg_tpg *tpg, const char *initiator,
+                   struct lg_lun_view **out);
+
+/* Case-insensitive match of an iSCSI name against a pattern with '*'. */
+bool lg_name_match(const char *pattern, const char *name);
+
+#endif

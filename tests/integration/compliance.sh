@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# libiscsi's SCSI compliance suite (`iscsi-test-cu -d`, destructive tests
+# allowed) against a 96 MiB writable LUN: the suites TestUnitReady, Inquiry,
+# ReadCapacity10, ReadCapacity16, Read6, Read10, Read12, Read16, Write10,
+# Write12, Write16, ReportSupportedOpcodes and Mandatory must all run, with no
+# failed test, assert or suite. Then the WriteProtect tests run against a
+# --readonly LUN, where they must run (not skip) and pass.
+# shellcheck source=functions.sh
+source "$(dirname "$0")/functions.sh"
+require_cmd iscsi-test-cu
+
+SUITES=(TestUnitReady Inquiry ReadCapacity10 ReadCapacity16 Read6 Read10 Read12 Read16
+	Write10 Write12 Write16 ReportSupportedOpcodes Mandatory)
+RO_TESTS=(Write10.WriteProtect Write12.WriteProtect Write16.WriteProtect)
+
+list=$(iscsi-test-cu --list) || fail "iscsi-test-cu --list failed"
+
+# expected_tests NAME...: how many tests iscsi-test-cu has in these suites/tests.
+expected_tests() {
+	local n=0 s c
+	for s in "$@"; do
+		if [[ $s == *.* ]]; then
+			c=$(grep -cx "SCSI\.$s" <<<"$list" || true)
+		else
+			c=$(grep -c "^SCSI\.$s\.[^.]*\$" <<<"$list" || true)
+		fi
+		((c > 0)) || fail "iscsi-test-cu has no SCSI.$s (see iscsi-test-cu --list)"
+		n=$((n + c))
+	done
+	echo "$n"
+}
+
+# skipped_tests LOG: "Suite.Test: reason" for every test that was skipped.
+skipped_tests() {
+	awk '
+		/^Suite: / { suite = $2 }
+		/^  Test: / { test = $2 }
+		/\[SKIPPED\]/ { r = $0; sub(/.*\[SKIPPED\] */, "", r); print suite "." test ": " r }
+	' "$1" | sort -u
+}
+
+# run_suite LOG URL NAME...: run SCSI.NAME... and check the CUnit run summary.
+run_suite() {
+	local logf=$1 url=$2 tests rc=0 want line
+	shift 2
+	want=$(expected_tests "$@")
+	tests=$(printf 'SCSI.%s,' "$@")
+	tests=${tests%,}
+	log "iscsi-test-cu -d -t $tests ($want tests)"
+	LG_CMD_TIMEOUT=400 run iscsi-test-cu -d -i "$LG_INITIATOR" -I "$LG_INITIATOR-2" \
+		-t "$tests" "$url" >"$logf" 2>&1 || rc=$?
+	cat "$logf"
+	grep -q '^Run Summary:' "$logf" || fail "iscsi-test-cu ended (status $rc) without a run summary"
+	# Run Summary:    Type  Total    Ran Passed Failed Inactive
+	#               suites     13     13    n/a      0        0
+	#                tests     52     52     52      0        0
+	#              asserts  22673  22673  22673      0      n/a
+	read -r _ s_total s_ran _ s_failed s_inactive <<<"$(grep -E '^ +suites ' "$logf")"
+	read -r _ t_total t_ran t_passed t_failed t_inactive <<<"$(grep -E '^ +tests ' "$logf")"
+	read -r _ a_total a_ran _ a_failed _ <<<"$(grep -E '^ +asserts ' "$logf")"
+	line="suites $s_ran/$s_total (failed $s_failed), tests $t_passed/$t_total passed (failed $t_failed), asserts failed $a_failed"
+	log "$line"
+	local nsuites
+	nsuites=$(printf "%s\n" "$@" | cut -d. -f1 | sort -u | wc -l)
+	((s_total == nsuites)) || fail "iscsi-test-cu registered $s_total suites, want $nsuites: $line"
+	((t_total == want)) || fail "iscsi-test-cu registered $t_total tests, want $want: $line"
+	((s_failed == 0 && s_inactive == 0 && s_ran == s_total)) || fail "a suite failed to set up or run: $line"
+	((t_ran == t_total && t_failed == 0 && t_inactive == 0 && t_passed == t_total)) || fail "tests failed: $line"
+	((a_failed == 0 && a_ran == a_total)) || fail "asserts failed: $line"
+	if grep -q 'FAILED' "$logf"; then
+		fail "iscsi-test-cu printed FAILED: $(grep -m5 'FAILED' "$logf")"
+	fi
+	((rc == 0)) || fail "iscsi-test-cu exited with status $rc although its summary shows no failure"
+	local skipped
+	skipped=$(skipped_tests "$logf")
+	if [[ -n $skipped ]]; then
+		log "tests that iscsi-test-cu skipped (counted as passed):"
+		# shellcheck disable=SC2001 # indent every line
+		sed "s/^/    /" <<<"$skipped" >&2
+	fi
+	# Every command of these suites is one the gateway must implement.
+	if grep -qi "not implemented" <<<"$skipped"; then
+		fail "iscsi-test-cu skipped tests because a required command is not implemented: $(grep -i "not implemented" <<<"$skipped" | tr "\n" ";")"
+	fi
+}
+
+IQN=$LG_IQN_PREFIX:compliance
+IMG=$LG_TMP/disk.img
+make_random_image "$IMG" 96
+start_lungate --image "$IMG" --iqn "$IQN"
+run_suite "$LG_TMP/rw.log" "$(iscsi_url 0)" "${SUITES[@]}"
+assert_alive
+stop_lungate
+
+RO=$LG_TMP/ro.img
+make_random_image "$RO" 64
+cp "$RO" "$LG_TMP/ro.orig"
+start_lungate --image "$RO" --iqn "$IQN-ro" --readonly
+run_suite "$LG_TMP/ro.log" "$(iscsi_url 0 "$IQN-ro")" "${RO_TESTS[@]}"
+if grep -q 'SKIPPED' "$LG_TMP/ro.log"; then
+	fail "the WriteProtect tests were skipped on a --readonly LUN (MODE SENSE does not report write protection?)"
+fi
+cmp "$LG_TMP/ro.orig" "$RO" || fail "the --readonly image changed during the WriteProtect tests"
+assert_alive
+stop_lungate
+log "PASS"
