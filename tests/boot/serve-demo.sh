@@ -1,0 +1,25 @@
+#!/bin/bash
+# boot.serve-demo: `lungate serve` with neither a config nor an image creates
+# lungate-demo.img (demo_disk_create) in its working directory and serves it;
+# iPXE sanboots it and the boot program reports count=1, which lands in the
+# file on the host.
+. "$(dirname "$0")/functions.sh"
+require_qemu
+
+cd "$tmp" || fail "cd $tmp"
+start_gateway
+[ -f "$tmp/lungate-demo.img" ] || fail "lungate serve did not create lungate-demo.img in its directory"
+# The demo target's name, as the gateway logs it ("target IQN LUN 0: ...").
+iqn=$(grep -o 'target [^ ]* LUN 0' "$gw_log" | head -n 1 | cut -d' ' -f2)
+[ -n "$iqn" ] || fail "cannot find the demo target's IQN in the gateway log"
+
+boot demo "$(ipxe_script serve-demo "sanboot $(iscsi_uri 0 "$iqn")")" ||
+    fail "sanboot of the built-in demo disk failed (see the logs above)"
+expect demo '^drive parameters \(AH=48h\): OK sectors=32768 bytes-per-sector=512$'
+expect demo '^BOOT COUNT 1$'
+expect demo '^LUNGATE-BOOT OK count=1$'
+
+stop_gateway
+count=$(counter_of "$tmp/lungate-demo.img")
+[ "$count" = 1 ] || fail "boot counter in lungate-demo.img is $count, expected 1"
+echo "PASS: built-in demo disk created, served and booted"
