@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backends/common.h"
+#include "backends/cow.h"
 
 static const struct {
   const char *plugin;                    /* name in saveconfig.json */
@@ -12,6 +13,7 @@ static const struct {
 } registry[] = {
   { "fileio", &lg_file_backstore },
   { "block", &lg_file_backstore },       /* a block device path, served like a file */
+  { "cow", &lg_cow_backstore },          /* a writable layer over another object */
 };
 
 const struct lg_backstore_ops *lg_backstore_find(const char *plugin)

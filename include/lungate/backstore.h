@@ -35,6 +35,9 @@ struct lg_bs_open_args {
   const char *name;           /* storage object name, for messages */
   bool readonly;              /* open for reading only, whatever the JSON says */
   const char *config_dir;     /* directory of the config file, for relative paths */
+  /* layered backstores (cow): the storage object named by "base", opened */
+  const struct lg_backstore_ops *base_ops;
+  void *base_h;
 };
 
 struct lg_backstore_ops {
@@ -63,6 +66,12 @@ struct lg_backstore_ops {
    * filled.  Extents are contiguous from offset. */
   int (*extents)(void *h, uint64_t count, uint64_t offset,
                  struct lg_extent *ext, size_t *n);
+
+  /* Optional, for backstores that keep per-client state (cow with
+   * per_initiator): open the view of client (an initiator name) onto h, a
+   * handle of these same ops; NULL with lg_set_error() on failure.  Views
+   * are closed with ->close before h. */
+  void *(*open_client)(void *h, const char *client);
 };
 
 /* The registry: every backstore compiled in, looked up by plugin name. */

@@ -71,6 +71,7 @@ struct iscsi_conn *iscsi_conn_new(int fd, struct lg_model *model)
   }
   snprintf(c->peer, sizeof c->peer, peer.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
            host, port);
+  snprintf(c->peer_ip, sizeof c->peer_ip, "%s", host);
   c->local_len = sizeof c->local;
   getsockname(fd, (struct sockaddr *)&c->local, &c->local_len);
 

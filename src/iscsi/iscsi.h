@@ -107,6 +107,7 @@ struct iscsi_session;
 struct iscsi_conn {
   int fd;
   char peer[64];                     /* "addr:port" for logs */
+  char peer_ip[48];                  /* the address alone */
   struct sockaddr_storage local;     /* for SendTargets on wildcard portals */
   socklen_t local_len;
   enum iscsi_conn_phase phase;
@@ -163,6 +164,7 @@ struct iscsi_session {
   uint16_t tsih;
   struct lg_lun_view *luns;
   size_t n_luns;
+  bool overlays_held;                /* per-initiator overlays acquired */
   struct scsi_nexus nexus;
   struct iscsi_session *next;        /* registry */
 };

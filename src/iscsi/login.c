@@ -102,6 +102,16 @@ static int login_first(struct iscsi_conn *c, const struct iscsi_kv *kv, int n)
     return login_respond(c, 0, ISCSI_LOGIN_FORBIDDEN, NULL);
   }
   s->n_luns = (size_t)nl;
+  char *why = NULL;
+  int r = lg_overlays_acquire(s->luns, s->n_luns, ini, c->peer_ip, &why);
+  if (r < 0) {
+    lg_warn("login refused: initiator=%s peer=%s target=%s: %s", ini, c->peer,
+            s->target->iqn, why ? why : strerror(-r));
+    free(why);
+    return login_respond(c, 0, r == -EBUSY ? ISCSI_LOGIN_FORBIDDEN : ISCSI_LOGIN_TARGET_ERROR,
+                         NULL);
+  }
+  s->overlays_held = true;
   s->nexus.luns = s->luns;
   s->nexus.n_luns = s->n_luns;
   c->offer = s->tpg->params;

@@ -64,6 +64,8 @@ void iscsi_session_free(struct iscsi_session *s)
 {
   if (s->tsih)
     iscsi_session_unregister(s);
+  if (s->overlays_held)
+    lg_overlays_release(s->luns, s->n_luns, s->conn->peer_ip);
   free(s->initiator);
   free(s->alias);
   free(s->luns);

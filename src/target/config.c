@@ -162,67 +162,6 @@ static void storage_ids(struct lg_storage *so, const json_t *j)
     so->naa[i] = (uint8_t)(nib[2 * i] << 4 | nib[2 * i + 1]);
 }
 
-static int load_storage(struct loader *L, struct lg_model *m, const json_t *arr)
-{
-  if (!arr)
-    return 0;
-  if (!json_is_array(arr)) {
-    load_error(L, "storage_objects: must be an array of storage objects");
-    return -1;
-  }
-  m->storage = calloc(json_array_size(arr) ? json_array_size(arr) : 1, sizeof *m->storage);
-  if (!m->storage)
-    return -1;
-  size_t i;
-  json_t *j;
-  json_array_foreach(arr, i, j) {
-    const char *plugin = json_string_value(json_object_get(j, "plugin"));
-    const char *name = json_string_value(json_object_get(j, "name"));
-    if (!json_is_object(j)) {
-      load_error(L, "storage_objects[%zu]: must be an object", i);
-      return -1;
-    }
-    if (!plugin) {
-      load_error(L, "storage_objects[%zu].plugin: missing; use \"fileio\" or \"block\"", i);
-      return -1;
-    }
-    if (!name || !*name || strchr(name, '/')) {
-      load_error(L, "storage_objects[%zu].name: missing or contains '/'; give a short "
-                 "name that LUNs refer to as /backstores/%s/NAME", i, plugin);
-      return -1;
-    }
-    for (size_t k = 0; k < m->n_storage; k++)
-      if (!strcmp(m->storage[k].plugin, plugin) && !strcmp(m->storage[k].name, name)) {
-        load_error(L, "storage_objects[%zu].name: \"%s\" is used twice", i, name);
-        return -1;
-      }
-    const struct lg_backstore_ops *ops = lg_backstore_find(plugin);
-    if (!ops) {
-      load_error(L, "storage_objects[%zu].plugin: unknown plugin \"%s\"; this build "
-                 "serves \"fileio\" and \"block\"", i, plugin);
-      return -1;
-    }
-    struct lg_bs_open_args args = { .name = name, .config_dir = L->config_dir };
-    void *h = ops->open(j, &args);
-    if (!h) {
-      load_error(L, "storage_objects[%zu]: %s", i, lg_get_error());
-      return -1;
-    }
-    struct lg_storage *so = &m->storage[m->n_storage++];
-    so->ops = ops;
-    so->h = h;
-    so->name = strdup(name);
-    so->plugin = strdup(plugin);
-    so->size = ops->size(h);
-    so->block_size = ops->block_size(h);
-    so->readonly = !ops->can_write(h);
-    storage_ids(so, j);
-    if (!so->name || !so->plugin)
-      return -1;
-  }
-  return 0;
-}
-
 static struct lg_storage *find_storage(struct lg_model *m, const char *ref)
 {
   /* "/backstores/<plugin>/<name>" */
@@ -233,13 +172,141 @@ static struct lg_storage *find_storage(struct lg_model *m, const char *ref)
   const char *slash = strchr(p, '/');
   if (!slash)
     return NULL;
-  for (size_t i = 0; i < m->n_storage; i++) {
+  for (size_t i = m->n_storage; i-- > 0;) { /* layered objects before their bases */
     struct lg_storage *so = &m->storage[i];
     if (strlen(so->plugin) == (size_t)(slash - p) &&
         !strncmp(so->plugin, p, (size_t)(slash - p)) && !strcmp(so->name, slash + 1))
       return so;
   }
   return NULL;
+}
+
+/* Open one storage object; base: its "base" object, already open. */
+static int open_storage(struct loader *L, struct lg_model *m, const json_t *j, size_t i,
+                        struct lg_storage *base)
+{
+  const char *plugin = json_string_value(json_object_get(j, "plugin"));
+  const char *name = json_string_value(json_object_get(j, "name"));
+  const struct lg_backstore_ops *ops = lg_backstore_find(plugin);
+  struct lg_bs_open_args args = { .name = name, .config_dir = L->config_dir };
+  if (base) {
+    args.base_ops = base->ops;
+    args.base_h = base->h;
+  }
+  args.readonly = m->storage[m->n_storage].is_base;
+  void *h = ops->open(j, &args);
+  if (!h) {
+    load_error(L, "storage_objects[%zu]: %s", i, lg_get_error());
+    return -1;
+  }
+  struct lg_storage *so = &m->storage[m->n_storage++];
+  so->ops = ops;
+  so->h = h;
+  so->name = strdup(name);
+  so->plugin = strdup(plugin);
+  so->size = ops->size(h);
+  so->block_size = ops->block_size(h);
+  so->readonly = !ops->can_write(h);
+  so->per_initiator = ops->open_client && json_is_true(json_object_get(j, "per_initiator"));
+  so->shared_initiators = json_is_true(json_object_get(j, "shared_initiators"));
+  so->reset_after_idle = -1;
+  json_t *reset = json_object_get(j, "reset");
+  if (json_is_object(reset)) {
+    json_t *idle = json_object_get(reset, "after_idle");
+    if (!json_is_integer(idle) || json_integer_value(idle) < 0) {
+      load_error(L, "storage_objects[%zu].reset.after_idle: must be a number of seconds", i);
+      return -1;
+    }
+    so->reset_after_idle = json_integer_value(idle);
+  } else if (reset && !(json_is_string(reset) && !strcmp(json_string_value(reset), "never"))) {
+    load_error(L, "storage_objects[%zu].reset: use \"never\" or {\"after_idle\": SECONDS}", i);
+    return -1;
+  }
+  storage_ids(so, j);
+  return so->name && so->plugin ? 0 : -1;
+}
+
+static int load_storage(struct loader *L, struct lg_model *m, const json_t *arr)
+{
+  if (!arr)
+    return 0;
+  if (!json_is_array(arr)) {
+    load_error(L, "storage_objects: must be an array of storage objects");
+    return -1;
+  }
+  size_t count = json_array_size(arr);
+  m->storage = calloc(count ? count : 1, sizeof *m->storage);
+  if (!m->storage)
+    return -1;
+  size_t i;
+  json_t *j;
+  /* check every entry, and find which ones are bases of others */
+  json_array_foreach(arr, i, j) {
+    const char *plugin = json_string_value(json_object_get(j, "plugin"));
+    const char *name = json_string_value(json_object_get(j, "name"));
+    if (!json_is_object(j)) {
+      load_error(L, "storage_objects[%zu]: must be an object", i);
+      return -1;
+    }
+    if (!plugin) {
+      load_error(L, "storage_objects[%zu].plugin: missing; use \"fileio\", \"block\" or \"cow\"", i);
+      return -1;
+    }
+    if (!name || !*name || strchr(name, '/')) {
+      load_error(L, "storage_objects[%zu].name: missing or contains '/'; give a short "
+                 "name that LUNs refer to as /backstores/%s/NAME", i, plugin);
+      return -1;
+    }
+    for (size_t k = 0; k < i; k++) {
+      json_t *o = json_array_get(arr, k);
+      if (!strcmp(json_string_value(json_object_get(o, "plugin")), plugin) &&
+          !strcmp(json_string_value(json_object_get(o, "name")), name)) {
+        load_error(L, "storage_objects[%zu].name: \"%s\" is used twice", i, name);
+        return -1;
+      }
+    }
+    if (!lg_backstore_find(plugin)) {
+      load_error(L, "storage_objects[%zu].plugin: unknown plugin \"%s\"; this build "
+                 "serves \"fileio\", \"block\" and \"cow\"", i, plugin);
+      return -1;
+    }
+  }
+  /* two rounds: plain objects (bases opened read-only), then layered ones */
+  for (int round = 0; round < 2; round++) {
+    json_array_foreach(arr, i, j) {
+      const char *bref = json_string_value(json_object_get(j, "base"));
+      bool layered = json_object_get(j, "base") != NULL;
+      if (layered != (round == 1))
+        continue;
+      struct lg_storage *base = NULL;
+      if (layered) {
+        base = bref ? find_storage(m, bref) : NULL;
+        if (!base) {
+          load_error(L, "storage_objects[%zu].base: %s%s%s; it must be \"/backstores/"
+                     "<plugin>/<name>\" of a storage object without a base", i,
+                     bref ? "\"" : "not a string", bref ? bref : "",
+                     bref ? "\" names no such storage object" : "");
+          return -1;
+        }
+      } else {
+        /* opened read-only when some cow uses it as its base */
+        char ref[300];
+        snprintf(ref, sizeof ref, "/backstores/%s/%s",
+                 json_string_value(json_object_get(j, "plugin")),
+                 json_string_value(json_object_get(j, "name")));
+        size_t k;
+        json_t *o;
+        json_array_foreach(arr, k, o) {
+          const char *b = json_string_value(json_object_get(o, "base"));
+          if (b && !strcmp(b, ref))
+            m->storage[m->n_storage].is_base = true;
+        }
+      }
+      if (open_storage(L, m, j, i, base) < 0)
+        return -1;
+    }
+  }
+  return 0;
 }
 
 static int get_index(struct loader *L, const json_t *j, const char *key,
@@ -514,7 +581,7 @@ void lg_model_unref(struct lg_model *m)
     free(m->targets[i].iqn);
   }
   free(m->targets);
-  for (size_t i = 0; i < m->n_storage; i++) {
+  for (size_t i = m->n_storage; i-- > 0;) { /* layered objects before their bases */
     struct lg_storage *so = &m->storage[i];
     if (so->h)
       so->ops->close(so->h);

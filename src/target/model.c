@@ -78,10 +78,11 @@ int lg_tpg_resolve(const struct lg_tpg *tpg, const char *initiator,
       const struct lg_mapped_lun *mp = &acl->mapped[i];
       for (size_t k = 0; k < tpg->n_luns; k++)
         if (tpg->luns[k].index == mp->tpg_lun)
-          v[used++] = (struct lg_lun_view){ mp->index, tpg->luns[k].so, mp->write_protect };
+          v[used++] = (struct lg_lun_view){ .index = mp->index, .so = tpg->luns[k].so,
+                                            .write_protect = mp->write_protect };
     } else {
-      v[used++] = (struct lg_lun_view){ tpg->luns[i].index, tpg->luns[i].so,
-                                        tpg->demo_mode_write_protect };
+      v[used++] = (struct lg_lun_view){ .index = tpg->luns[i].index, .so = tpg->luns[i].so,
+                                        .write_protect = tpg->demo_mode_write_protect };
     }
   }
   qsort(v, used, sizeof *v, cmp_view);

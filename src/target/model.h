@@ -25,6 +25,11 @@ struct lg_storage {
   bool readonly;                     /* backstore cannot write */
   char serial[33];                   /* unit serial (VPD 0x80), from wwn */
   uint8_t naa[16];                   /* NAA IEEE registered extended id (VPD 0x83) */
+  /* per-initiator storage (cow with per_initiator): each initiator gets a view */
+  bool per_initiator;
+  int64_t reset_after_idle;          /* seconds; -1: never reset */
+  bool shared_initiators;            /* one initiator name may log in from two addresses */
+  bool is_base;                      /* another storage object's base: read-only */
 };
 
 struct lg_lun {
@@ -101,7 +106,20 @@ struct lg_lun_view {
   uint64_t index;
   struct lg_storage *so;
   bool write_protect;
+  struct lg_overlay *overlay;        /* the initiator's overlay, if per-initiator */
 };
+
+/* Per-initiator overlays (overlays.c): one open view per (storage object,
+ * initiator), shared by every session of that initiator, counted by session. */
+struct lg_overlay;
+/* Give an initiator at address peer_ip its view of the per-initiator LUNs in
+ * v (replacing v[i].so).  Refuses (-EBUSY, message in *why) when the same
+ * initiator name is live from another address. */
+int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *initiator,
+                        const char *peer_ip, char **why);
+void lg_overlays_release(struct lg_lun_view *v, size_t n, const char *peer_ip);
+/* Is an overlay of this initiator open in this process? */
+bool lg_overlay_live(const struct lg_storage *so, const char *initiator);
 
 /* Load a model from a JSON config; NULL with a message in *err (malloc'd). */
 struct lg_model *lg_model_load(const json_t *config, const char *path, char **err);

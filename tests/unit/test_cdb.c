@@ -86,9 +86,9 @@ static uint32_t run(const uint8_t *cdb, struct lg_lun_view *view, uint8_t *out, 
 {
   static struct lg_lun_view luns[3];
   static struct scsi_nexus nx = { luns, 3 };
-  luns[0] = (struct lg_lun_view){ 0, &so, false };
-  luns[1] = (struct lg_lun_view){ 1, &so, false };
-  luns[2] = (struct lg_lun_view){ 300, &so, false };
+  luns[0] = (struct lg_lun_view){ .index = 0, .so = &so, .write_protect = false };
+  luns[1] = (struct lg_lun_view){ .index = 1, .so = &so, .write_protect = false };
+  luns[2] = (struct lg_lun_view){ .index = 300, .so = &so, .write_protect = false };
   memset(t, 0, sizeof *t);
   memcpy(t->cdb, cdb, 16);
   t->lun = view;
@@ -102,7 +102,7 @@ static uint32_t run(const uint8_t *cdb, struct lg_lun_view *view, uint8_t *out, 
 
 START_TEST(test_replies)
 {
-  struct lg_lun_view view = { 0, &so, false };
+  struct lg_lun_view view = { .so = &so, .write_protect = false };
   uint8_t d[512];
   struct scsi_task t;
 
@@ -154,7 +154,7 @@ START_TEST(test_replies)
   n = run(ms, &view, d, sizeof d, &t);
   ck_assert_uint_eq(d[0], n - 1);
   ck_assert_uint_eq(d[2] & 0x80, 0);                   /* not write protected */
-  struct lg_lun_view wp = { 0, &so, true };
+  struct lg_lun_view wp = { .so = &so, .write_protect = true };
   run(ms, &wp, d, sizeof d, &t);
   ck_assert_uint_eq(d[2] & 0x80, 0x80);
 

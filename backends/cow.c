@@ -1,0 +1,981 @@
+/* cow backstore: a private writable layer over a read-only base.
+ *
+ * A cow storage object names another storage object as its "base" and keeps
+ * what clients write in overlay files under "overlay_dir".  The base is opened
+ * read-only and is never written.  With "per_initiator", the storage object
+ * itself is a template (it reads as the base and refuses writes) and every
+ * initiator gets its own overlay through ->open_client; without it, one
+ * overlay ("shared.cow") serves the LUN.
+ *
+ * Overlay file (integers little-endian):
+ *
+ *   0      header, 4096 bytes, written once at creation: magic, version, the
+ *          cow block size, the virtual size, the base's identity (its size and
+ *          a SHA-256 over samples of its content), the client's name; CRC32C.
+ *   4096   last-use record (time of the last session's end; CRC32C).  Torn or
+ *          missing, it is ignored.
+ *   8192   the allocation map: one bit per cow block (1: the block's data is
+ *          in this file; 0: read it from the base).  Page p of the map (510
+ *          64-bit words = 32640 blocks) has two 4096-byte slots at
+ *          8192 + p*8192 and +4096, each {u64 generation, u32 crc, u32 0,
+ *          4080 bytes of bits}; the valid slot with the higher generation wins,
+ *          so a torn map write leaves the previous flushed state.
+ *   data   block i at data_offset + i * block_size; the file is sparse.
+ *
+ * Block states and locking: a block's bit goes 0 -> 1 when its first write
+ * lands (copy-up), and 1 -> 0 on TRIM (the block reads from the base again:
+ * UNMAP returns blocks to the base, not to zeroes).  Bits live in atomic
+ * words.  A write to a block whose bit is 1 goes straight to the file.  A
+ * write to a block whose bit is 0 takes the block's stripe lock, looks again,
+ * and if still 0 reads the rest of the block from the base, writes the whole
+ * block to the file and only then sets the bit, so a concurrent write to the
+ * same block waits and then sees the block allocated.  Reads never lock: they
+ * see the base until the bit is set, and the full block after.
+ *
+ * Ordering rule (crash safety): a bit reaches the disk only after the data
+ * it points to.  Flush = (1) snapshot the dirty map pages, (2) fdatasync the
+ * file, (3) write each snapshot to its older slot with generation+1,
+ * (4) fdatasync.  Any bit in the snapshot was set after its block was written,
+ * so step 2 made that block durable before step 3 persists the bit.  After a
+ * completed SYNCHRONIZE CACHE or FUA write, its data and bits are on disk;
+ * after a crash, an unflushed write is either wholly there (bit persisted by
+ * a later flush) or reads as before (bit not persisted), never a block that
+ * points at missing data.  TRIM punches a block's hole only after the cleared
+ * bit has been flushed, under the stripe lock, and only if the bit is still 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/falloc.h>
+#include <nettle/sha2.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backends/common.h"
+#include "backends/cow.h"
+#include "iscsi/pdu.h"          /* iscsi_crc32c */
+#include "util/log.h"
+
+#define COW_MAGIC "LGCOW\0v1"
+#define COW_VERSION 1
+#define HDR_SIZE 4096
+#define LASTUSE_OFF 4096
+#define MAP_OFF 8192
+#define PAGE_SIZE_ 4096
+#define PAGE_WORDS 510            /* 4080 bytes of bits per map page */
+#define PAGE_BITS (PAGE_WORDS * 64)
+#define STRIPES 64
+#define BASE_ID_LEN 32
+
+struct cow_page {
+  uint64_t gen;                   /* generation of the newest valid slot */
+  atomic_bool dirty;
+};
+
+struct cow {
+  struct cow *tmpl;               /* per-initiator view: its template */
+  bool per_initiator;             /* template of per-initiator views */
+  bool readonly;
+  char *name;                     /* storage object name, for messages */
+  const struct lg_backstore_ops *bops;
+  void *bh;
+  uint64_t size;                  /* virtual size = base size */
+  uint32_t lbs;                   /* logical block size (the base's) */
+  uint32_t block;                 /* cow block size */
+  uint64_t quota;                 /* bytes per overlay, 0: none */
+  char *dir;
+  uint8_t base_id[BASE_ID_LEN];
+
+  /* an open overlay (views and shared overlays) */
+  int fd;
+  char *path;
+  char *client;
+  uint64_t nblocks;
+  _Atomic uint64_t *bits;
+  atomic_uint_fast64_t allocated; /* blocks with bit 1 */
+  struct cow_page *pages;
+  uint64_t npages;
+  uint64_t data_off;
+  pthread_mutex_t stripes[STRIPES];
+  pthread_mutex_t flush_lock;
+};
+
+static void put_le32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static void put_le64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static uint32_t get_le32(const uint8_t *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = v << 8 | p[i]; return v; }
+static uint64_t get_le64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = v << 8 | p[i]; return v; }
+static uint32_t crc(const void *p, size_t n)
+{
+  return iscsi_crc32c_final(iscsi_crc32c(p, n, ISCSI_CRC32C_INIT));
+}
+
+/* ---- names ---- */
+
+void cow_name_normalize(const char *name, char *out)
+{
+  for (; *name; name++)
+    *out++ = (*name >= 'A' && *name <= 'Z') ? (char)(*name - 'A' + 'a') : *name;
+  *out = '\0';
+}
+
+static bool name_char_ok(unsigned char ch, bool first)
+{
+  if (first && ch == '.')
+    return false;
+  return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+         ch == ':' || ch == '-' || ch == '_';
+}
+
+void cow_name_escape(const char *name, char *out)
+{
+  static const char hex[] = "0123456789abcdef";
+  size_t n = 0, len = strlen(name);
+  char *norm = malloc(len + 1);
+  if (!norm) {
+    strcpy(out, "%00");
+    return;
+  }
+  cow_name_normalize(name, norm);
+  bool hashed = false;
+  for (size_t i = 0; norm[i]; i++) {
+    unsigned char ch = (unsigned char)norm[i];
+    if (n + 3 > COW_NAME_MAX - 18) { /* room for "~" + 16 hex digits */
+      hashed = true;
+      break;
+    }
+    if (name_char_ok(ch, i == 0)) {
+      out[n++] = (char)ch;
+    } else {
+      out[n++] = '%';
+      out[n++] = hex[ch >> 4];
+      out[n++] = hex[ch & 15];
+    }
+  }
+  if (hashed) {
+    struct sha256_ctx ctx;
+    uint8_t d[SHA256_DIGEST_SIZE];
+    sha256_init(&ctx);
+    sha256_update(&ctx, strlen(norm), (const uint8_t *)norm);
+    sha256_digest(&ctx, sizeof d, d);
+    out[n++] = '~';
+    for (int i = 0; i < 8; i++) {
+      out[n++] = hex[d[i] >> 4];
+      out[n++] = hex[d[i] & 15];
+    }
+  }
+  if (n == 0) { /* the empty name */
+    strcpy(out, "%00");
+    n = 3;
+  }
+  out[n] = '\0';
+  free(norm);
+}
+
+int cow_name_unescape(const char *stem, char *out, size_t outlen)
+{
+  size_t n = 0;
+  for (const char *p = stem; *p; p++) {
+    if (n + 1 >= outlen || *p == '~')
+      return -EINVAL;
+    if (*p == '%') {
+      unsigned v;
+      if (sscanf(p + 1, "%2x", &v) != 1 || !p[1] || !p[2])
+        return -EINVAL;
+      out[n++] = (char)v;
+      p += 2;
+    } else {
+      out[n++] = *p;
+    }
+  }
+  out[n] = '\0';
+  return 0;
+}
+
+/* ---- base identity ---- */
+
+/* SHA-256 over the base's size, its first and last 64 KiB and 32 samples of
+ * 4 KiB spread over it: cheap, and it tells a different base from ours. */
+static int base_identity(const struct lg_backstore_ops *ops, void *h, uint64_t size,
+                         uint8_t id[BASE_ID_LEN])
+{
+  struct sha256_ctx ctx;
+  uint8_t sz[8], *buf = malloc(65536);
+  if (!buf)
+    return -ENOMEM;
+  sha256_init(&ctx);
+  put_le64(sz, size);
+  sha256_update(&ctx, 8, sz);
+  uint64_t head = size < 65536 ? size : 65536;
+  int r = ops->pread(h, buf, head, 0);
+  if (r == 0) {
+    sha256_update(&ctx, head, buf);
+    r = ops->pread(h, buf, head, size - head);
+    sha256_update(&ctx, head, buf);
+  }
+  for (int i = 1; i <= 32 && r == 0 && size >= 8 * 65536; i++) {
+    uint64_t off = (size / 33 * (uint64_t)i) & ~4095ull;
+    r = ops->pread(h, buf, 4096, off);
+    sha256_update(&ctx, 4096, buf);
+  }
+  sha256_digest(&ctx, BASE_ID_LEN, id);
+  free(buf);
+  return r;
+}
+
+/* ---- open and create overlay files ---- */
+
+static uint64_t div_up(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+
+static void overlay_layout(struct cow *c)
+{
+  c->nblocks = div_up(c->size, c->block);
+  c->npages = div_up(c->nblocks, PAGE_BITS);
+  uint64_t map_end = MAP_OFF + c->npages * 2 * PAGE_SIZE_;
+  c->data_off = div_up(map_end, c->block) * c->block;
+}
+
+static int write_full(int fd, const void *buf, size_t n, uint64_t off)
+{
+  const char *p = buf;
+  while (n > 0) {
+    ssize_t r = pwrite(fd, p, n, (off_t)off);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      return -errno;
+    }
+    p += r;
+    n -= (size_t)r;
+    off += (uint64_t)r;
+  }
+  return 0;
+}
+
+static int read_full(int fd, void *buf, size_t n, uint64_t off)
+{
+  char *p = buf;
+  while (n > 0) {
+    ssize_t r = pread(fd, p, n, (off_t)off);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      return -errno;
+    }
+    if (r == 0) { /* sparse tail */
+      memset(p, 0, n);
+      return 0;
+    }
+    p += r;
+    n -= (size_t)r;
+    off += (uint64_t)r;
+  }
+  return 0;
+}
+
+static void header_encode(const struct cow *c, uint8_t *h, const char *client)
+{
+  memset(h, 0, HDR_SIZE);
+  memcpy(h, COW_MAGIC, 8);
+  put_le32(h + 8, COW_VERSION);
+  put_le32(h + 12, c->block);
+  put_le64(h + 16, c->size);
+  put_le64(h + 24, c->size);          /* base size */
+  memcpy(h + 32, c->base_id, BASE_ID_LEN);
+  put_le64(h + 64, (uint64_t)time(NULL));
+  put_le64(h + 80, MAP_OFF);
+  put_le64(h + 88, c->npages);
+  put_le64(h + 96, c->data_off);
+  size_t cl = client ? strlen(client) : 0;
+  if (cl > 255)
+    cl = 255;
+  put_le32(h + 104, (uint32_t)cl);
+  if (cl)
+    memcpy(h + 108, client, cl);
+  put_le32(h + HDR_SIZE - 4, crc(h, HDR_SIZE - 4));
+}
+
+static int header_check(const uint8_t *h)
+{
+  if (memcmp(h, COW_MAGIC, 8) || get_le32(h + HDR_SIZE - 4) != crc(h, HDR_SIZE - 4))
+    return -EINVAL;
+  if (get_le32(h + 8) != COW_VERSION)
+    return -EPROTO;
+  return 0;
+}
+
+/* Load the map: for each page the valid slot with the higher generation. */
+static int map_load(struct cow *c)
+{
+  uint8_t *slot = malloc(PAGE_SIZE_);
+  if (!slot)
+    return -ENOMEM;
+  int r = 0;
+  for (uint64_t p = 0; p < c->npages && r == 0; p++) {
+    uint64_t best_gen = 0;
+    bool found = false;
+    for (int s = 0; s < 2; s++) {
+      r = read_full(c->fd, slot, PAGE_SIZE_, MAP_OFF + (p * 2 + (uint64_t)s) * PAGE_SIZE_);
+      if (r < 0)
+        break;
+      uint64_t gen = get_le64(slot);
+      if (gen == 0 || get_le32(slot + 8) != (crc(slot + 16, PAGE_SIZE_ - 16) ^ (uint32_t)gen))
+        continue;
+      if (found && gen <= best_gen)
+        continue;
+      found = true;
+      best_gen = gen;
+      for (unsigned w = 0; w < PAGE_WORDS; w++) {
+        uint64_t idx = p * PAGE_WORDS + w;
+        if (idx * 64 >= c->nblocks)
+          break;
+        atomic_store(&c->bits[idx], get_le64(slot + 16 + 8 * w));
+      }
+    }
+    c->pages[p].gen = best_gen;
+  }
+  free(slot);
+  uint64_t n = 0;
+  for (uint64_t w = 0; w < div_up(c->nblocks, 64); w++)
+    n += (uint64_t)__builtin_popcountll(atomic_load(&c->bits[w]));
+  atomic_store(&c->allocated, n);
+  return r;
+}
+
+static void overlay_free(struct cow *c)
+{
+  if (c->fd >= 0)
+    close(c->fd);
+  free(c->bits);
+  free(c->pages);
+  free(c->path);
+  free(c->client);
+  free(c->name);
+  free(c->dir);
+  for (int i = 0; i < STRIPES; i++)
+    pthread_mutex_destroy(&c->stripes[i]);
+  pthread_mutex_destroy(&c->flush_lock);
+  free(c);
+}
+
+static struct cow *cow_alloc(void)
+{
+  struct cow *c = calloc(1, sizeof *c);
+  if (!c)
+    return NULL;
+  c->fd = -1;
+  for (int i = 0; i < STRIPES; i++)
+    pthread_mutex_init(&c->stripes[i], NULL);
+  pthread_mutex_init(&c->flush_lock, NULL);
+  return c;
+}
+
+int cow_overlay_path(void *hv, const char *client, char *out, size_t len)
+{
+  struct cow *t = hv;
+  char stem[COW_NAME_MAX + 1];
+  if (client)
+    cow_name_escape(client, stem);
+  int n = snprintf(out, len, "%s/%s.cow", t->dir, client ? stem : "shared");
+  return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Open (or create) the overlay file of client (NULL: shared) over t's base. */
+static struct cow *overlay_open(struct cow *t, const char *client)
+{
+  struct cow *c = cow_alloc();
+  char path[PATH_MAX];
+  uint8_t *hdr = NULL;
+  if (!c)
+    goto oom;
+  c->tmpl = t;
+  c->bops = t->bops;
+  c->bh = t->bh;
+  c->size = t->size;
+  c->lbs = t->lbs;
+  c->quota = t->quota;
+  c->readonly = t->readonly;
+  memcpy(c->base_id, t->base_id, BASE_ID_LEN);
+  c->name = strdup(t->name);
+  c->client = client ? strdup(client) : NULL;
+  if (cow_overlay_path(t, client, path, sizeof path) < 0) {
+    lg_set_error("cow \"%s\": overlay path too long in \"%s\"", t->name, t->dir);
+    goto err;
+  }
+  c->path = strdup(path);
+  hdr = malloc(HDR_SIZE);
+  if (!c->name || !c->path || !hdr || (client && !c->client))
+    goto oom;
+
+  bool created = false;
+  c->fd = open(path, (c->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
+  if (c->fd < 0 && errno == ENOENT && !c->readonly) {
+    c->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    created = c->fd >= 0;
+  }
+  if (c->fd < 0) {
+    lg_set_error("cow \"%s\": cannot open overlay \"%s\": %s", t->name, path, strerror(errno));
+    goto err;
+  }
+  if (flock(c->fd, (c->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+    lg_set_error("cow \"%s\": overlay \"%s\" is in use by another lungate process "
+                 "(a running gateway?); use its control commands, or stop it first",
+                 t->name, path);
+    goto err;
+  }
+  if (created) {
+    c->block = t->block;
+    overlay_layout(c);
+    header_encode(c, hdr, client);
+    int r = write_full(c->fd, hdr, HDR_SIZE, 0);
+    if (r == 0 && ftruncate(c->fd, (off_t)(c->data_off + c->size)) < 0)
+      r = -errno;
+    if (r == 0 && fsync(c->fd) < 0)
+      r = -errno;
+    if (r == 0) { /* make the new name durable too */
+      int dfd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+      }
+    }
+    if (r < 0) {
+      lg_set_error("cow \"%s\": cannot create overlay \"%s\": %s", t->name, path, strerror(-r));
+      unlink(path);
+      goto err;
+    }
+  } else {
+    int r = read_full(c->fd, hdr, HDR_SIZE, 0);
+    if (r == 0)
+      r = header_check(hdr);
+    if (r < 0) {
+      lg_set_error("cow \"%s\": \"%s\" is not a lungate overlay or is damaged (%s); "
+                   "move it away or reset the overlay", t->name, path,
+                   r == -EPROTO ? "unknown version" : r == -EINVAL ? "bad header" : strerror(-r));
+      goto err;
+    }
+    c->block = get_le32(hdr + 12);
+    uint64_t vsize = get_le64(hdr + 16), bsize = get_le64(hdr + 24);
+    if (bsize != t->size || vsize != t->size || memcmp(hdr + 32, t->base_id, BASE_ID_LEN)) {
+      lg_set_error("cow \"%s\": overlay \"%s\" was made over a different base (size %llu, "
+                   "now %llu%s); it would show garbage.  Restore the old base, or reset "
+                   "this overlay (lungate overlay reset)", t->name, path,
+                   (unsigned long long)bsize, (unsigned long long)t->size,
+                   bsize == t->size ? ", content differs" : "");
+      goto err;
+    }
+    if (c->block < 4096 || (c->block & (c->block - 1)) || c->block % c->lbs) {
+      lg_set_error("cow \"%s\": overlay \"%s\" has an invalid block size %u", t->name,
+                   path, c->block);
+      goto err;
+    }
+    overlay_layout(c);
+    if (get_le64(hdr + 96) != c->data_off || get_le64(hdr + 88) != c->npages) {
+      lg_set_error("cow \"%s\": overlay \"%s\" has an inconsistent header", t->name, path);
+      goto err;
+    }
+  }
+  c->bits = calloc(div_up(c->nblocks, 64) + 1, sizeof *c->bits);
+  c->pages = calloc(c->npages + 1, sizeof *c->pages);
+  if (!c->bits || !c->pages)
+    goto oom;
+  int r = map_load(c);
+  if (r < 0) {
+    lg_set_error("cow \"%s\": reading the map of \"%s\": %s", t->name, path, strerror(-r));
+    goto err;
+  }
+  free(hdr);
+  return c;
+oom:
+  lg_set_error("cow: out of memory");
+err:
+  free(hdr);
+  if (c)
+    overlay_free(c);
+  return NULL;
+}
+
+/* ---- backstore ops ---- */
+
+static void *cow_open(const json_t *so, const struct lg_bs_open_args *args)
+{
+  if (!args->base_ops) {
+    lg_set_error("storage object \"%s\": key \"base\" must name another storage object "
+                 "as \"/backstores/<plugin>/<name>\"", args->name);
+    return NULL;
+  }
+  const char *dir = json_string_value(json_object_get(so, "overlay_dir"));
+  if (!dir || !*dir) {
+    lg_set_error("storage object \"%s\": key \"overlay_dir\" is missing; give the "
+                 "directory where client overlays are kept", args->name);
+    return NULL;
+  }
+  uint64_t quota = 0, block = COW_DEFAULT_BLOCK;
+  if (lg_json_get_u64(so, "quota", &quota) < 0) {
+    lg_set_error("storage object \"%s\": key \"quota\" must be a number of bytes", args->name);
+    return NULL;
+  }
+  if (lg_json_get_u64(so, "block_size", &block) < 0 || block < 4096 || block > (1u << 22) ||
+      (block & (block - 1))) {
+    lg_set_error("storage object \"%s\": key \"block_size\" must be a power of two from "
+                 "4096 to 4194304", args->name);
+    return NULL;
+  }
+  struct cow *t = cow_alloc();
+  char path[PATH_MAX];
+  if (!t)
+    return NULL;
+  t->name = strdup(args->name);
+  t->bops = args->base_ops;
+  t->bh = args->base_h;
+  t->size = args->base_ops->size(args->base_h);
+  t->lbs = args->base_ops->block_size(args->base_h);
+  t->block = (uint32_t)block;
+  t->quota = quota;
+  t->readonly = args->readonly || json_is_true(json_object_get(so, "readonly"));
+  t->per_initiator = json_is_true(json_object_get(so, "per_initiator"));
+  if (lg_resolve_path(path, sizeof path, args->config_dir, dir) < 0 || !(t->dir = strdup(path))) {
+    lg_set_error("storage object \"%s\": overlay_dir too long", args->name);
+    goto err;
+  }
+  if (mkdir(t->dir, 0700) < 0 && errno != EEXIST) {
+    lg_set_error("storage object \"%s\": cannot create overlay_dir \"%s\": %s", args->name,
+                 t->dir, strerror(errno));
+    goto err;
+  }
+  struct stat st;
+  if (stat(t->dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+    lg_set_error("storage object \"%s\": overlay_dir \"%s\" is not a directory", args->name, t->dir);
+    goto err;
+  }
+  int r = base_identity(t->bops, t->bh, t->size, t->base_id);
+  if (r < 0) {
+    lg_set_error("storage object \"%s\": reading the base: %s", args->name, strerror(-r));
+    goto err;
+  }
+  if (t->per_initiator)
+    return t;
+  /* one shared overlay: the handle is that overlay */
+  struct cow *c = overlay_open(t, NULL);
+  if (!c)
+    goto err;
+  c->tmpl = NULL;
+  free(c->dir);
+  c->dir = t->dir; /* the shared overlay owns what the template had */
+  t->dir = NULL;
+  c->per_initiator = false;
+  overlay_free(t);
+  return c;
+err:
+  overlay_free(t);
+  return NULL;
+}
+
+static void *cow_open_client(void *hv, const char *client)
+{
+  struct cow *t = hv;
+  if (!t->per_initiator) {
+    lg_set_error("cow \"%s\": not per_initiator", t->name);
+    return NULL;
+  }
+  return overlay_open(t, client);
+}
+
+static int cow_flush(void *hv);
+
+static void cow_close(void *hv)
+{
+  struct cow *c = hv;
+  if (c->fd >= 0 && !c->readonly)
+    cow_flush(c);
+  overlay_free(c);
+}
+
+static uint64_t cow_size(void *hv) { return ((struct cow *)hv)->size; }
+static uint32_t cow_block_size(void *hv) { return ((struct cow *)hv)->lbs; }
+static bool cow_can_write(void *hv)
+{
+  struct cow *c = hv;
+  return !c->readonly && c->fd >= 0;
+}
+static bool cow_can_true(void *hv) { (void)hv; return true; }
+
+static bool bit_get(struct cow *c, uint64_t b)
+{
+  return atomic_load_explicit(&c->bits[b / 64], memory_order_acquire) >> (b % 64) & 1;
+}
+
+static void bit_set(struct cow *c, uint64_t b, bool on)
+{
+  uint64_t m = 1ull << (b % 64);
+  uint64_t old = on ? atomic_fetch_or_explicit(&c->bits[b / 64], m, memory_order_release)
+                    : atomic_fetch_and_explicit(&c->bits[b / 64], ~m, memory_order_release);
+  if (!!(old & m) != on) {
+    if (on)
+      atomic_fetch_add(&c->allocated, 1);
+    else
+      atomic_fetch_sub(&c->allocated, 1);
+    atomic_store(&c->pages[b / PAGE_BITS].dirty, true);
+  }
+}
+
+static uint64_t block_len(const struct cow *c, uint64_t b)
+{
+  uint64_t start = b * c->block;
+  return c->size - start < c->block ? c->size - start : c->block;
+}
+
+static int cow_pread(void *hv, void *buf, size_t count, uint64_t offset)
+{
+  struct cow *c = hv;
+  uint8_t *p = buf;
+  if (c->fd < 0) /* a per-initiator template reads as its base */
+    return c->bops->pread(c->bh, buf, count, offset);
+  while (count > 0) {
+    /* a run of blocks in the same state, read with one call */
+    uint64_t b = offset / c->block;
+    bool in_overlay = bit_get(c, b);
+    uint64_t end = (b + 1) * c->block;
+    while (end < offset + count && bit_get(c, end / c->block) == in_overlay)
+      end += c->block;
+    size_t n = end - offset < count ? (size_t)(end - offset) : count;
+    int r = in_overlay ? read_full(c->fd, p, n, c->data_off + offset)
+                       : c->bops->pread(c->bh, p, n, offset);
+    if (r < 0)
+      return r;
+    p += n;
+    offset += n;
+    count -= n;
+  }
+  return 0;
+}
+
+/* First write into block b: fill the block from the base around the new data. */
+static int copy_up(struct cow *c, uint64_t b, const uint8_t *data, uint64_t off_in_block,
+                   size_t n)
+{
+  uint64_t len = block_len(c, b);
+  if (c->quota && (atomic_load(&c->allocated) + 1) * c->block > c->quota) {
+    lg_warn("cow \"%s\": client %s reached its quota of %llu bytes; write refused",
+            c->name, c->client ? c->client : "(shared)", (unsigned long long)c->quota);
+    return -ENOSPC;
+  }
+  int r;
+  if (off_in_block == 0 && n == len) {
+    r = write_full(c->fd, data, n, c->data_off + b * c->block);
+  } else {
+    uint8_t *tmp = malloc(len);
+    if (!tmp)
+      return -ENOMEM;
+    r = c->bops->pread(c->bh, tmp, len, b * c->block);
+    if (r == 0) {
+      memcpy(tmp + off_in_block, data, n);
+      r = write_full(c->fd, tmp, len, c->data_off + b * c->block);
+    }
+    free(tmp);
+  }
+  if (r == 0)
+    bit_set(c, b, true);
+  return r;
+}
+
+static int cow_pwrite(void *hv, const void *buf, size_t count, uint64_t offset, unsigned flags)
+{
+  struct cow *c = hv;
+  const uint8_t *p = buf;
+  if (!cow_can_write(c))
+    return -EROFS;
+  while (count > 0) {
+    uint64_t b = offset / c->block, boff = offset % c->block;
+    size_t n = block_len(c, b) - boff < count ? (size_t)(block_len(c, b) - boff) : count;
+    int r = 0;
+    if (bit_get(c, b)) {
+      r = write_full(c->fd, p, n, c->data_off + offset);
+    } else {
+      pthread_mutex_t *m = &c->stripes[b % STRIPES];
+      pthread_mutex_lock(m);
+      if (bit_get(c, b)) /* someone copied it up meanwhile */
+        r = write_full(c->fd, p, n, c->data_off + offset);
+      else
+        r = copy_up(c, b, p, boff, n);
+      pthread_mutex_unlock(m);
+    }
+    if (r < 0)
+      return r;
+    p += n;
+    offset += n;
+    count -= n;
+  }
+  return (flags & LG_BS_FUA) ? cow_flush(c) : 0;
+}
+
+static int cow_flush(void *hv)
+{
+  struct cow *c = hv;
+  if (c->fd < 0 || c->readonly)
+    return 0;
+  uint8_t *slot = malloc(PAGE_SIZE_);
+  if (!slot)
+    return -ENOMEM;
+  pthread_mutex_lock(&c->flush_lock);
+  int r = 0;
+  /* (1) snapshot dirty pages: only these are written below */
+  uint64_t ndirty = 0;
+  for (uint64_t p = 0; p < c->npages; p++)
+    ndirty += atomic_load(&c->pages[p].dirty);
+  uint64_t *snap = ndirty ? malloc(ndirty * (PAGE_WORDS * 8 + 8)) : NULL;
+  if (ndirty && !snap) {
+    r = -ENOMEM;
+    goto out;
+  }
+  uint64_t k = 0;
+  for (uint64_t p = 0; p < c->npages && k < ndirty; p++) {
+    if (!atomic_exchange(&c->pages[p].dirty, false))
+      continue;
+    uint64_t *s = snap + k * (PAGE_WORDS + 1);
+    s[0] = p;
+    for (unsigned w = 0; w < PAGE_WORDS; w++) {
+      uint64_t idx = p * PAGE_WORDS + w;
+      s[1 + w] = idx * 64 < c->nblocks ? atomic_load(&c->bits[idx]) : 0;
+    }
+    k++;
+  }
+  /* (2) the data those bits point to */
+  if (fdatasync(c->fd) < 0) {
+    r = -errno;
+    goto redirty;
+  }
+  /* (3) each page into its older slot */
+  for (uint64_t i = 0; i < k; i++) {
+    uint64_t *s = snap + i * (PAGE_WORDS + 1), p = s[0];
+    uint64_t gen = c->pages[p].gen + 1;
+    memset(slot, 0, PAGE_SIZE_);
+    put_le64(slot, gen);
+    for (unsigned w = 0; w < PAGE_WORDS; w++)
+      put_le64(slot + 16 + 8 * w, s[1 + w]);
+    put_le32(slot + 8, crc(slot + 16, PAGE_SIZE_ - 16) ^ (uint32_t)gen);
+    r = write_full(c->fd, slot, PAGE_SIZE_, MAP_OFF + (p * 2 + (gen & 1)) * PAGE_SIZE_);
+    if (r < 0)
+      goto redirty;
+    c->pages[p].gen = gen;
+  }
+  /* (4) the map itself */
+  if (k && fdatasync(c->fd) < 0) {
+    r = -errno;
+    goto redirty;
+  }
+  goto out;
+redirty: /* not persisted: try again at the next flush */
+  for (uint64_t i = 0; i < k; i++)
+    atomic_store(&c->pages[snap[i * (PAGE_WORDS + 1)]].dirty, true);
+out:
+  pthread_mutex_unlock(&c->flush_lock);
+  free(snap);
+  free(slot);
+  return r;
+}
+
+/* Return whole blocks in [offset, offset+count) to the base. */
+static int cow_trim(void *hv, uint64_t count, uint64_t offset)
+{
+  struct cow *c = hv;
+  if (!cow_can_write(c))
+    return -EROFS;
+  uint64_t first = div_up(offset, c->block), end = offset + count;
+  uint64_t last = end == c->size ? c->nblocks : end / c->block; /* exclusive */
+  bool any = false;
+  for (uint64_t b = first; b < last; b++) {
+    if (!bit_get(c, b))
+      continue;
+    pthread_mutex_lock(&c->stripes[b % STRIPES]);
+    bit_set(c, b, false);
+    pthread_mutex_unlock(&c->stripes[b % STRIPES]);
+    any = true;
+  }
+  if (!any)
+    return 0;
+  int r = cow_flush(c); /* the cleared bits first, then the holes */
+  if (r < 0)
+    return r;
+  for (uint64_t b = first; b < last; b++) {
+    pthread_mutex_lock(&c->stripes[b % STRIPES]);
+    if (!bit_get(c, b))
+      fallocate(c->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                (off_t)(c->data_off + b * c->block), (off_t)block_len(c, b));
+    pthread_mutex_unlock(&c->stripes[b % STRIPES]);
+  }
+  return 0;
+}
+
+/* Zeroes: partial blocks are written, whole blocks too (the base may not be
+ * zero there, so a block cannot simply return to it). */
+static int cow_zero(void *hv, uint64_t count, uint64_t offset, unsigned flags)
+{
+  static const uint8_t zeroes[65536];
+  while (count > 0) {
+    size_t n = count < sizeof zeroes ? (size_t)count : sizeof zeroes;
+    int r = cow_pwrite(hv, zeroes, n, offset, 0);
+    if (r < 0)
+      return r;
+    count -= n;
+    offset += n;
+  }
+  return (flags & LG_BS_FUA) ? cow_flush(hv) : 0;
+}
+
+/* Allocation as the client sees it: overlay blocks are data; elsewhere the base's. */
+static int cow_extents(void *hv, uint64_t count, uint64_t offset, struct lg_extent *ext,
+                       size_t *n)
+{
+  struct cow *c = hv;
+  if (c->fd < 0 || !c->bops->extents)
+    return c->bops->extents ? c->bops->extents(c->bh, count, offset, ext, n) : -ENOTSUP;
+  size_t max = *n, used = 0;
+  uint64_t end = offset + count;
+  while (offset < end && used < max) {
+    uint64_t b = offset / c->block;
+    uint64_t bend = (b + 1) * c->block < end ? (b + 1) * c->block : end;
+    if (bit_get(c, b)) {
+      if (used && ext[used - 1].flags == 0 && ext[used - 1].offset + ext[used - 1].length == offset)
+        ext[used - 1].length += bend - offset;
+      else
+        ext[used++] = (struct lg_extent){ offset, bend - offset, 0 };
+      offset = bend;
+    } else {
+      size_t k = max - used;
+      int r = c->bops->extents(c->bh, bend - offset, offset, ext + used, &k);
+      if (r < 0)
+        return r;
+      for (size_t i = 0; i < k; i++)
+        offset = ext[used + i].offset + ext[used + i].length;
+      used += k;
+      if (k == 0)
+        break;
+    }
+  }
+  *n = used;
+  return 0;
+}
+
+const struct lg_backstore_ops lg_cow_backstore = {
+  .name = "cow",
+  .open = cow_open,
+  .close = cow_close,
+  .size = cow_size,
+  .block_size = cow_block_size,
+  .can_write = cow_can_write,
+  .can_flush = cow_can_true,
+  .can_trim = cow_can_write,
+  .can_zero = cow_can_write,
+  .can_extents = cow_can_true,
+  .pread = cow_pread,
+  .pwrite = cow_pwrite,
+  .flush = cow_flush,
+  .trim = cow_trim,
+  .zero = cow_zero,
+  .extents = cow_extents,
+  .open_client = cow_open_client,
+};
+
+/* ---- lifecycle ---- */
+
+bool cow_is_per_initiator(void *hv) { return ((struct cow *)hv)->per_initiator; }
+uint64_t cow_quota(void *hv) { return ((struct cow *)hv)->quota; }
+const char *cow_overlay_dir(void *hv)
+{
+  struct cow *c = hv;
+  return c->tmpl ? c->tmpl->dir : c->dir;
+}
+uint64_t cow_allocated(void *hv)
+{
+  struct cow *c = hv;
+  return c->bits ? atomic_load(&c->allocated) * c->block : 0;
+}
+
+void cow_touch(void *hv)
+{
+  struct cow *c = hv;
+  uint8_t rec[16];
+  if (c->fd < 0 || c->readonly)
+    return;
+  put_le64(rec, (uint64_t)time(NULL));
+  put_le32(rec + 8, crc(rec, 8));
+  put_le32(rec + 12, 0);
+  write_full(c->fd, rec, sizeof rec, LASTUSE_OFF);
+}
+
+int cow_info_read(const char *path, struct cow_info *info)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return -errno;
+  uint8_t *buf = malloc(HDR_SIZE + 16);
+  int r = buf ? read_full(fd, buf, HDR_SIZE + 16, 0) : -ENOMEM;
+  if (r == 0)
+    r = header_check(buf);
+  if (r == 0) {
+    memset(info, 0, sizeof *info);
+    uint32_t cl = get_le32(buf + 104);
+    if (cl > 255)
+      cl = 255;
+    memcpy(info->client, buf + 108, cl);
+    info->block_size = get_le32(buf + 12);
+    info->size = get_le64(buf + 16);
+    uint64_t npages = get_le64(buf + 88);
+    const uint8_t *rec = buf + LASTUSE_OFF;
+    if (get_le32(rec + 8) == crc(rec, 8))
+      info->last_use = get_le64(rec);
+    if (!info->last_use) {
+      struct stat st;
+      if (fstat(fd, &st) == 0)
+        info->last_use = (uint64_t)st.st_mtime;
+    }
+    /* count bits: the newest valid slot of each page */
+    uint8_t *slot = malloc(PAGE_SIZE_);
+    uint64_t blocks = 0;
+    for (uint64_t p = 0; slot && p < npages && r == 0; p++) {
+      uint64_t best = 0, cnt = 0;
+      for (int s = 0; s < 2; s++) {
+        if ((r = read_full(fd, slot, PAGE_SIZE_, MAP_OFF + (p * 2 + (uint64_t)s) * PAGE_SIZE_)) < 0)
+          break;
+        uint64_t gen = get_le64(slot);
+        if (gen == 0 || gen <= best || get_le32(slot + 8) != (crc(slot + 16, PAGE_SIZE_ - 16) ^ (uint32_t)gen))
+          continue;
+        best = gen;
+        cnt = 0;
+        for (unsigned w = 0; w < PAGE_WORDS; w++)
+          cnt += (uint64_t)__builtin_popcountll(get_le64(slot + 16 + 8 * w));
+      }
+      blocks += cnt;
+    }
+    free(slot);
+    info->allocated = blocks * info->block_size;
+  }
+  free(buf);
+  close(fd);
+  return r;
+}
+
+int cow_overlay_remove(void *hv, const char *client)
+{
+  char path[PATH_MAX];
+  int r = cow_overlay_path(hv, client, path, sizeof path);
+  if (r < 0)
+    return r;
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return -errno;
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    close(fd);
+    return -EBUSY;
+  }
+  r = unlink(path) < 0 ? -errno : 0;
+  close(fd);
+  return r;
+}

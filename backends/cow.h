@@ -1,0 +1,52 @@
+/* The cow backstore's extra interface: overlay files and their lifecycle,
+ * used by the target layer (per-initiator overlays) and the overlay commands. */
+#ifndef LUNGATE_BACKENDS_COW_H
+#define LUNGATE_BACKENDS_COW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lungate/backstore.h"
+
+extern const struct lg_backstore_ops lg_cow_backstore;
+
+#define COW_DEFAULT_BLOCK (64u * 1024)
+#define COW_NAME_MAX 200             /* longest escaped file name stem */
+
+/* Normalize an initiator name for comparison (RFC 3722: case-insensitive):
+ * lower-cased ASCII.  out must hold strlen(name)+1 bytes. */
+void cow_name_normalize(const char *name, char *out);
+/* The overlay file name stem of an initiator: normalized, then every byte
+ * outside [a-z0-9.:_-] (and a leading '.') as %XX; names that would be longer
+ * than COW_NAME_MAX end in '~' and a hash.  out holds COW_NAME_MAX+1 bytes. */
+void cow_name_escape(const char *name, char *out);
+/* Reverse of cow_name_escape for names that were not hashed; -EINVAL. */
+int cow_name_unescape(const char *stem, char *out, size_t outlen);
+
+/* What a listing shows of one overlay file. */
+struct cow_info {
+  char client[256];                  /* initiator name as first seen */
+  uint64_t size;                     /* virtual size */
+  uint64_t allocated;                /* bytes of the overlay in use */
+  uint64_t last_use;                 /* unix time of the last session's end, or 0 */
+  uint32_t block_size;
+};
+
+/* The template handle of a per-initiator cow storage object. */
+bool cow_is_per_initiator(void *h);
+uint64_t cow_quota(void *h);
+/* Overlay file of a client (NULL: the shared overlay) into out. */
+int cow_overlay_path(void *h, const char *client, char *out, size_t len);
+/* The overlay directory of a cow handle. */
+const char *cow_overlay_dir(void *h);
+/* Read an overlay file's header and map summary (the file may be in use). */
+int cow_info_read(const char *path, struct cow_info *info);
+/* Record that a client's last session ended now (a view handle). */
+void cow_touch(void *view);
+/* Remove a client's overlay; -EBUSY if a process has it open. */
+int cow_overlay_remove(void *h, const char *client);
+/* Allocated bytes of an open view. */
+uint64_t cow_allocated(void *view);
+
+#endif

@@ -1,0 +1,168 @@
+/* Per-initiator overlays: the open view of each (storage object, initiator),
+ * shared by all sessions of that initiator (iPXE's, then the OS's through
+ * the iBFT), and the rule that one initiator name is one machine. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backends/cow.h"
+#include "target/model.h"
+#include "util/log.h"
+
+#define MAX_PEERS 8
+
+struct lg_overlay {
+  struct lg_overlay *next;
+  struct lg_storage *tmpl;           /* the per-initiator storage object */
+  char *initiator;                   /* normalized */
+  struct lg_storage view;            /* what the session's LUN points at */
+  unsigned refs;                     /* sessions */
+  char peers[MAX_PEERS][48];         /* addresses of live sessions */
+  unsigned npeers;
+};
+
+static pthread_mutex_t ov_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lg_overlay *ov_head;
+
+static struct lg_overlay *find(const struct lg_storage *tmpl, const char *norm)
+{
+  for (struct lg_overlay *o = ov_head; o; o = o->next)
+    if (o->tmpl == tmpl && !strcmp(o->initiator, norm))
+      return o;
+  return NULL;
+}
+
+bool lg_overlay_live(const struct lg_storage *so, const char *initiator)
+{
+  char *norm = strdup(initiator);
+  if (!norm)
+    return false;
+  cow_name_normalize(initiator, norm);
+  pthread_mutex_lock(&ov_lock);
+  bool live = find(so, norm) != NULL;
+  pthread_mutex_unlock(&ov_lock);
+  free(norm);
+  return live;
+}
+
+/* Open a view, first applying the reset policy to an idle overlay. */
+static struct lg_overlay *overlay_open(struct lg_storage *tmpl, const char *initiator,
+                                       const char *norm, char **why)
+{
+  if (tmpl->reset_after_idle >= 0) {
+    char path[4096];
+    struct cow_info info;
+    if (cow_overlay_path(tmpl->h, initiator, path, sizeof path) == 0 &&
+        cow_info_read(path, &info) == 0 &&
+        (uint64_t)time(NULL) - info.last_use > (uint64_t)tmpl->reset_after_idle) {
+      int r = cow_overlay_remove(tmpl->h, initiator);
+      lg_info("overlay reset: storage=%s initiator=%s idle=%llus policy=after_idle:%lld%s%s",
+              tmpl->name, initiator, (unsigned long long)(time(NULL) - info.last_use),
+              (long long)tmpl->reset_after_idle, r < 0 ? " error=" : "",
+              r < 0 ? strerror(-r) : "");
+    }
+  }
+  void *h = tmpl->ops->open_client(tmpl->h, initiator);
+  if (!h) {
+    if (asprintf(why, "%s", lg_get_error()) < 0)
+      *why = NULL;
+    return NULL;
+  }
+  struct lg_overlay *o = calloc(1, sizeof *o);
+  if (!o || !(o->initiator = strdup(norm))) {
+    free(o);
+    tmpl->ops->close(h);
+    return NULL;
+  }
+  o->tmpl = tmpl;
+  o->view = *tmpl;
+  o->view.h = h;
+  o->view.per_initiator = false;
+  o->view.readonly = !tmpl->ops->can_write(h);
+  return o;
+}
+
+int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *initiator,
+                        const char *peer_ip, char **why)
+{
+  *why = NULL;
+  char *norm = strdup(initiator);
+  if (!norm)
+    return -ENOMEM;
+  cow_name_normalize(initiator, norm);
+  int rc = 0;
+  size_t i;
+  pthread_mutex_lock(&ov_lock);
+  for (i = 0; i < n; i++) {
+    struct lg_storage *tmpl = v[i].so;
+    if (!tmpl->per_initiator)
+      continue;
+    struct lg_overlay *o = find(tmpl, norm);
+    if (o && !tmpl->shared_initiators) {
+      for (unsigned k = 0; k < o->npeers; k++)
+        if (strcmp(o->peers[k], peer_ip)) {
+          if (asprintf(why, "initiator %s is already logged in from %s; a second machine "
+                       "at %s with the same name would share its disk (set "
+                       "\"shared_initiators\": true on storage object \"%s\" if that is "
+                       "meant)", initiator, o->peers[k], peer_ip, tmpl->name) < 0)
+            *why = NULL;
+          rc = -EBUSY;
+          break;
+        }
+      if (rc)
+        break;
+    }
+    if (!o) {
+      o = overlay_open(tmpl, initiator, norm, why);
+      if (!o) {
+        rc = -EIO;
+        break;
+      }
+      o->next = ov_head;
+      ov_head = o;
+    }
+    o->refs++;
+    if (o->npeers < MAX_PEERS)
+      snprintf(o->peers[o->npeers++], sizeof o->peers[0], "%s", peer_ip);
+    v[i].overlay = o;
+    v[i].so = &o->view;
+  }
+  pthread_mutex_unlock(&ov_lock);
+  free(norm);
+  if (rc)
+    lg_overlays_release(v, i, peer_ip);
+  return rc;
+}
+
+void lg_overlays_release(struct lg_lun_view *v, size_t n, const char *peer_ip)
+{
+  pthread_mutex_lock(&ov_lock);
+  for (size_t i = 0; i < n; i++) {
+    struct lg_overlay *o = v[i].overlay;
+    if (!o)
+      continue;
+    v[i].overlay = NULL;
+    v[i].so = o->tmpl;
+    for (unsigned k = 0; k < o->npeers; k++)
+      if (!strcmp(o->peers[k], peer_ip)) {
+        memmove(o->peers[k], o->peers[k + 1], sizeof o->peers[0] * (o->npeers - k - 1));
+        o->npeers--;
+        break;
+      }
+    if (--o->refs)
+      continue;
+    for (struct lg_overlay **pp = &ov_head; *pp; pp = &(*pp)->next)
+      if (*pp == o) {
+        *pp = o->next;
+        break;
+      }
+    cow_touch(o->view.h);
+    o->tmpl->ops->close(o->view.h);
+    free(o->initiator);
+    free(o);
+  }
+  pthread_mutex_unlock(&ov_lock);
+}
