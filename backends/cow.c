@@ -979,3 +979,13 @@ int cow_overlay_remove(void *hv, const char *client)
   close(fd);
   return r;
 }
+
+bool cow_in_use(const char *path)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return false;
+  bool busy = flock(fd, LOCK_SH | LOCK_NB) < 0;
+  close(fd);
+  return busy;
+}

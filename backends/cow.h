@@ -46,6 +46,8 @@ int cow_info_read(const char *path, struct cow_info *info);
 void cow_touch(void *view);
 /* Remove a client's overlay; -EBUSY if a process has it open. */
 int cow_overlay_remove(void *h, const char *client);
+/* Does a process (a running gateway) hold this overlay file open? */
+bool cow_in_use(const char *path);
 /* Allocated bytes of an open view. */
 uint64_t cow_allocated(void *view);
 

@@ -16,6 +16,7 @@
 #include "demo.h"
 #include "iscsi/server.h"
 #include "target/model.h"
+#include "target/overlay_cmd.h"
 #include "util/log.h"
 
 #define DEFAULT_IQN_PREFIX "iqn.2025-10.org.lungate:"
@@ -28,6 +29,7 @@ static void usage(FILE *f)
     "usage: lungate serve [-c CONFIG] [--listen ADDR:PORT]... [-v]\n"
     "       lungate serve --image PATH [--iqn IQN] [--readonly] [--listen ADDR:PORT]...\n"
     "       lungate serve                 (no config: serve a demo disk, " DEMO_IMAGE ")\n"
+    "       lungate overlay list|reset|commit|gc -c CONFIG ...  (lungate overlay --help)\n"
     "       lungate demo-disk PATH [SIZE_MIB]\n"
     "\n"
     "serve runs an iSCSI target in the foreground, logging to stderr; SIGTERM or\n"
@@ -235,6 +237,8 @@ int main(int argc, char **argv)
   const char *cmd = argv[1];
   if (!strcmp(cmd, "serve"))
     return cmd_serve(argc - 1, argv + 1);
+  if (!strcmp(cmd, "overlay"))
+    return cmd_overlay(argc - 1, argv + 1);
   if (!strcmp(cmd, "demo-disk"))
     return cmd_demo_disk(argc - 1, argv + 1);
   if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {

@@ -118,8 +118,6 @@ struct lg_overlay;
 int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *initiator,
                         const char *peer_ip, char **why);
 void lg_overlays_release(struct lg_lun_view *v, size_t n, const char *peer_ip);
-/* Is an overlay of this initiator open in this process? */
-bool lg_overlay_live(const struct lg_storage *so, const char *initiator);
 
 /* Load a model from a JSON config; NULL with a message in *err (malloc'd). */
 struct lg_model *lg_model_load(const json_t *config, const char *path, char **err);

@@ -35,19 +35,6 @@ static struct lg_overlay *find(const struct lg_storage *tmpl, const char *norm)
   return NULL;
 }
 
-bool lg_overlay_live(const struct lg_storage *so, const char *initiator)
-{
-  char *norm = strdup(initiator);
-  if (!norm)
-    return false;
-  cow_name_normalize(initiator, norm);
-  pthread_mutex_lock(&ov_lock);
-  bool live = find(so, norm) != NULL;
-  pthread_mutex_unlock(&ov_lock);
-  free(norm);
-  return live;
-}
-
 /* Open a view, first applying the reset policy to an idle overlay. */
 static struct lg_overlay *overlay_open(struct lg_storage *tmpl, const char *initiator,
                                        const char *norm, char **why)

@@ -180,7 +180,8 @@ static int conn_open(struct conn *c)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	c->fd = fd;
 	c->itt = 0x1000 + rnd_below(0x1000);
-	c->cmdsn = (uint32_t)rnd();
+	/* Any initial CmdSN is valid; some sessions start just below the wrap. */
+	c->cmdsn = rnd_below(8) ? (uint32_t)rnd() : 0xffffffffu - rnd_below(40);
 	c->maxcmdsn = c->cmdsn;
 	c->tx_max = 8192;
 	c->isid[0] = 0x80;
@@ -590,6 +591,9 @@ static enum wait_result login_pdu(struct conn *c, int csg, int nsg, bool transit
 	c->tsih = get16(out->bhs + 14);
 	c->expstatsn = get32(out->bhs + 24) + 1;
 	c->maxcmdsn = get32(out->bhs + 32);
+	if (out->bhs[36] == 0 && sn_lt(c->maxcmdsn, get32(out->bhs + 28) - 1))
+		failf("Login Response gives MaxCmdSN %u below ExpCmdSN %u - 1 (CmdSN sent: %u)", c->maxcmdsn,
+		      get32(out->bhs + 28), c->cmdsn);
 	return W_GOT;
 }
 
@@ -690,6 +694,14 @@ static bool ping(struct conn *c, bool strict)
 	if (w == W_GOT) {
 		if (rx.dlen != dlen || memcmp(rx.data, data, dlen) != 0)
 			failf("NOP-In echoed %u bytes that differ from the %zu bytes pinged", rx.dlen, dlen);
+		/* After rounds whose commands all reached the target, its ExpCmdSN is
+		 * our next CmdSN: commands outside the window were not run. */
+		if (strict && get32(rx.bhs + 28) != c->cmdsn)
+			failf("NOP-In says ExpCmdSN %u, but the next CmdSN is %u (a command outside the "
+			      "window was run, or one inside it was lost)", get32(rx.bhs + 28), c->cmdsn);
+		if (sn_lt(get32(rx.bhs + 32), get32(rx.bhs + 28) - 1))
+			failf("NOP-In gives MaxCmdSN %u below ExpCmdSN %u - 1: the command window is "
+			      "negative", get32(rx.bhs + 32), get32(rx.bhs + 28));
 		g.checks++;
 		return true;
 	}
