@@ -21,14 +21,16 @@
 
 #define DEFAULT_IQN_PREFIX "iqn.2025-10.org.lungate:"
 #define DEMO_IMAGE "lungate-demo.img"
+#define DEMO_OVERLAYS "lungate-demo.overlays"
 #define MAX_LISTEN_ARGS 16
 
 static void usage(FILE *f)
 {
   fprintf(f,
     "usage: lungate serve [-c CONFIG] [--listen ADDR:PORT]... [-v]\n"
-    "       lungate serve --image PATH [--iqn IQN] [--readonly] [--listen ADDR:PORT]...\n"
-    "       lungate serve                 (no config: serve a demo disk, " DEMO_IMAGE ")\n"
+    "       lungate serve --image PATH [--iqn IQN] [--readonly] [--cow DIR] [--listen ADDR:PORT]...\n"
+    "       lungate serve                 (no config: serve a demo disk, " DEMO_IMAGE ",\n"
+    "                                      each initiator writing to its own overlay)\n"
     "       lungate overlay list|reset|commit|gc -c CONFIG ...  (lungate overlay --help)\n"
     "       lungate demo-disk PATH [SIZE_MIB]\n"
     "\n"
@@ -52,8 +54,10 @@ static void name_from_path(const char *path, char *out, size_t len)
   out[n] = '\0';
 }
 
-/* The config of one image as LUN 0 of one target, open to every initiator. */
-static json_t *image_config(const char *path, const char *iqn, bool readonly)
+/* The config of one image as LUN 0 of one target, open to every initiator;
+ * with cow_dir, every initiator writes to its own overlay there instead. */
+static json_t *image_config(const char *path, const char *iqn, bool readonly,
+                            const char *cow_dir)
 {
   char name[64], abspath[PATH_MAX], defiqn[160];
   name_from_path(path, name, sizeof name);
@@ -64,8 +68,8 @@ static json_t *image_config(const char *path, const char *iqn, bool readonly)
     iqn = defiqn;
   }
   char so_path[96];
-  snprintf(so_path, sizeof so_path, "/backstores/fileio/%s", name);
-  return json_pack(
+  snprintf(so_path, sizeof so_path, "/backstores/%s/%s", cow_dir ? "cow" : "fileio", name);
+  json_t *j = json_pack(
     "{s:[{s:s,s:s,s:s,s:b,s:b}],s:[{s:s,s:s,s:[{s:i,s:b,s:{s:i,s:i,s:i},"
     "s:[{s:s,s:i}],s:[{s:i,s:s}]}]}]}",
     "storage_objects", "plugin", "fileio", "name", name, "dev", abspath,
@@ -74,6 +78,17 @@ static json_t *image_config(const char *path, const char *iqn, bool readonly)
     "attributes", "generate_node_acls", 1, "authentication", 0, "demo_mode_write_protect", 0,
     "portals", "ip_address", "0.0.0.0", "port", 3260,
     "luns", "index", 0, "storage_object", so_path);
+  if (j && cow_dir) {
+    char absdir[PATH_MAX], base_ref[96];
+    if (!realpath(cow_dir, absdir))
+      snprintf(absdir, sizeof absdir, "%s", cow_dir);
+    snprintf(base_ref, sizeof base_ref, "/backstores/fileio/%s", name);
+    json_array_append_new(json_object_get(j, "storage_objects"),
+                          json_pack("{s:s,s:s,s:s,s:s,s:b}", "plugin", "cow", "name", name,
+                                    "base", base_ref, "overlay_dir", absdir,
+                                    "per_initiator", 1));
+  }
+  return j;
 }
 
 /* Tell the user how to boot the demo disk from iPXE. */
@@ -114,11 +129,12 @@ static int cmd_serve(int argc, char **argv)
     { "image", required_argument, NULL, 'i' },
     { "iqn", required_argument, NULL, 'q' },
     { "readonly", no_argument, NULL, 'r' },
+    { "cow", required_argument, NULL, 'w' },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  const char *config = NULL, *image = NULL, *iqn = NULL;
+  const char *config = NULL, *image = NULL, *iqn = NULL, *cow_dir = NULL;
   char *listen[MAX_LISTEN_ARGS];
   size_t n_listen = 0;
   bool readonly = false;
@@ -136,6 +152,7 @@ static int cmd_serve(int argc, char **argv)
     case 'i': image = optarg; break;
     case 'q': iqn = optarg; break;
     case 'r': readonly = true; break;
+    case 'w': cow_dir = optarg; break;
     case 'v': lg_log_set_level(LG_DEBUG); break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
@@ -150,9 +167,10 @@ static int cmd_serve(int argc, char **argv)
     fprintf(stderr, "lungate serve: give either -c CONFIG or --image PATH, not both\n");
     return 2;
   }
-  if (config && (iqn || readonly)) {
-    fprintf(stderr, "lungate serve: --iqn and --readonly go with --image; in a config, "
-                    "set the target's \"wwn\" and the storage object's \"readonly\"\n");
+  if (config && (iqn || readonly || cow_dir)) {
+    fprintf(stderr, "lungate serve: --iqn, --readonly and --cow go with --image; in a config, "
+                    "set the target's \"wwn\", the storage object's \"readonly\" or a "
+                    "\"cow\" storage object\n");
     return 2;
   }
 
@@ -171,6 +189,8 @@ static int cmd_serve(int argc, char **argv)
     }
     if (!iqn)
       iqn = DEFAULT_IQN_PREFIX "demo";
+    if (!cow_dir) /* every PC counts its own boots */
+      cow_dir = DEMO_OVERLAYS;
   }
 
   struct lg_model *model;
@@ -184,7 +204,11 @@ static int cmd_serve(int argc, char **argv)
               image, strerror(errno));
       return 1;
     }
-    json_t *j = image_config(image, iqn, readonly);
+    if (cow_dir && mkdir(cow_dir, 0700) < 0 && errno != EEXIST) {
+      fprintf(stderr, "lungate: --cow %s: %s\n", cow_dir, strerror(errno));
+      return 1;
+    }
+    json_t *j = image_config(image, iqn, readonly, cow_dir);
     model = j ? lg_model_load(j, NULL, &err) : NULL;
     json_decref(j);
   }

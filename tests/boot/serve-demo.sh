@@ -1,8 +1,9 @@
 #!/bin/bash
 # boot.serve-demo: `lungate serve` with neither a config nor an image creates
-# lungate-demo.img (demo_disk_create) in its working directory and serves it;
-# iPXE sanboots it and the boot program reports count=1, which lands in the
-# file on the host.
+# lungate-demo.img (demo_disk_create) in its working directory and serves it
+# with a private overlay per initiator in lungate-demo.overlays/; iPXE
+# sanboots it and the boot program reports count=1, which lands in that PC's
+# overlay while the demo disk itself keeps count 0.
 . "$(dirname "$0")/functions.sh"
 require_qemu
 
@@ -21,5 +22,7 @@ expect demo '^LUNGATE-BOOT OK count=1$'
 
 stop_gateway
 count=$(counter_of "$tmp/lungate-demo.img")
-[ "$count" = 1 ] || fail "boot counter in lungate-demo.img is $count, expected 1"
-echo "PASS: built-in demo disk created, served and booted"
+[ "$count" = 0 ] || fail "boot counter in lungate-demo.img is $count: the PC's write reached the shared demo disk"
+ls "$tmp/lungate-demo.overlays/$IQN_PREFIX:serve-demo.cow" >/dev/null 2>&1 ||
+    fail "no overlay for the booted PC in lungate-demo.overlays/: $(ls "$tmp/lungate-demo.overlays/" 2>&1)"
+echo "PASS: built-in demo disk created, served and booted, the PC's write in its own overlay"

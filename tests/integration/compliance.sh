@@ -30,12 +30,23 @@ expected_tests() {
 	echo "$n"
 }
 
-# skipped_tests LOG: "Suite.Test: reason" for every test that was skipped.
+# skipped_tests LOG: "Suite.Test: reason" for every test that was skipped. A
+# [SKIPPED] line printed after a test's result belongs to the next suite's
+# set-up (clearing persistent reservations), not to a test.
 skipped_tests() {
 	awk '
-		/^Suite: / { suite = $2 }
-		/^  Test: / { test = $2 }
-		/\[SKIPPED\]/ { r = $0; sub(/.*\[SKIPPED\] */, "", r); print suite "." test ": " r }
+		function reason(s) { sub(/.*\[SKIPPED\] */, "", s); return s }
+		/^Suite: / { suite = $2; intest = 0; next }
+		/^  Test: / {
+			test = $2
+			rest = $0
+			sub(/^  Test: [^ ]+ \.\.\./, "", rest)
+			intest = rest !~ /^(passed|FAILED)/
+			if (intest && rest ~ /\[SKIPPED\]/) print suite "." test ": " reason(rest)
+			next
+		}
+		intest && /\[SKIPPED\]/ { print suite "." test ": " reason($0); next }
+		intest && /^(passed|FAILED)/ { intest = 0 }
 	' "$1" | sort -u
 }
 
