@@ -105,8 +105,10 @@ int scsi_parse(struct scsi_task *t)
   t->data_in_len = 0;
   t->op = find_op(t->cdb, &bad_sa);
   if (!t->op) {
-    scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST,
-               bad_sa ? ASC_INVALID_FIELD_IN_CDB : ASC_INVALID_OPCODE);
+    if (bad_sa)
+      scsi_sense_field(t, 1, 4);
+    else
+      scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_INVALID_OPCODE);
     return -1;
   }
   if (!t->lun && (t->op->flags & OP_NEEDS_LUN)) {
@@ -116,7 +118,7 @@ int scsi_parse(struct scsi_task *t)
   /* reserved bits set in the CDB (outside the usage map) are invalid */
   for (unsigned i = 1; i < t->op->cdb_len; i++)
     if (t->cdb[i] & ~t->op->usage[i]) {
-      scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+      scsi_sense_field(t, i, 31 - __builtin_clz((unsigned)(t->cdb[i] & ~t->op->usage[i])));
       return -1;
     }
   if (t->op->parse && t->op->parse(t) < 0)

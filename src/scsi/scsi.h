@@ -99,6 +99,8 @@ void scsi_exec(struct scsi_task *t);
 
 /* Fill CHECK CONDITION with fixed-format sense. */
 void scsi_sense(struct scsi_task *t, uint8_t key, uint16_t asc_ascq);
+/* INVALID FIELD IN CDB pointing at the CDB byte (and bit, or -1) at fault. */
+void scsi_sense_field(struct scsi_task *t, unsigned byte, int bit);
 /* Turn a backstore -errno into status and sense, in one place. */
 void scsi_sense_errno(struct scsi_task *t, int err, bool writing);
 

@@ -16,6 +16,14 @@ void scsi_sense(struct scsi_task *t, uint8_t key, uint16_t asc_ascq)
   t->sense_len = SCSI_SENSE_MAX;
 }
 
+void scsi_sense_field(struct scsi_task *t, unsigned byte, int bit)
+{
+  scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+  t->sense[15] = (uint8_t)(0x80 | 0x40 | (bit >= 0 ? 0x08 | (bit & 7) : 0)); /* SKSV, C/D */
+  t->sense[16] = (uint8_t)(byte >> 8);
+  t->sense[17] = (uint8_t)byte;
+}
+
 void scsi_sense_errno(struct scsi_task *t, int err, bool writing)
 {
   switch (-err) {

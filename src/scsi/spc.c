@@ -289,7 +289,7 @@ void spc_report_opcodes(struct scsi_task *t)
     return;
   }
   if (opts > 3) {
-    scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+    scsi_sense_field(t, 2, 2);
     return;
   }
   const struct scsi_op *found = NULL;
@@ -303,9 +303,8 @@ void spc_report_opcodes(struct scsi_task *t)
       found = op;
   }
   /* option 1 names a command without service actions; option 2 one with */
-  if ((opts == 1 && op_has_sa) || (opts == 2 && found == NULL && !op_has_sa && req_sa) ||
-      (opts == 2 && found && !op_has_sa)) {
-    scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+  if ((opts == 1 && op_has_sa) || (opts == 2 && found && !op_has_sa)) {
+    scsi_sense_field(t, 2, 2);
     return;
   }
   memset(d, 0, 4);
