@@ -118,6 +118,13 @@ struct lg_overlay;
 int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *initiator,
                         const char *peer_ip, char **why);
 void lg_overlays_release(struct lg_lun_view *v, size_t n, const char *peer_ip);
+/* For inspection (the FUSE view): the open view of an initiator on a
+ * per-initiator storage object, opened if need be (never reset) and shared
+ * with that initiator's sessions.  NULL with a message in *why. */
+struct lg_storage *lg_overlay_get(struct lg_storage *tmpl, const char *initiator, char **why);
+void lg_overlay_put(struct lg_storage *view);
+/* Does an iSCSI session use this view now? */
+bool lg_overlay_is_live(struct lg_storage *view);
 
 /* Load a model from a JSON config; NULL with a message in *err (malloc'd). */
 struct lg_model *lg_model_load(const json_t *config, const char *path, char **err);

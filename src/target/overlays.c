@@ -2,6 +2,7 @@
  * shared by all sessions of that initiator (iPXE's, then the OS's through
  * the iBFT), and the rule that one initiator name is one machine. */
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,8 @@ struct lg_overlay {
   struct lg_storage *tmpl;           /* the per-initiator storage object */
   char *initiator;                   /* normalized */
   struct lg_storage view;            /* what the session's LUN points at */
-  unsigned refs;                     /* sessions */
+  unsigned refs;                     /* sessions + inspectors (the FUSE view) */
+  unsigned sessions;                 /* live iSCSI sessions */
   char peers[MAX_PEERS][48];         /* addresses of live sessions */
   unsigned npeers;
 };
@@ -35,11 +37,31 @@ static struct lg_overlay *find(const struct lg_storage *tmpl, const char *norm)
   return NULL;
 }
 
+static struct lg_overlay *view_overlay(struct lg_storage *view)
+{
+  return (struct lg_overlay *)((char *)view - offsetof(struct lg_overlay, view));
+}
+
+/* Drop one reference; the last one closes the view.  Under ov_lock. */
+static void put_locked(struct lg_overlay *o)
+{
+  if (--o->refs)
+    return;
+  for (struct lg_overlay **pp = &ov_head; *pp; pp = &(*pp)->next)
+    if (*pp == o) {
+      *pp = o->next;
+      break;
+    }
+  o->tmpl->ops->close(o->view.h);
+  free(o->initiator);
+  free(o);
+}
+
 /* Open a view, first applying the reset policy to an idle overlay. */
 static struct lg_overlay *overlay_open(struct lg_storage *tmpl, const char *initiator,
-                                       const char *norm, char **why)
+                                       const char *norm, bool apply_reset, char **why)
 {
-  if (tmpl->reset_after_idle >= 0) {
+  if (apply_reset && tmpl->reset_after_idle >= 0) {
     char path[4096];
     struct cow_info info;
     if (cow_overlay_path(tmpl->h, initiator, path, sizeof path) == 0 &&
@@ -103,7 +125,7 @@ int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *initiator,
         break;
     }
     if (!o) {
-      o = overlay_open(tmpl, initiator, norm, why);
+      o = overlay_open(tmpl, initiator, norm, true, why);
       if (!o) {
         rc = -EIO;
         break;
@@ -112,6 +134,7 @@ int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *initiator,
       ov_head = o;
     }
     o->refs++;
+    o->sessions++;
     if (o->npeers < MAX_PEERS)
       snprintf(o->peers[o->npeers++], sizeof o->peers[0], "%s", peer_ip);
     v[i].overlay = o;
@@ -139,17 +162,47 @@ void lg_overlays_release(struct lg_lun_view *v, size_t n, const char *peer_ip)
         o->npeers--;
         break;
       }
-    if (--o->refs)
-      continue;
-    for (struct lg_overlay **pp = &ov_head; *pp; pp = &(*pp)->next)
-      if (*pp == o) {
-        *pp = o->next;
-        break;
-      }
-    cow_touch(o->view.h);
-    o->tmpl->ops->close(o->view.h);
-    free(o->initiator);
-    free(o);
+    if (--o->sessions == 0)
+      cow_touch(o->view.h);
+    put_locked(o);
   }
   pthread_mutex_unlock(&ov_lock);
+}
+
+struct lg_storage *lg_overlay_get(struct lg_storage *tmpl, const char *initiator, char **why)
+{
+  *why = NULL;
+  char *norm = strdup(initiator);
+  if (!norm)
+    return NULL;
+  cow_name_normalize(initiator, norm);
+  pthread_mutex_lock(&ov_lock);
+  struct lg_overlay *o = find(tmpl, norm);
+  if (!o) {
+    o = overlay_open(tmpl, initiator, norm, false, why); /* only a login resets */
+    if (o) {
+      o->next = ov_head;
+      ov_head = o;
+    }
+  }
+  if (o)
+    o->refs++;
+  pthread_mutex_unlock(&ov_lock);
+  free(norm);
+  return o ? &o->view : NULL;
+}
+
+void lg_overlay_put(struct lg_storage *view)
+{
+  pthread_mutex_lock(&ov_lock);
+  put_locked(view_overlay(view));
+  pthread_mutex_unlock(&ov_lock);
+}
+
+bool lg_overlay_is_live(struct lg_storage *view)
+{
+  pthread_mutex_lock(&ov_lock);
+  bool live = view_overlay(view)->sessions > 0;
+  pthread_mutex_unlock(&ov_lock);
+  return live;
 }
