@@ -9,6 +9,9 @@
 #include "lungate/backstore.h"
 
 extern const struct lg_backstore_ops lg_file_backstore;
+extern const struct lg_backstore_ops lg_nbd_backstore;
+extern const struct lg_backstore_ops lg_qcow2_backstore;
+extern const struct lg_backstore_ops lg_user_backstore;
 
 /* Read an optional non-negative integer key (absent leaves *out alone).
  * Accepts JSON integers and decimal strings; -EINVAL otherwise. */

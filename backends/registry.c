@@ -14,6 +14,9 @@ static const struct {
   { "fileio", &lg_file_backstore },
   { "block", &lg_file_backstore },       /* a block device path, served like a file */
   { "cow", &lg_cow_backstore },          /* a writable layer over another object */
+  { "nbd", &lg_nbd_backstore },          /* any NBD server, by URI */
+  { "qcow2", &lg_qcow2_backstore },      /* qemu image formats, through our qemu-nbd */
+  { "user", &lg_user_backstore },        /* rtslib's tcmu "user" with config qcow/PATH */
 };
 
 const struct lg_backstore_ops *lg_backstore_find(const char *plugin)

@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
 	build-essential cmake pkg-config          # toolchain
 	libjansson-dev libisal-dev nettle-dev     # libraries lungate links
+	libnbd-dev                                # NBD backstores
+	nbdkit                                    # NBD test servers
 	check                                     # unit tests
 	binutils                                  # GNU as for the boot program
 	libiscsi-bin                              # iscsi-ls, iscsi-inq, iscsi-test-cu, ...
