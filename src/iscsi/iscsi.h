@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "iscsi/chap.h"
 #include "iscsi/keys.h"
 #include "iscsi/pdu.h"
 #include "scsi/scsi.h"
@@ -91,7 +92,10 @@ struct iscsi_login {
   int stage;                         /* CSG */
   bool first_pdu_seen;
   bool security_done;
-  bool auth_none_ok;                 /* security stage granted AuthMethod=None */
+  bool auth_chosen;                  /* AuthMethod answered */
+  bool use_chap;                     /* ... with CHAP */
+  bool auth_done;                    /* authenticated (or None allowed) */
+  struct iscsi_chap chap;
   bool tpgt_sent;
   bool mrdsl_declared;
   char text[ISCSI_LOGIN_TEXT_MAX];   /* keys of a C-continued request */

@@ -119,33 +119,51 @@ static int login_first(struct iscsi_conn *c, const struct iscsi_kv *kv, int n)
   return 0;
 }
 
-/* Security stage keys.  Returns 0, or -1 after a failure response. */
+/* What an initiator must prove, and whether it must: the ACL's CHAP
+ * credentials, else the TPG's; discovery sessions use fabric_modules'. */
+static const struct lg_chap *login_credentials(struct iscsi_conn *c, bool *required)
+{
+  struct iscsi_session *s = c->sess;
+  if (s->discovery) {
+    *required = c->model->discovery_auth;
+    return c->model->discovery_auth ? &c->model->discovery_chap : NULL;
+  }
+  *required = s->tpg->authentication;
+  const struct lg_acl *acl = lg_tpg_find_acl(s->tpg, s->initiator);
+  if (acl && acl->chap.userid)
+    return &acl->chap;
+  return s->tpg->chap.userid ? &s->tpg->chap : NULL;
+}
+
+/* AuthMethod: the first of the initiator's list we accept.  0, or -1 after a
+ * failure response. */
 static int login_security(struct iscsi_conn *c, const char *auth_method,
                           struct iscsi_text *resp)
 {
-  struct iscsi_session *s = c->sess;
-  bool required = s->tpg && s->tpg->authentication;
-  if (!auth_method) {
-    c->login->auth_none_ok = !required;
-    return 0;
-  }
-  bool offers_none = false;
+  struct iscsi_login *L = c->login;
+  bool required;
+  const struct lg_chap *cred = login_credentials(c, &required);
   char tmp[256];
   snprintf(tmp, sizeof tmp, "%s", auth_method);
-  for (char *save, *tok = strtok_r(tmp, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-    if (!strcmp(tok, "None"))
-      offers_none = true;
-  if (required)
-    return login_fail(c, ISCSI_LOGIN_AUTH_FAILED,
-                      "the TPG requires CHAP authentication, which this build does not offer");
-  if (!offers_none) {
-    iscsi_text_add(resp, "AuthMethod", "Reject");
-    return login_fail(c, ISCSI_LOGIN_AUTH_FAILED,
-                      "initiator insists on authentication the TPG has not configured");
+  for (char *save, *tok = strtok_r(tmp, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    if (!strcmp(tok, "CHAP") && cred) {
+      iscsi_text_add(resp, "AuthMethod", "CHAP");
+      L->auth_chosen = L->use_chap = true;
+      L->chap = (struct iscsi_chap){ .state = CHAP_WAIT_A, .cred = cred };
+      return 0;
+    }
+    if (!strcmp(tok, "None") && !required) {
+      iscsi_text_add(resp, "AuthMethod", "None");
+      L->auth_chosen = L->auth_done = true;
+      return 0;
+    }
   }
-  iscsi_text_add(resp, "AuthMethod", "None");
-  c->login->auth_none_ok = true;
-  return 0;
+  iscsi_text_add(resp, "AuthMethod", "Reject");
+  return login_fail(c, ISCSI_LOGIN_AUTH_FAILED,
+                    required && !cred ? "CHAP is required but no credentials are configured "
+                                        "for this initiator (chap_userid/chap_password)"
+                    : required ? "CHAP is required and the initiator did not offer it"
+                               : "the initiator offers no method the target accepts");
 }
 
 /* Login complete: apply the negotiated values and enter the full feature phase. */
@@ -225,6 +243,7 @@ int iscsi_login_pdu(struct iscsi_conn *c, const uint8_t *data, uint32_t len)
   struct iscsi_text resp = { 0 };
   int rc = 0;
   const char *auth = NULL;
+  struct chap_keys ck = { 0 };
   for (int i = 0; i < n; i++) {
     const char *k = kv[i].key, *v = kv[i].value;
     if (!strcmp(k, "InitiatorName") || !strcmp(k, "TargetName") ||
@@ -238,8 +257,18 @@ int iscsi_login_pdu(struct iscsi_conn *c, const uint8_t *data, uint32_t len)
       continue;
     }
     if (!strncmp(k, "CHAP_", 5)) {
-      rc = login_fail(c, ISCSI_LOGIN_AUTH_FAILED, "CHAP keys without CHAP authentication");
-      goto out;
+      if (csg != 0 || !L->use_chap) {
+        rc = login_fail(c, ISCSI_LOGIN_AUTH_FAILED, "CHAP keys without CHAP authentication");
+        goto out;
+      }
+      const char **slot = !strcmp(k, "CHAP_A") ? &ck.a : !strcmp(k, "CHAP_N") ? &ck.n
+                        : !strcmp(k, "CHAP_R") ? &ck.r : !strcmp(k, "CHAP_I") ? &ck.i
+                        : !strcmp(k, "CHAP_C") ? &ck.c : NULL;
+      if (slot)
+        *slot = v;
+      else
+        iscsi_text_add(&resp, k, "NotUnderstood");
+      continue;
     }
     if (!strcmp(k, "TargetAlias") || !strcmp(k, "TargetAddress") ||
         !strcmp(k, "TargetPortalGroupTag")) {
@@ -257,21 +286,39 @@ int iscsi_login_pdu(struct iscsi_conn *c, const uint8_t *data, uint32_t len)
     L->tpgt_sent = true;
   }
   if (csg == 0) {
-    if (login_security(c, auth, &resp) < 0) {
+    if (auth && !L->auth_chosen && login_security(c, auth, &resp) < 0) {
       rc = -1;
       goto out;
     }
-    if (transit && !L->auth_none_ok) {
-      rc = login_fail(c, ISCSI_LOGIN_AUTH_FAILED,
-                      "the TPG requires authentication; the initiator offered none");
-      goto out;
+    if (L->use_chap) {
+      const char *why = NULL;
+      if (iscsi_chap_step(&L->chap, &ck, &resp, &why) < 0) {
+        rc = login_fail(c, ISCSI_LOGIN_AUTH_FAILED, why);
+        goto out;
+      }
+      L->auth_done = L->chap.state == CHAP_DONE;
+    } else if (!L->auth_chosen) { /* no AuthMethod offered: None, if allowed */
+      bool required;
+      login_credentials(c, &required);
+      L->auth_done = !required;
+      if (transit && required) {
+        rc = login_fail(c, ISCSI_LOGIN_AUTH_FAILED,
+                        "authentication is required; the initiator offered no AuthMethod");
+        goto out;
+      }
     }
+    if (transit && !L->auth_done)
+      transit = false; /* CHAP still under way: stay in the security stage */
     L->security_done = transit;
   } else {
-    if (!L->security_done && s->tpg && s->tpg->authentication) {
-      rc = login_fail(c, ISCSI_LOGIN_AUTH_FAILED,
-                      "the TPG requires authentication; the initiator skipped it");
-      goto out;
+    if (!L->security_done) {
+      bool required;
+      login_credentials(c, &required);
+      if (required) {
+        rc = login_fail(c, ISCSI_LOGIN_AUTH_FAILED,
+                        "authentication is required; the initiator skipped the security stage");
+        goto out;
+      }
     }
     if (!L->mrdsl_declared) { /* declare what we receive, once */
       char v[16];
@@ -283,6 +330,10 @@ int iscsi_login_pdu(struct iscsi_conn *c, const uint8_t *data, uint32_t len)
 
   uint8_t rflags = (uint8_t)(csg << 2);
   if (transit) {
+    if (csg == 0 && L->use_chap)
+      lg_info("login: initiator=%s peer=%s authenticated with CHAP (%s%s)", s->initiator,
+              c->peer, L->chap.alg == 7 ? "SHA-256" : "MD5",
+              L->chap.mutual ? ", mutual" : ", one-way");
     rflags |= (uint8_t)(ISCSI_FLAG_LOGIN_TRANSIT | nsg);
     L->stage = nsg;
     if (nsg == 3) {

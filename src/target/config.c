@@ -330,6 +330,44 @@ static char *dup_str(const json_t *j, const char *key)
   return s && *s ? strdup(s) : NULL;
 }
 
+/* CHAP keys "<prefix>userid", "<prefix>password", "<prefix>mutual_userid",
+ * "<prefix>mutual_password" (rtslib: "chap_", or "discovery_" in
+ * fabric_modules).  iPXE and Windows need secrets of 12 to 16 bytes. */
+static int load_chap(struct loader *L, const json_t *j, const char *prefix, const char *where,
+                     struct lg_chap *c)
+{
+  static const char *const names[] = { "userid", "password", "mutual_userid", "mutual_password" };
+  char **fields[] = { &c->userid, &c->password, &c->mutual_userid, &c->mutual_password };
+  for (int i = 0; i < 4; i++) {
+    char key[64];
+    snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "" : "chap_", names[i]);
+    *fields[i] = dup_str(j, key);
+  }
+  const char *pw_key = *prefix ? "password" : "chap_password";
+  for (int i = 0; i < 2; i++) {
+    const char *user = i ? c->mutual_userid : c->userid;
+    const char *pw = i ? c->mutual_password : c->password;
+    if (!user != !pw) {
+      load_error(L, "%s: %s%s%s and its %s%s go together; give both or neither", where,
+                 *prefix ? prefix : "chap_", i ? "mutual_" : "", "userid",
+                 i ? "mutual_" : "", pw_key);
+      return -1;
+    }
+    if (pw && strlen(pw) < 12) {
+      load_error(L, "%s: the CHAP %ssecret of \"%s\" is %zu bytes; use 12 to 16 (iPXE and "
+                 "Windows initiators refuse shorter ones)", where, i ? "mutual " : "", user,
+                 strlen(pw));
+      return -1;
+    }
+  }
+  if (c->mutual_userid && !c->userid) {
+    load_error(L, "%s: mutual CHAP needs the one-way %suserid and %s as well", where,
+               *prefix ? prefix : "chap_", pw_key);
+    return -1;
+  }
+  return 0;
+}
+
 static int load_tpg(struct loader *L, struct lg_model *m, struct lg_tpg *tpg,
                     const json_t *j, const char *where)
 {
@@ -344,6 +382,8 @@ static int load_tpg(struct loader *L, struct lg_model *m, struct lg_tpg *tpg,
   tpg->generate_node_acls = json_truthy(json_object_get(attrs, "generate_node_acls"));
   tpg->authentication = json_truthy(json_object_get(attrs, "authentication"));
   tpg->demo_mode_write_protect = json_truthy(json_object_get(attrs, "demo_mode_write_protect"));
+  if (load_chap(L, j, "", where, &tpg->chap) < 0)
+    return -1;
   lg_params_default(&tpg->params);
   json_t *params = json_object_get(j, "parameters");
   if (params) {
@@ -416,10 +456,8 @@ static int load_tpg(struct loader *L, struct lg_model *m, struct lg_tpg *tpg,
       return -1;
     }
     tpg->n_acls++;
-    acl->chap_userid = dup_str(aj, "chap_userid");
-    acl->chap_password = dup_str(aj, "chap_password");
-    acl->chap_mutual_userid = dup_str(aj, "chap_mutual_userid");
-    acl->chap_mutual_password = dup_str(aj, "chap_mutual_password");
+    if (load_chap(L, aj, "", w, &acl->chap) < 0)
+      return -1;
     json_t *ml = json_object_get(aj, "mapped_luns"), *mj;
     size_t k;
     acl->mapped = calloc(json_array_size(ml) + 1, sizeof *acl->mapped);
@@ -500,6 +538,29 @@ static int load_targets(struct loader *L, struct lg_model *m, const json_t *arr)
   return 0;
 }
 
+/* fabric_modules[]: the iscsi entry's discovery authentication. */
+static int load_fabric(struct loader *L, struct lg_model *m, const json_t *arr)
+{
+  size_t i;
+  json_t *f;
+  json_array_foreach(arr, i, f) {
+    const char *name = json_string_value(json_object_get(f, "name"));
+    if (!name || strcmp(name, "iscsi"))
+      continue;
+    char w[64];
+    snprintf(w, sizeof w, "fabric_modules[%zu]", i);
+    m->discovery_auth = json_truthy(json_object_get(f, "discovery_enable_auth"));
+    if (load_chap(L, f, "discovery_", w, &m->discovery_chap) < 0)
+      return -1;
+    if (m->discovery_auth && !m->discovery_chap.userid) {
+      load_error(L, "%s.discovery_enable_auth: set, but discovery_userid and "
+                 "discovery_password are missing", w);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 struct lg_model *lg_model_load(const json_t *config, const char *path, char **err)
 {
   struct loader L = { .file = path ? path : "(built-in config)" };
@@ -519,8 +580,9 @@ struct lg_model *lg_model_load(const json_t *config, const char *path, char **er
   if (!json_is_object(config))
     load_error(&L, "the top level must be a JSON object with \"storage_objects\" "
                "and \"targets\"");
-  else if (load_storage(&L, m, json_object_get(config, "storage_objects")) == 0)
-    load_targets(&L, m, json_object_get(config, "targets"));
+  else if (load_storage(&L, m, json_object_get(config, "storage_objects")) == 0 &&
+           load_targets(&L, m, json_object_get(config, "targets")) == 0)
+    load_fabric(&L, m, json_object_get(config, "fabric_modules"));
   if (!L.err && m->n_targets == 0)
     load_error(&L, "targets: no iSCSI target is defined; add one with a TPG, a "
                "portal and a LUN");
@@ -553,8 +615,17 @@ struct lg_model *lg_model_load_file(const char *path, char **err)
 
 void lg_model_ref(struct lg_model *m) { atomic_fetch_add(&m->refs, 1); }
 
+static void free_chap(struct lg_chap *c)
+{
+  free(c->userid);
+  free(c->password);
+  free(c->mutual_userid);
+  free(c->mutual_password);
+}
+
 static void free_tpg(struct lg_tpg *tpg)
 {
+  free_chap(&tpg->chap);
   for (size_t i = 0; i < tpg->n_portals; i++)
     free(tpg->portals[i].ip);
   free(tpg->portals);
@@ -563,10 +634,7 @@ static void free_tpg(struct lg_tpg *tpg)
     struct lg_acl *a = &tpg->acls[i];
     free(a->node_wwn);
     free(a->mapped);
-    free(a->chap_userid);
-    free(a->chap_password);
-    free(a->chap_mutual_userid);
-    free(a->chap_mutual_password);
+    free_chap(&a->chap);
   }
   free(tpg->acls);
 }
@@ -590,6 +658,7 @@ void lg_model_unref(struct lg_model *m)
     free(so->plugin);
   }
   free(m->storage);
+  free_chap(&m->discovery_chap);
   json_decref(m->json);
   free(m->path);
   free(m);

@@ -51,7 +51,7 @@ static int cmp_view(const void *a, const void *b)
   return x->index < y->index ? -1 : x->index > y->index;
 }
 
-static const struct lg_acl *find_acl(const struct lg_tpg *tpg, const char *initiator)
+const struct lg_acl *lg_tpg_find_acl(const struct lg_tpg *tpg, const char *initiator)
 {
   for (size_t i = 0; i < tpg->n_acls; i++) /* an exact name wins over patterns */
     if (!strcasecmp(tpg->acls[i].node_wwn, initiator))
@@ -65,7 +65,7 @@ static const struct lg_acl *find_acl(const struct lg_tpg *tpg, const char *initi
 int lg_tpg_resolve(const struct lg_tpg *tpg, const char *initiator,
                    struct lg_lun_view **out)
 {
-  const struct lg_acl *acl = find_acl(tpg, initiator);
+  const struct lg_acl *acl = lg_tpg_find_acl(tpg, initiator);
   if (!acl && !tpg->generate_node_acls)
     return -EACCES;
   size_t n = acl ? acl->n_mapped : tpg->n_luns;

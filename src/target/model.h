@@ -43,12 +43,18 @@ struct lg_mapped_lun {
   bool write_protect;
 };
 
+/* CHAP credentials: the initiator proves userid/password to us; with
+ * mutual_userid/mutual_password we prove ourselves to it.  NULL: unset. */
+struct lg_chap {
+  char *userid, *password;
+  char *mutual_userid, *mutual_password;
+};
+
 struct lg_acl {
   char *node_wwn;                    /* initiator IQN or pattern with '*' */
   struct lg_mapped_lun *mapped;
   size_t n_mapped;
-  char *chap_userid, *chap_password;             /* for the CHAP issue */
-  char *chap_mutual_userid, *chap_mutual_password;
+  struct lg_chap chap;
 };
 
 struct lg_portal {
@@ -71,6 +77,7 @@ struct lg_params {
 };
 
 struct lg_tpg {
+  struct lg_chap chap;               /* for initiators without their own ACL */
   uint16_t tag;
   bool enable;
   bool generate_node_acls;
@@ -99,6 +106,8 @@ struct lg_model {
   size_t n_storage;
   struct lg_target *targets;
   size_t n_targets;
+  bool discovery_auth;               /* fabric_modules: discovery_enable_auth */
+  struct lg_chap discovery_chap;
 };
 
 /* What one initiator sees of one TPG: LUN number -> storage, write protect. */
@@ -125,6 +134,8 @@ struct lg_storage *lg_overlay_get(struct lg_storage *tmpl, const char *initiator
 void lg_overlay_put(struct lg_storage *view);
 /* Does an iSCSI session use this view now? */
 bool lg_overlay_is_live(struct lg_storage *view);
+/* Does an iSCSI session of initiator use its view of tmpl now?  Opens nothing. */
+bool lg_overlay_is_live_by_name(struct lg_storage *tmpl, const char *initiator);
 
 /* Load a model from a JSON config; NULL with a message in *err (malloc'd). */
 struct lg_model *lg_model_load(const json_t *config, const char *path, char **err);
@@ -145,6 +156,9 @@ struct lg_tpg *lg_target_tpg(struct lg_target *t);
  * malloc'd and sorted by LUN number. */
 int lg_tpg_resolve(const struct lg_tpg *tpg, const char *initiator,
                    struct lg_lun_view **out);
+
+/* The node ACL that applies to an initiator (exact name first), or NULL. */
+const struct lg_acl *lg_tpg_find_acl(const struct lg_tpg *tpg, const char *initiator);
 
 /* Case-insensitive match of an iSCSI name against a pattern with '*'. */
 bool lg_name_match(const char *pattern, const char *name);
