@@ -27,6 +27,7 @@
 #define ISCSI_LOGIN_TEXT_MAX 65536   /* accumulated login/text keys */
 #define ISCSI_TX_BATCH 64            /* PDUs per sendmsg */
 #define ISCSI_TASK_BUF_KEEP (1u << 20) /* larger task buffers are freed after use */
+#define ISCSI_LOGIN_PDUS_MAX 32      /* login requests per connection */
 
 struct iscsi_conn;
 
@@ -92,6 +93,7 @@ struct iscsi_login {
   int stage;                         /* CSG */
   bool first_pdu_seen;
   bool security_done;
+  unsigned pdus;                     /* login requests so far */
   bool auth_chosen;                  /* AuthMethod answered */
   bool use_chap;                     /* ... with CHAP */
   bool auth_done;                    /* authenticated (or None allowed) */
@@ -115,6 +117,7 @@ struct iscsi_conn {
   struct sockaddr_storage local;     /* for SendTargets on wildcard portals */
   socklen_t local_len;
   enum iscsi_conn_phase phase;
+  atomic_bool logged_in;             /* past login: read by the accept loop */
   struct lg_model *model;
   struct iscsi_rx rx;
   struct iscsi_login *login;         /* during login only */

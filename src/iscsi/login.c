@@ -95,6 +95,14 @@ static int login_first(struct iscsi_conn *c, const struct iscsi_kv *kv, int n)
             c->peer, tgt);
     return login_respond(c, 0, ISCSI_LOGIN_NOT_FOUND, NULL);
   }
+  struct sockaddr_storage peer;
+  socklen_t plen = sizeof peer;
+  if (getpeername(c->fd, (struct sockaddr *)&peer, &plen) < 0 ||
+      !lg_address_allowed(s->tpg, ini, (struct sockaddr *)&peer)) {
+    lg_warn("login refused: initiator=%s peer=%s target=%s: address not in "
+            "allowed_addresses", ini, c->peer, s->target->iqn);
+    return login_respond(c, 0, ISCSI_LOGIN_FORBIDDEN, NULL);
+  }
   int nl = lg_tpg_resolve(s->tpg, ini, &s->luns);
   if (nl < 0) {
     lg_info("login refused: initiator=%s peer=%s target=%s: no ACL admits this "
@@ -213,6 +221,8 @@ int iscsi_login_pdu(struct iscsi_conn *c, const uint8_t *data, uint32_t len)
     return login_fail(c, ISCSI_LOGIN_INITIATOR_ERROR, "ISID changed during login");
   }
   L->itt = bhs_itt(bhs);
+  if (++L->pdus > ISCSI_LOGIN_PDUS_MAX)
+    return login_fail(c, ISCSI_LOGIN_INITIATOR_ERROR, "too many login requests");
   if (csg != L->stage && !(csg == 1 && L->stage == 0 && L->security_done))
     return login_fail(c, ISCSI_LOGIN_INITIATOR_ERROR, "unexpected login stage");
   if (csg == 2 || csg == 3 || (transit && (nsg <= csg || nsg == 2)))
@@ -343,6 +353,7 @@ int iscsi_login_pdu(struct iscsi_conn *c, const uint8_t *data, uint32_t len)
       }
       rc = login_respond(c, rflags, ISCSI_LOGIN_SUCCESS, &resp);
       c->phase = PHASE_FULL_FEATURE;
+      atomic_store(&c->logged_in, true);
       goto out;
     }
   }

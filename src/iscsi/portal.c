@@ -19,6 +19,7 @@
 
 #define MAX_LISTEN 32
 #define MAX_CONNS 1024
+#define PENDING_PER_ADDR 8           /* connections still logging in, per address */
 #define SHUTDOWN_WAIT_SEC 30
 
 /* ---- worker pool ---- */
@@ -288,27 +289,54 @@ static void *conn_main(void *arg)
   return NULL;
 }
 
+/* Make room for a new connection from ip: the oldest connection still in
+ * login goes when that address has PENDING_PER_ADDR of them, or when the
+ * gateway is full, so idle or slow sockets never lock real clients out.
+ * false: full of logged-in sessions.  Under s->lock. */
+static bool make_room(struct lg_server *s, const char *ip)
+{
+  struct iscsi_conn *oldest_same = NULL, *oldest_any = NULL;
+  unsigned same = 0;
+  for (struct iscsi_conn *c = s->conns; c; c = c->next_conn) { /* newest first */
+    if (atomic_load(&c->logged_in))
+      continue;
+    oldest_any = c;
+    if (!strcmp(c->peer_ip, ip)) {
+      same++;
+      oldest_same = c;
+    }
+  }
+  struct iscsi_conn *victim = same >= PENDING_PER_ADDR ? oldest_same
+                            : s->n_conns >= MAX_CONNS ? oldest_any : NULL;
+  if (victim) {
+    lg_info("conn %s: closed to make room (%u connections from %s still logging in, "
+            "%u in all)", victim->peer, same, ip, s->n_conns);
+    iscsi_conn_shutdown(victim);
+  }
+  return s->n_conns < MAX_CONNS + PENDING_PER_ADDR || victim;
+}
+
 static void accept_one(struct lg_server *s, int lfd)
 {
   int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
   if (fd < 0)
     return;
-  pthread_mutex_lock(&s->lock);
-  bool full = s->n_conns >= MAX_CONNS;
-  pthread_mutex_unlock(&s->lock);
-  if (full) {
-    lg_warn("connection refused: %d connections already open", MAX_CONNS);
+  struct iscsi_conn *c = iscsi_conn_new(fd, s->model);
+  if (!c) {
     close(fd);
     return;
   }
-  struct iscsi_conn *c = iscsi_conn_new(fd, s->model);
+  pthread_mutex_lock(&s->lock);
+  bool room = make_room(s, c->peer_ip);
+  pthread_mutex_unlock(&s->lock);
+  if (!room) {
+    lg_warn("connection from %s refused: %u sessions already open", c->peer, MAX_CONNS);
+    iscsi_conn_free(c);
+    return;
+  }
   struct conn_arg *a = malloc(sizeof *a);
-  if (!c || !a) {
-    free(a);
-    if (c)
-      iscsi_conn_free(c);
-    else
-      close(fd);
+  if (!a) {
+    iscsi_conn_free(c);
     return;
   }
   a->srv = s;

@@ -368,6 +368,30 @@ static int load_chap(struct loader *L, const json_t *j, const char *prefix, cons
   return 0;
 }
 
+/* allowed_addresses: a list of CIDR blocks ("192.168.10.0/24", "fd00::/8"). */
+static int load_allowed(struct loader *L, const json_t *j, const char *where,
+                        struct lg_cidr **out, size_t *n)
+{
+  json_t *arr = json_object_get(j, "allowed_addresses"), *v;
+  size_t i;
+  if (!arr)
+    return 0;
+  if (!json_is_array(arr) || !(*out = calloc(json_array_size(arr) + 1, sizeof **out))) {
+    load_error(L, "%s.allowed_addresses: must be a list such as [\"192.168.10.0/24\"]", where);
+    return -1;
+  }
+  json_array_foreach(arr, i, v) {
+    const char *s = json_string_value(v);
+    if (!s || lg_cidr_parse(s, &(*out)[*n]) < 0) {
+      load_error(L, "%s.allowed_addresses[%zu]: \"%s\" is not an address or CIDR block "
+                 "(e.g. 192.168.10.0/24, fd00::/8)", where, i, s ? s : "");
+      return -1;
+    }
+    (*n)++;
+  }
+  return 0;
+}
+
 static int load_tpg(struct loader *L, struct lg_model *m, struct lg_tpg *tpg,
                     const json_t *j, const char *where)
 {
@@ -382,7 +406,8 @@ static int load_tpg(struct loader *L, struct lg_model *m, struct lg_tpg *tpg,
   tpg->generate_node_acls = json_truthy(json_object_get(attrs, "generate_node_acls"));
   tpg->authentication = json_truthy(json_object_get(attrs, "authentication"));
   tpg->demo_mode_write_protect = json_truthy(json_object_get(attrs, "demo_mode_write_protect"));
-  if (load_chap(L, j, "", where, &tpg->chap) < 0)
+  if (load_chap(L, j, "", where, &tpg->chap) < 0 ||
+      load_allowed(L, j, where, &tpg->allowed, &tpg->n_allowed) < 0)
     return -1;
   lg_params_default(&tpg->params);
   json_t *params = json_object_get(j, "parameters");
@@ -456,7 +481,8 @@ static int load_tpg(struct loader *L, struct lg_model *m, struct lg_tpg *tpg,
       return -1;
     }
     tpg->n_acls++;
-    if (load_chap(L, aj, "", w, &acl->chap) < 0)
+    if (load_chap(L, aj, "", w, &acl->chap) < 0 ||
+        load_allowed(L, aj, w, &acl->allowed, &acl->n_allowed) < 0)
       return -1;
     json_t *ml = json_object_get(aj, "mapped_luns"), *mj;
     size_t k;
@@ -626,6 +652,7 @@ static void free_chap(struct lg_chap *c)
 static void free_tpg(struct lg_tpg *tpg)
 {
   free_chap(&tpg->chap);
+  free(tpg->allowed);
   for (size_t i = 0; i < tpg->n_portals; i++)
     free(tpg->portals[i].ip);
   free(tpg->portals);
@@ -635,6 +662,7 @@ static void free_tpg(struct lg_tpg *tpg)
     free(a->node_wwn);
     free(a->mapped);
     free_chap(&a->chap);
+    free(a->allowed);
   }
   free(tpg->acls);
 }

@@ -1,5 +1,9 @@
 /* Target model look-ups and per-initiator LUN resolution. */
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -88,4 +92,68 @@ int lg_tpg_resolve(const struct lg_tpg *tpg, const char *initiator,
   qsort(v, used, sizeof *v, cmp_view);
   *out = v;
   return (int)used;
+}
+
+int lg_cidr_parse(const char *s, struct lg_cidr *out)
+{
+  char buf[64];
+  snprintf(buf, sizeof buf, "%s", s);
+  char *slash = strchr(buf, '/');
+  long prefix = -1;
+  if (slash) {
+    char *end;
+    *slash = '\0';
+    prefix = strtol(slash + 1, &end, 10);
+    if (!slash[1] || *end || prefix < 0)
+      return -EINVAL;
+  }
+  struct in_addr a4;
+  memset(out, 0, sizeof *out);
+  if (inet_pton(AF_INET, buf, &a4) == 1) {
+    if (prefix > 32)
+      return -EINVAL;
+    out->addr[10] = out->addr[11] = 0xff;
+    memcpy(out->addr + 12, &a4, 4);
+    out->prefix = 96 + (unsigned)(prefix < 0 ? 32 : prefix);
+    return 0;
+  }
+  if (inet_pton(AF_INET6, buf, out->addr) == 1 && prefix <= 128) {
+    out->prefix = (unsigned)(prefix < 0 ? 128 : prefix);
+    return 0;
+  }
+  return -EINVAL;
+}
+
+static bool cidr_match(const struct lg_cidr *c, size_t n, const uint8_t addr[16])
+{
+  if (!c)
+    return true;
+  for (size_t i = 0; i < n; i++) {
+    unsigned bits = c[i].prefix, k = 0;
+    for (; bits >= 8; bits -= 8, k++)
+      if (c[i].addr[k] != addr[k])
+        break;
+    if (bits >= 8)
+      continue;
+    if (bits == 0 || ((c[i].addr[k] ^ addr[k]) & (0xff00 >> bits)) == 0)
+      return true;
+  }
+  return false;
+}
+
+bool lg_address_allowed(const struct lg_tpg *tpg, const char *initiator,
+                        const struct sockaddr *sa)
+{
+  uint8_t addr[16] = { 0 };
+  if (sa->sa_family == AF_INET) {
+    addr[10] = addr[11] = 0xff;
+    memcpy(addr + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+  } else if (sa->sa_family == AF_INET6) {
+    memcpy(addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+  } else {
+    return false;
+  }
+  const struct lg_acl *acl = lg_tpg_find_acl(tpg, initiator);
+  return cidr_match(tpg->allowed, tpg->n_allowed, addr) &&
+         (!acl || cidr_match(acl->allowed, acl->n_allowed, addr));
 }

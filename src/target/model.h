@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
+#include <sys/socket.h>
 
 #include "lungate/backstore.h"
 
@@ -50,11 +51,19 @@ struct lg_chap {
   char *mutual_userid, *mutual_password;
 };
 
+/* A CIDR block of allowed_addresses (IPv4 addresses are kept v4-mapped). */
+struct lg_cidr {
+  uint8_t addr[16];
+  unsigned prefix;                   /* bits, of the 128 */
+};
+
 struct lg_acl {
   char *node_wwn;                    /* initiator IQN or pattern with '*' */
   struct lg_mapped_lun *mapped;
   size_t n_mapped;
   struct lg_chap chap;
+  struct lg_cidr *allowed;           /* allowed_addresses; NULL: any */
+  size_t n_allowed;
 };
 
 struct lg_portal {
@@ -78,6 +87,8 @@ struct lg_params {
 
 struct lg_tpg {
   struct lg_chap chap;               /* for initiators without their own ACL */
+  struct lg_cidr *allowed;           /* allowed_addresses; NULL: any */
+  size_t n_allowed;
   uint16_t tag;
   bool enable;
   bool generate_node_acls;
@@ -159,6 +170,13 @@ int lg_tpg_resolve(const struct lg_tpg *tpg, const char *initiator,
 
 /* The node ACL that applies to an initiator (exact name first), or NULL. */
 const struct lg_acl *lg_tpg_find_acl(const struct lg_tpg *tpg, const char *initiator);
+
+/* Is the address (sockaddr_in or _in6) allowed by the TPG and by the ACL
+ * that applies to the initiator? */
+bool lg_address_allowed(const struct lg_tpg *tpg, const char *initiator,
+                        const struct sockaddr *sa);
+/* Parse "a.b.c.d/n", "x::y/n" or a bare address; -EINVAL. */
+int lg_cidr_parse(const char *s, struct lg_cidr *out);
 
 /* Case-insensitive match of an iSCSI name against a pattern with '*'. */
 bool lg_name_match(const char *pattern, const char *name);
