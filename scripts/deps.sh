@@ -15,13 +15,13 @@ packages=(
 	qemu-utils qemu-block-extra               # qemu-img/qemu-io and their iscsi:// driver
 	qemu-system-x86 ipxe-qemu                 # iPXE boot tests
 	xorriso mtools fdisk                      # building and inspecting test images
-	clang                                     # fuzzing harnesses
+	clang libclang-rt-14-dev                  # fuzzing harnesses (libFuzzer)
 )
 
+installed=" $(dpkg-query -W -f='${db:Status-Status}:${Package} ' "${packages[@]}" 2>/dev/null || true) "
 missing=()
 for p in "${packages[@]}"; do
-	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-	[[ $status == installed ]] || missing+=("$p")
+	[[ $installed == *" installed:$p "* ]] || missing+=("$p")
 done
 ((${#missing[@]} > 0)) || exit 0
 

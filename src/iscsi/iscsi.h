@@ -220,5 +220,7 @@ void iscsi_sessions_foreach(void (*fn)(struct iscsi_session *, void *), void *ar
 
 /* portal.c: the worker pool */
 void iscsi_workq_push(struct iscsi_task *t);
+int iscsi_workq_start(unsigned n);
+void iscsi_workq_stop(void);
 
 #endif

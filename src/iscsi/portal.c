@@ -67,7 +67,7 @@ static void *worker_main(void *arg)
   return NULL;
 }
 
-static int workq_start(unsigned n)
+int iscsi_workq_start(unsigned n)
 {
   wq.threads = calloc(n, sizeof *wq.threads);
   if (!wq.threads)
@@ -79,7 +79,7 @@ static int workq_start(unsigned n)
   return 0;
 }
 
-static void workq_stop(void)
+void iscsi_workq_stop(void)
 {
   pthread_mutex_lock(&wq.lock);
   wq.stop = true;
@@ -253,7 +253,7 @@ struct lg_server *lg_server_new(struct lg_model *model, char *const *listen,
     workers = 8;
   if (workers > 64)
     workers = 64;
-  if (workq_start(workers) < 0) {
+  if (iscsi_workq_start(workers) < 0) {
     if (asprintf(err, "cannot start worker threads") < 0)
       *err = NULL;
     lg_server_free(s);
@@ -431,7 +431,7 @@ void lg_server_free(struct lg_server *s)
 {
   if (!s)
     return;
-  workq_stop();
+  iscsi_workq_stop();
   for (size_t i = 0; i < s->n_listen; i++)
     if (s->lfd[i] >= 0)
       close(s->lfd[i]);
