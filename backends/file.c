@@ -29,10 +29,12 @@ struct fileio {
 /* Open (creating if `size` is given and the file is missing) and size the file. */
 static void *file_open(const json_t *so, const struct lg_bs_open_args *args)
 {
-  const char *dev = json_string_value(json_object_get(so, "dev"));
+  json_t *devj = json_object_get(so, "dev");
+  const char *dev = json_string_value(devj);
   if (!dev || !*dev) {
-    lg_set_error("storage object \"%s\": key \"dev\" is missing; give the path "
-                 "of the image file", args->name);
+    lg_set_error("storage object \"%s\": key \"dev\" is %s; give the path of the image "
+                 "file as a string", args->name, !devj ? "missing" : dev ? "empty"
+                 : "not a string");
     return NULL;
   }
   uint64_t want_size = 0;

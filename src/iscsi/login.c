@@ -211,6 +211,7 @@ int iscsi_login_pdu(struct iscsi_conn *c, const uint8_t *data, uint32_t len)
     L->cid = bhs_get16(bhs, 20);
     L->stage = csg;
     atomic_store(&c->exp_cmdsn, bhs_get32(bhs, BHS_CMDSN));
+    c->max_cmdsn = bhs_get32(bhs, BHS_CMDSN) - 1 + ISCSI_QUEUE_DEPTH; /* the first window */
     c->statsn = bhs_get32(bhs, BHS_EXPSTATSN);
     if (bhs[3] > 0) /* VersionMin: only version 0 exists */
       return login_fail(c, ISCSI_LOGIN_UNSUPPORTED_VERSION, "unsupported iSCSI version");

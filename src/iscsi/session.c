@@ -337,13 +337,9 @@ static bool accept_cmdsn(struct iscsi_conn *c, const uint8_t *bhs)
     atomic_store(&c->exp_cmdsn, exp + 1);
     return true;
   }
-  if (sn_lt(exp, sn) && sn_le(sn, c->max_cmdsn)) {
-    /* a gap cannot happen on one connection; take it and move on */
-    atomic_store(&c->exp_cmdsn, sn + 1);
-    return true;
-  }
-  lg_debug("conn %s: CmdSN %u outside the window [%u, %u]; dropped", c->peer, sn, exp,
-           c->max_cmdsn);
+  /* One connection per session delivers commands in order: a CmdSN ahead of
+   * ExpCmdSN would wait forever for the gap, one behind it is a duplicate. */
+  lg_debug("conn %s: CmdSN %u is not the expected %u; dropped", c->peer, sn, exp);
   return false;
 }
 

@@ -141,5 +141,6 @@ void scsi_reply(struct scsi_task *t, const void *data, size_t n, uint32_t alloc_
   if (n > alloc_len)
     n = alloc_len;
   t->data_in_len = (uint32_t)n;
-  memcpy(t->buf, data, n < t->bufcap ? n : t->bufcap);
+  if (n && t->bufcap) /* an allocation length of 0 leaves no buffer at all */
+    memcpy(t->buf, data, n < t->bufcap ? n : t->bufcap);
 }

@@ -150,10 +150,10 @@ bool lg_address_allowed(const struct lg_tpg *tpg, const char *initiator,
     memcpy(addr + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
   } else if (sa->sa_family == AF_INET6) {
     memcpy(addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-  } else {
-    return false;
   }
   const struct lg_acl *acl = lg_tpg_find_acl(tpg, initiator);
+  if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) /* e.g. a socketpair */
+    return !tpg->allowed && !(acl && acl->allowed);
   return cidr_match(tpg->allowed, tpg->n_allowed, addr) &&
          (!acl || cidr_match(acl->allowed, acl->n_allowed, addr));
 }

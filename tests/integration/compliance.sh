@@ -45,23 +45,30 @@ skipped_tests() {
 			if (intest && rest ~ /\[SKIPPED\]/) print suite "." test ": " reason(rest)
 			next
 		}
+		intest && /^(passed|FAILED)/ { intest = 0; next }
 		intest && /\[SKIPPED\]/ { print suite "." test ": " reason($0); next }
-		intest && /^(passed|FAILED)/ { intest = 0 }
 	' "$1" | sort -u
 }
 
-# run_suite LOG URL NAME...: run SCSI.NAME... and check the CUnit run summary.
+# cu_fail MESSAGE: print the iscsi-test-cu log of the run being checked, then fail.
+cu_fail() {
+	cat "$LG_CU_LOG" >&2
+	fail "$@"
+}
+
+# run_suite LOG URL NAME...: run SCSI.NAME... and check the CUnit run summary
+# (LG_QUIET=1: say nothing unless it fails).
 run_suite() {
 	local logf=$1 url=$2 tests rc=0 want line
 	shift 2
 	want=$(expected_tests "$@")
 	tests=$(printf 'SCSI.%s,' "$@")
 	tests=${tests%,}
-	log "iscsi-test-cu -d -t $tests ($want tests)"
+	[[ -n ${LG_QUIET:-} ]] || log "iscsi-test-cu -d -t $tests ($want tests)"
+	LG_CU_LOG=$logf
 	LG_CMD_TIMEOUT=400 run iscsi-test-cu -d -i "$LG_INITIATOR" -I "$LG_INITIATOR-2" \
 		-t "$tests" "$url" >"$logf" 2>&1 || rc=$?
-	cat "$logf"
-	grep -q '^Run Summary:' "$logf" || fail "iscsi-test-cu ended (status $rc) without a run summary"
+	grep -q '^Run Summary:' "$logf" || cu_fail "iscsi-test-cu ended (status $rc) without a run summary"
 	# Run Summary:    Type  Total    Ran Passed Failed Inactive
 	#               suites     13     13    n/a      0        0
 	#                tests     52     52     52      0        0
@@ -70,28 +77,28 @@ run_suite() {
 	read -r _ t_total t_ran t_passed t_failed t_inactive <<<"$(grep -E '^ +tests ' "$logf")"
 	read -r _ a_total a_ran _ a_failed _ <<<"$(grep -E '^ +asserts ' "$logf")"
 	line="suites $s_ran/$s_total (failed $s_failed), tests $t_passed/$t_total passed (failed $t_failed), asserts failed $a_failed"
-	log "$line"
+	[[ -n ${LG_QUIET:-} ]] || log "$line"
 	local nsuites
 	nsuites=$(printf "%s\n" "$@" | cut -d. -f1 | sort -u | wc -l)
-	((s_total == nsuites)) || fail "iscsi-test-cu registered $s_total suites, want $nsuites: $line"
-	((t_total == want)) || fail "iscsi-test-cu registered $t_total tests, want $want: $line"
-	((s_failed == 0 && s_inactive == 0 && s_ran == s_total)) || fail "a suite failed to set up or run: $line"
-	((t_ran == t_total && t_failed == 0 && t_inactive == 0 && t_passed == t_total)) || fail "tests failed: $line"
-	((a_failed == 0 && a_ran == a_total)) || fail "asserts failed: $line"
+	((s_total == nsuites)) || cu_fail "iscsi-test-cu registered $s_total suites, want $nsuites: $line"
+	((t_total == want)) || cu_fail "iscsi-test-cu registered $t_total tests, want $want: $line"
+	((s_failed == 0 && s_inactive == 0 && s_ran == s_total)) || cu_fail "a suite failed to set up or run: $line"
+	((t_ran == t_total && t_failed == 0 && t_inactive == 0 && t_passed == t_total)) || cu_fail "tests failed: $line"
+	((a_failed == 0 && a_ran == a_total)) || cu_fail "asserts failed: $line"
 	if grep -q 'FAILED' "$logf"; then
-		fail "iscsi-test-cu printed FAILED: $(grep -m5 'FAILED' "$logf")"
+		cu_fail "iscsi-test-cu printed FAILED: $(grep -m5 'FAILED' "$logf")"
 	fi
-	((rc == 0)) || fail "iscsi-test-cu exited with status $rc although its summary shows no failure"
+	((rc == 0)) || cu_fail "iscsi-test-cu exited with status $rc although its summary shows no failure"
 	local skipped
 	skipped=$(skipped_tests "$logf")
-	if [[ -n $skipped ]]; then
+	if [[ -n $skipped && -z ${LG_QUIET:-} ]]; then
 		log "tests that iscsi-test-cu skipped (counted as passed):"
 		# shellcheck disable=SC2001 # indent every line
 		sed "s/^/    /" <<<"$skipped" >&2
 	fi
 	# Every command of these suites is one the gateway must implement.
 	if grep -qi "not implemented" <<<"$skipped"; then
-		fail "iscsi-test-cu skipped tests because a required command is not implemented: $(grep -i "not implemented" <<<"$skipped" | tr "\n" ";")"
+		cu_fail "iscsi-test-cu skipped tests because a required command is not implemented: $(grep -i "not implemented" <<<"$skipped" | tr "\n" ";")"
 	fi
 }
 
@@ -100,6 +107,17 @@ IMG=$LG_TMP/disk.img
 make_random_image "$IMG" 96
 start_lungate --image "$IMG" --iqn "$IQN"
 run_suite "$LG_TMP/rw.log" "$(iscsi_url 0)" "${SUITES[@]}"
+
+# Each test again alone, in a session of its own: the first command of a
+# connection must not depend on state an earlier command left behind.
+alone=0
+for s in "${SUITES[@]}"; do
+	while read -r t; do
+		LG_QUIET=1 run_suite "$LG_TMP/one.log" "$(iscsi_url 0)" "${t#SCSI.}"
+		alone=$((alone + 1))
+	done < <(grep "^SCSI\.$s\.[^.]*\$" <<<"$list")
+done
+log "$alone tests passed, each alone in a fresh session"
 assert_alive
 stop_lungate
 
@@ -108,8 +126,8 @@ make_random_image "$RO" 64
 cp "$RO" "$LG_TMP/ro.orig"
 start_lungate --image "$RO" --iqn "$IQN-ro" --readonly
 run_suite "$LG_TMP/ro.log" "$(iscsi_url 0 "$IQN-ro")" "${RO_TESTS[@]}"
-if grep -q 'SKIPPED' "$LG_TMP/ro.log"; then
-	fail "the WriteProtect tests were skipped on a --readonly LUN (MODE SENSE does not report write protection?)"
+if [[ -n $(skipped_tests "$LG_TMP/ro.log") ]]; then
+	fail "WriteProtect tests were skipped on a --readonly LUN (MODE SENSE does not report write protection?): $(skipped_tests "$LG_TMP/ro.log" | tr "\n" ";")"
 fi
 cmp "$LG_TMP/ro.orig" "$RO" || fail "the --readonly image changed during the WriteProtect tests"
 assert_alive

@@ -25,13 +25,13 @@ for ((i = 0; i < PATTERN_CHUNKS; i++)); do
 	cat "$LG_TMP/c$((i % 256))"
 done >>"$IMG"
 rm -f "$LG_TMP"/c*
-head -c $((16 << 20)) /dev/urandom >>"$IMG"   # and 16 MiB of random data
+head -c $((8 << 20)) /dev/urandom >>"$IMG"    # and 8 MiB of random data
 start_lungate --image "$IMG" --iqn "$IQN"
 URL=$(iscsi_url 0)
 
-# Phase 1: each client logs in, reads and checks its first chunk, then holds its
-# session for 15 s before it reads and checks the rest. Once every client has
-# printed its first read while none has ended, N sessions were served at once.
+# Phase 1: each client logs in, reads and checks its chunks, then holds its
+# session. Once every client has printed all its reads while none has ended, N
+# sessions were logged in and served at the same time; then they are ended.
 per=$((PATTERN_CHUNKS / N))
 pids=()
 for ((k = 0; k < N; k++)); do
@@ -39,19 +39,19 @@ for ((k = 0; k < N; k++)); do
 	for ((j = 0; j < per; j++)); do
 		i=$((k * per + j))
 		cmds+=(-c "read -P $(pattern_byte $((i % 256))) $((i * CHUNK)) $CHUNK")
-		((j > 0)) || cmds+=(-c 'sleep 15000')
 	done
+	cmds+=(-c 'sleep 100000')
 	bg_start stdbuf -oL qemu-io -r -f raw "${cmds[@]}" "$URL" >"$LG_TMP/io.$k.log" 2>&1
 	pids+=("$BG_PID")
 done
 peak=0 together=0
-while :; do
+for ((tries = 0; tries < 450; tries++)); do
 	n=$(count_established "$PORT")
 	((n > peak)) && peak=$n
 	ready=0 running=0
 	for ((k = 0; k < N; k++)); do
 		pid_alive "${pids[k]}" && running=$((running + 1))
-		grep -q "^read $CHUNK/$CHUNK bytes" "$LG_TMP/io.$k.log" && ready=$((ready + 1))
+		(($(grep -c "^read $CHUNK/$CHUNK bytes" "$LG_TMP/io.$k.log") == per)) && ready=$((ready + 1))
 	done
 	if ((ready == N && running == N)); then
 		together=1
@@ -63,11 +63,14 @@ done
 log "$ready of $N clients had read while $running ran; at most $peak connections established at once"
 failed=0
 for ((k = 0; k < N; k++)); do
-	rc=0
-	wait "${pids[k]}" || rc=$?
+	kill -TERM "${pids[k]}" 2>/dev/null || true
+done
+for ((k = 0; k < N; k++)); do
+	wait "${pids[k]}" || true
 	forget_pid "${pids[k]}"
-	if ((rc != 0)) || grep -q 'Pattern verification failed\|error\|fail' "$LG_TMP/io.$k.log"; then
-		log "qemu-io client $k (status $rc):"
+	reads=$(grep -c "^read $CHUNK/$CHUNK bytes" "$LG_TMP/io.$k.log" || true)
+	if ((reads != per)) || grep -qi 'Pattern verification failed\|error\|fail' "$LG_TMP/io.$k.log"; then
+		log "qemu-io client $k ($reads of $per reads done):"
 		cat "$LG_TMP/io.$k.log" >&2
 		failed=$((failed + 1))
 	fi

@@ -61,8 +61,32 @@ require_ipv6_loopback() {
 }
 
 # run CMD...: run a client with a time limit, so a hung gateway fails the test.
+# While a gateway runs, a client still running when the gateway dies is ended
+# at once (clients like libiscsi's retry a lost target for a long time).
 run() {
-	timeout --kill-after=10 "$LG_CMD_TIMEOUT" "$@"
+	local gw=${LG_PID:-} cmd watch rc=0
+	if [[ -z $gw ]] || ! pid_alive "$gw"; then
+		timeout --kill-after=10 "$LG_CMD_TIMEOUT" "$@"
+		return
+	fi
+	timeout --kill-after=10 "$LG_CMD_TIMEOUT" "$@" &
+	cmd=$!
+	{
+		while pid_alive "$gw" && pid_alive "$cmd"; do
+			sleep 0.2
+		done
+		if pid_alive "$cmd"; then
+			kill -TERM "$cmd"
+		fi
+	} </dev/null >/dev/null 2>&1 &
+	watch=$!
+	wait "$cmd" || rc=$?
+	kill "$watch" 2>/dev/null || true
+	wait "$watch" 2>/dev/null || true
+	if ! pid_alive "$gw"; then
+		log "lungate (pid $gw) is gone: it ended while '$1' ran"
+	fi
+	return "$rc"
 }
 
 # pid_alive PID: true while PID exists and is not a zombie.

@@ -696,9 +696,11 @@ static bool ping(struct conn *c, bool strict)
 			failf("NOP-In echoed %u bytes that differ from the %zu bytes pinged", rx.dlen, dlen);
 		/* After rounds whose commands all reached the target, its ExpCmdSN is
 		 * our next CmdSN: commands outside the window were not run. */
-		if (strict && get32(rx.bhs + 28) != c->cmdsn)
+		if (strict && get32(rx.bhs + 28) != c->cmdsn) {
 			failf("NOP-In says ExpCmdSN %u, but the next CmdSN is %u (a command outside the "
 			      "window was run, or one inside it was lost)", get32(rx.bhs + 28), c->cmdsn);
+			return false; /* later commands would be lost too */
+		}
 		if (sn_lt(get32(rx.bhs + 32), get32(rx.bhs + 28) - 1))
 			failf("NOP-In gives MaxCmdSN %u below ExpCmdSN %u - 1: the command window is "
 			      "negative", get32(rx.bhs + 32), get32(rx.bhs + 28));
@@ -744,13 +746,14 @@ static void random_safe_cdb(uint8_t *cdb)
 		cdb[0] = (uint8_t)rnd();
 }
 
-static void expect_sense(const char *what, struct scsi_result r, uint8_t key, uint8_t asc,
+static void expect_sense(struct conn *c, const char *what, struct scsi_result r, uint8_t key, uint8_t asc,
 			 uint8_t alt_asc)
 {
 	if (r.how == W_CLOSED || r.how == W_REJECTED)
 		return; /* dropping or rejecting is allowed; the ping tells the rest */
 	if (r.how == W_TIMEOUT) {
 		failf("%s: no SCSI Response within 20 s", what);
+		c->broken = true; /* a wedged session: do not spend more time on it */
 		return;
 	}
 	g.checks++;
@@ -826,7 +829,6 @@ static bool hostile_round(struct conn *c, enum kind k)
 	uint8_t bhs[BHS_LEN];
 	uint8_t data[8192];
 	uint8_t cdb[16];
-	bool strict = true;
 	char what[160];
 	uint64_t nb = g.nblocks;
 
@@ -850,10 +852,13 @@ static bool hostile_round(struct conn *c, enum kind k)
 		}
 		size_t dlen = rnd_below(4) ? rnd_below(1024) : rnd_below(sizeof data);
 		rnd_fill(data, dlen);
-		strict = false;
 		if (!send_pdu(c, bhs, ahs, ahslen, data, dlen))
 			return false;
-		break;
+		/* Whatever that PDU started (a logout, a task waiting for data, a command
+		 * queued at a random CmdSN) may legitimately end or stall this session
+		 * later: check the answer to the ping, then hang up. */
+		ping(c, false);
+		return false;
 	}
 	case K_HUGE_DSL: {
 		/* A NOP-Out or SCSI Command claiming 16 MiB of data, then part of it. */
@@ -984,7 +989,7 @@ static bool hostile_round(struct conn *c, enum kind k)
 		struct scsi_result r = scsi_cmd_ua(c, g.lun, cdb, 16, len * g.blksz, true, false);
 		snprintf(what, sizeof what, "READ opcode 0x%02x LBA %" PRIu64 " blocks %u (capacity %" PRIu64 ")",
 			 cdb[0], lba, len, nb);
-		expect_sense(what, r, 0x05, 0x21, 0x21);
+		expect_sense(c, what, r, 0x05, 0x21, 0x21);
 		if (r.datain)
 			failf("%s: target sent %zu bytes of data for an out-of-range read", what, r.datain);
 		break;
@@ -1018,7 +1023,7 @@ static bool hostile_round(struct conn *c, enum kind k)
 		struct scsi_result r = scsi_cmd_ua(c, g.lun, cdb, 16, len * g.blksz, false, true);
 		snprintf(what, sizeof what, "WRITE opcode 0x%02x LBA %" PRIu64 " blocks %u (capacity %" PRIu64 ")",
 			 cdb[0], lba, len, nb);
-		expect_sense(what, r, 0x05, 0x21, 0x21);
+		expect_sense(c, what, r, 0x05, 0x21, 0x21);
 		break;
 	}
 	case K_ABSURD_LEN: {
@@ -1037,7 +1042,7 @@ static bool hostile_round(struct conn *c, enum kind k)
 		}
 		struct scsi_result r = scsi_cmd_ua(c, g.lun, cdb, 16, edtl, true, false);
 		snprintf(what, sizeof what, "READ opcode 0x%02x of 2^32 blocks, EDTL 0x%08x", cdb[0], edtl);
-		expect_sense(what, r, 0x05, 0x21, 0x24);
+		expect_sense(c, what, r, 0x05, 0x21, 0x24);
 		break;
 	}
 	case K_BAD_EDTL: {
@@ -1051,8 +1056,10 @@ static bool hostile_round(struct conn *c, enum kind k)
 		struct scsi_result r = scsi_cmd(c, g.lun, cdb, 16, edtl, true, false, 20000);
 		if (r.how == W_GOT && r.datain > edtl)
 			failf("READ(10) with EDTL %u: target sent %zu bytes", edtl, r.datain);
-		if (r.how == W_TIMEOUT)
+		if (r.how == W_TIMEOUT) {
 			failf("READ(10) with EDTL %u: no SCSI Response within 20 s", edtl);
+			c->broken = true;
+		}
 		break;
 	}
 	case K_RANDOM_CDB: {
@@ -1060,8 +1067,10 @@ static bool hostile_round(struct conn *c, enum kind k)
 		uint32_t edtl = rnd_below(3) ? rnd_below(4096) : rnd_below(1u << 20);
 		struct scsi_result r = scsi_cmd(c, rnd_below(4) ? g.lun : rnd_below(300), cdb, 16, edtl,
 						rnd_below(2), false, 20000);
-		if (r.how == W_TIMEOUT)
+		if (r.how == W_TIMEOUT) {
 			failf("random CDB opcode 0x%02x: no SCSI Response within 20 s", cdb[0]);
+			c->broken = true;
+		}
 		break;
 	}
 	case K_NO_SUCH_LUN: {
@@ -1071,7 +1080,7 @@ static bool hostile_round(struct conn *c, enum kind k)
 		unsigned lun = 100 + rnd_below(150);
 		struct scsi_result r = scsi_cmd_ua(c, lun, cdb, 16, g.blksz, true, false);
 		snprintf(what, sizeof what, "READ(10) to LUN %u, which does not exist", lun);
-		expect_sense(what, r, 0x05, 0x25, 0x25);
+		expect_sense(c, what, r, 0x05, 0x25, 0x25);
 		break;
 	}
 	case K_DATAOUT_UNKNOWN: {
@@ -1118,8 +1127,10 @@ static bool hostile_round(struct conn *c, enum kind k)
 			return false;
 		struct rx rx;
 		enum wait_result w = wait_for(c, itt, OP_TMF_RSP, NULL, &rx, 20000);
-		if (w == W_TIMEOUT)
+		if (w == W_TIMEOUT) {
 			failf("task management function %u: no response within 20 s", fn);
+			c->broken = true;
+		}
 		if (w == W_GOT) {
 			g.checks++;
 			uint8_t resp = rx.bhs[2];
@@ -1168,8 +1179,10 @@ static bool hostile_round(struct conn *c, enum kind k)
 			return false;
 		struct rx rx;
 		enum wait_result w = wait_for(c, itt, OP_TEXT_RSP, NULL, &rx, 20000);
-		if (w == W_TIMEOUT)
+		if (w == W_TIMEOUT) {
 			failf("garbage Text Request: neither response, Reject nor close within 20 s");
+			c->broken = true;
+		}
 		break;
 	}
 	case K_SNACK: {
@@ -1229,7 +1242,9 @@ static bool hostile_round(struct conn *c, enum kind k)
 	default:
 		break;
 	}
-	return ping(c, strict);
+	if (c->broken)
+		return false;
+	return ping(c, true);
 }
 
 /* Logout (close session) and require the Logout Response. */

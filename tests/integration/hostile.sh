@@ -25,7 +25,7 @@ run iscsi-readcapacity16 -i "$LG_INITIATOR" -s "$(iscsi_url 0)" >/dev/null ||
 fds_before=$(count_fds)
 
 rc=0
-run "$HOSTILE" --port "$PORT" --iqn "$IQN" --connections 300 --procs 4 --seconds 60 \
+run "$HOSTILE" --port "$PORT" --iqn "$IQN" --connections 1000 --procs 4 --seconds 60 \
 	${HOSTILE_SEED:+--seed "$HOSTILE_SEED"} || rc=$?
 assert_alive
 ((rc == 0)) || fail "the hostile client's checks failed (status $rc); rerun with HOSTILE_SEED=<seed printed above>"

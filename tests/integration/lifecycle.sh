@@ -106,7 +106,7 @@ write_config '{ "plugin": "fileio", "name": "d0", "dev": "'"$LG_TMP/absent.img"'
 expect_error "fileio dev that does not exist" "$CFG" "$LG_TMP/absent.img" -- -c "$CFG" "${LISTEN[@]}"
 
 write_config '{ "plugin": "fileio", "name": "d0", "dev": 42 }' "$GOOD_LUN"
-expect_error "dev that is not a string" "$CFG" '\bdev\b' -- -c "$CFG" "${LISTEN[@]}"
+expect_error "dev that is not a string" "$CFG" '\bdev\b' 'string' -- -c "$CFG" "${LISTEN[@]}"
 
 expect_error "--image of a missing file" "$LG_TMP/missing.img" -- --image "$LG_TMP/missing.img" --iqn "$IQN" "${LISTEN[@]}"
 
