@@ -8,13 +8,14 @@ packages=(
 	build-essential cmake pkg-config          # toolchain
 	libjansson-dev libisal-dev nettle-dev     # libraries lungate links
 	libnbd-dev                                # NBD backstores
+	libfuse3-dev fuse3                        # the FUSE view
 	nbdkit                                    # NBD test servers
 	check                                     # unit tests
 	binutils                                  # GNU as for the boot program
 	libiscsi-bin                              # iscsi-ls, iscsi-inq, iscsi-test-cu, ...
 	qemu-utils qemu-block-extra               # qemu-img/qemu-io and their iscsi:// driver
 	qemu-system-x86 ipxe-qemu                 # iPXE boot tests
-	xorriso mtools fdisk                      # building and inspecting test images
+	xorriso mtools fdisk e2fsprogs            # building and inspecting test images
 	clang libclang-rt-14-dev                  # fuzzing harnesses (libFuzzer)
 )
 

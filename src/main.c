@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "demo.h"
+#include "fuse/fuse_view.h"
 #include "iscsi/server.h"
 #include "target/model.h"
 #include "target/overlay_cmd.h"
@@ -27,17 +28,20 @@
 static void usage(FILE *f)
 {
   fprintf(f,
-    "usage: lungate serve [-c CONFIG] [--listen ADDR:PORT]... [-v]\n"
+    "usage: lungate serve [-c CONFIG] [--listen ADDR:PORT]... [--fuse MOUNTPOINT [--fuse-writable]] [-v]\n"
     "       lungate serve --image PATH [--iqn IQN] [--readonly] [--cow DIR] [--listen ADDR:PORT]...\n"
     "       lungate serve                 (no config: serve a demo disk, " DEMO_IMAGE ",\n"
     "                                      each initiator writing to its own overlay)\n"
     "       lungate overlay list|reset|commit|gc -c CONFIG ...  (lungate overlay --help)\n"
+    "       lungate mount -c CONFIG MOUNTPOINT [--fuse-writable] [--foreground]\n"
     "       lungate demo-disk PATH [SIZE_MIB]\n"
     "\n"
     "serve runs an iSCSI target in the foreground, logging to stderr; SIGTERM or\n"
     "SIGINT finish in-flight commands and stop it.  CONFIG is an rtslib-fb\n"
     "saveconfig.json (targetcli's format).  --listen overrides the config's portals\n"
-    "and may be repeated (IPv6: [::]:3260).\n");
+    "and may be repeated (IPv6: [::]:3260).  --fuse shows every LUN and every\n"
+    "client's disk as a file under MOUNTPOINT while the gateway runs (lungate\n"
+    "mount: the same with no gateway running).\n");
 }
 
 /* A storage object name and IQN suffix from an image path: [a-z0-9_-]. */
@@ -132,9 +136,13 @@ static int cmd_serve(int argc, char **argv)
     { "cow", required_argument, NULL, 'w' },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
+    { "fuse", required_argument, NULL, 'F' },
+    { "fuse-writable", no_argument, NULL, 'W' },
     { NULL, 0, NULL, 0 },
   };
   const char *config = NULL, *image = NULL, *iqn = NULL, *cow_dir = NULL;
+  const char *fuse_mountpoint = NULL;
+  bool fuse_writable = false;
   char *listen[MAX_LISTEN_ARGS];
   size_t n_listen = 0;
   bool readonly = false;
@@ -154,9 +162,15 @@ static int cmd_serve(int argc, char **argv)
     case 'r': readonly = true; break;
     case 'w': cow_dir = optarg; break;
     case 'v': lg_log_set_level(LG_DEBUG); break;
+    case 'F': fuse_mountpoint = optarg; break;
+    case 'W': fuse_writable = true; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
+  }
+  if (fuse_writable && !fuse_mountpoint) {
+    fprintf(stderr, "lungate serve: --fuse-writable goes with --fuse MOUNTPOINT\n");
+    return 2;
   }
   if (optind < argc) {
     fprintf(stderr, "lungate serve: unexpected argument \"%s\"\n", argv[optind]);
@@ -219,10 +233,22 @@ static int cmd_serve(int argc, char **argv)
   }
   if (!n_listen && demo)
     listen[n_listen++] = "0.0.0.0:3260";
+  /* mounted before the portals listen: once they accept, the view is there */
+  struct lg_fuse *fuse = NULL;
+  if (fuse_mountpoint) {
+    fuse = lg_fuse_start(model, fuse_mountpoint, fuse_writable, &err);
+    if (!fuse) {
+      fprintf(stderr, "lungate: --fuse %s: %s\n", fuse_mountpoint, err ? err : "out of memory");
+      free(err);
+      lg_model_unref(model);
+      return 1;
+    }
+  }
   struct lg_server *srv = lg_server_new(model, listen, n_listen, &err);
   if (!srv) {
     fprintf(stderr, "lungate: %s\n", err ? err : "cannot start");
     free(err);
+    lg_fuse_stop(fuse);
     lg_model_unref(model);
     return 1;
   }
@@ -237,6 +263,7 @@ static int cmd_serve(int argc, char **argv)
   if (demo)
     print_ipxe_lines(iqn, listen, n_listen);
   int rc = lg_server_run(srv);
+  lg_fuse_stop(fuse); /* unmounts; before the model goes */
   lg_server_free(srv);
   lg_model_unref(model);
   lg_info("stopped");
@@ -261,6 +288,8 @@ int main(int argc, char **argv)
   const char *cmd = argv[1];
   if (!strcmp(cmd, "serve"))
     return cmd_serve(argc - 1, argv + 1);
+  if (!strcmp(cmd, "mount"))
+    return cmd_mount(argc - 1, argv + 1);
   if (!strcmp(cmd, "overlay"))
     return cmd_overlay(argc - 1, argv + 1);
   if (!strcmp(cmd, "demo-disk"))

@@ -206,3 +206,17 @@ bool lg_overlay_is_live(struct lg_storage *view)
   pthread_mutex_unlock(&ov_lock);
   return live;
 }
+
+bool lg_overlay_is_live_by_name(struct lg_storage *tmpl, const char *initiator)
+{
+  char *norm = strdup(initiator);
+  if (!norm)
+    return false;
+  cow_name_normalize(initiator, norm);
+  pthread_mutex_lock(&ov_lock);
+  struct lg_overlay *o = find(tmpl, norm);
+  bool live = o && o->sessions > 0;
+  pthread_mutex_unlock(&ov_lock);
+  free(norm);
+  return live;
+}
