@@ -18,11 +18,20 @@ start_lungate --image "$IMG" --iqn "$IQN"
 
 # count_fds: the gateway's open file descriptors.
 count_fds() { find "/proc/$LG_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+# rss_kib: the gateway's resident memory.
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$LG_PID/status"; }
+# The bound on growth: 64 MiB; AddressSanitizer keeps freed memory in its
+# quarantine (256 MiB by default), so a sanitized gateway gets that on top.
+rss_bound=$((64 * 1024))
+if grep -q asan "/proc/$LG_PID/maps" 2>/dev/null || ldd "$LUNGATE" 2>/dev/null | grep -q libasan; then
+	rss_bound=$((rss_bound + 256 * 1024))
+fi
 
 # The first session may set up lazily created state: measure after one.
 run iscsi-readcapacity16 -i "$LG_INITIATOR" -s "$(iscsi_url 0)" >/dev/null ||
 	fail "iscsi-readcapacity16 before the hostile client failed"
 fds_before=$(count_fds)
+rss_before=$(rss_kib)
 
 rc=0
 run "$HOSTILE" --port "$PORT" --iqn "$IQN" --connections 1000 --procs 4 --seconds 60 \
@@ -44,6 +53,11 @@ for ((i = 0; i < 50; i++)); do
 done
 log "gateway file descriptors: $fds_before before, $fds_after after"
 ((fds_after <= fds_before + 2)) || fail "the gateway holds $fds_after descriptors after the hostile client, $fds_before before"
+
+rss_after=$(rss_kib)
+log "gateway resident memory: ${rss_before} KiB before, ${rss_after} KiB after (bound: +${rss_bound} KiB)"
+((rss_after - rss_before <= rss_bound)) ||
+	fail "the gateway's memory grew by $((rss_after - rss_before)) KiB under the hostile client (bound ${rss_bound} KiB)"
 
 cmp "$LG_TMP/orig.img" "$IMG" || fail "the image changed, though the hostile client only wrote out of range"
 size=$(run iscsi-readcapacity16 -i "$LG_INITIATOR" -s "$(iscsi_url 0)") ||
