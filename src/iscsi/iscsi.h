@@ -28,6 +28,7 @@
 #define ISCSI_TX_BATCH 64            /* PDUs per sendmsg */
 #define ISCSI_TASK_BUF_KEEP (1u << 20) /* larger task buffers are freed after use */
 #define ISCSI_LOGIN_PDUS_MAX 32      /* login requests per connection */
+#define ISCSI_MAX_R2T 8              /* our MaxOutstandingR2T, at most */
 
 struct iscsi_conn;
 
@@ -52,10 +53,17 @@ struct iscsi_task {
   /* Data-Out assembly */
   uint32_t xfer;                     /* bytes we take: min(EDTL, SPDTL) */
   uint32_t received;                 /* bytes of [0, xfer) received */
-  uint32_t unsol_end;                /* unsolicited data ends here */
+  uint32_t unsol_end;                /* unsolicited data we keep ends here */
+  uint32_t unsol_limit;              /* unsolicited data the initiator sends ends here */
   uint32_t r2t_next;                 /* next offset to solicit */
   uint32_t r2t_outstanding;
   uint32_t r2tsn;
+  uint32_t unsol_datasn;             /* next DataSN of the unsolicited data */
+  struct {                           /* outstanding R2Ts: the bursts asked for */
+    uint32_t offset, len, next_datasn;
+    bool used;
+  } r2t[ISCSI_MAX_R2T];
+  uint32_t overflow;                 /* SPDTL - EDTL of a write cut to EDTL */
   bool failed;                       /* answered from scsi_parse: no data, no exec */
   bool task_set_full;                /* no task slot: answer TASK SET FULL */
   uint32_t cap;                      /* allocated bytes of scsi.buf */
@@ -84,6 +92,7 @@ struct iscsi_rx {
   uint32_t crc;                      /* running data digest */
   struct iscsi_task *task;           /* task the data belongs to */
   bool drop;                         /* ignore the PDU once received */
+  unsigned r2t_slot;                 /* the R2T a solicited Data-Out answers */
   uint8_t reject;                    /* Reject reason to answer with, or 0 */
 };
 

@@ -123,6 +123,8 @@ static int login_first(struct iscsi_conn *c, const struct iscsi_kv *kv, int n)
   s->nexus.luns = s->luns;
   s->nexus.n_luns = s->n_luns;
   c->offer = s->tpg->params;
+  if (c->offer.max_outstanding_r2t > ISCSI_MAX_R2T) /* what a task can track */
+    c->offer.max_outstanding_r2t = ISCSI_MAX_R2T;
   iscsi_params_init(&c->params, &c->offer);
   return 0;
 }

@@ -102,8 +102,9 @@ static struct iscsi_task *task_alloc(struct iscsi_conn *c)
   t->scsi.buf = buf;
   atomic_store(&t->aborted, false);
   t->next = NULL;
-  t->received = t->xfer = t->unsol_end = t->r2t_next = 0;
-  t->r2t_outstanding = t->r2tsn = 0;
+  t->received = t->xfer = t->unsol_end = t->unsol_limit = t->r2t_next = 0;
+  t->r2t_outstanding = t->r2tsn = t->unsol_datasn = t->overflow = 0;
+  memset(t->r2t, 0, sizeof t->r2t);
   t->failed = t->task_set_full = false;
   return t;
 }
@@ -177,7 +178,8 @@ static const struct lg_lun_view *find_lun(const struct iscsi_session *s, uint64_
 /* Residual flags and count for a finished command. */
 static void residual(const struct iscsi_task *t, uint32_t sent, uint8_t *flags, uint32_t *count)
 {
-  uint32_t wanted = t->scsi.dir == SCSI_DIR_IN ? t->scsi.data_in_len : t->scsi.spdtl;
+  uint32_t wanted = t->scsi.dir == SCSI_DIR_IN ? t->scsi.data_in_len
+                                               : t->scsi.spdtl + t->overflow;
   if (t->scsi.dir == SCSI_DIR_IN && t->scsi.status != SCSI_STATUS_GOOD)
     wanted = 0;
   *flags = 0;
@@ -315,6 +317,13 @@ static int issue_r2ts(struct iscsi_task *t)
     bhs_put32(bhs, BHS_DATASN, t->r2tsn++);
     bhs_put32(bhs, BHS_BUFFER_OFFSET, t->r2t_next);
     bhs_put32(bhs, BHS_DESIRED_LEN, len);
+    unsigned k = 0;
+    while (k < ISCSI_MAX_R2T - 1 && t->r2t[k].used)
+      k++;
+    t->r2t[k].offset = t->r2t_next;
+    t->r2t[k].len = len;
+    t->r2t[k].next_datasn = 0;
+    t->r2t[k].used = true;
     if (iscsi_send(c, bhs, NULL, 0, SN_PEEK) < 0)
       return -1;
     t->r2t_next += len;
@@ -382,10 +391,15 @@ static int scsi_cmd_header(struct iscsi_conn *c)
   }
   struct scsi_task *st = &t->scsi;
   if (st->dir == SCSI_DIR_OUT) {
-    if (t->edtl < st->spdtl) { /* would need data beyond what the initiator sends */
-      scsi_sense(st, SCSI_SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_IU);
-      t->failed = true;
-      return 0;
+    if (t->edtl < st->spdtl) { /* the command wants more data than the initiator sends */
+      if (!scsi_write_truncatable(st)) {
+        scsi_sense(st, SCSI_SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_IU);
+        t->failed = true;
+        return 0;
+      }
+      /* FCP-4's choice (a): write what comes, report the rest as overflow */
+      t->overflow = st->spdtl - t->edtl;
+      st->spdtl = t->edtl;
     }
     t->xfer = st->spdtl;
     if (task_buf(t, t->xfer) < 0) {
@@ -402,6 +416,7 @@ static int scsi_cmd_header(struct iscsi_conn *c)
       if (fb > unsol)
         unsol = fb;
     }
+    t->unsol_limit = unsol;
     t->unsol_end = unsol < t->xfer ? unsol : t->xfer;
     t->r2t_next = t->unsol_end;
   } else if (st->dir == SCSI_DIR_IN) {
@@ -428,7 +443,28 @@ static int data_out_header(struct iscsi_conn *c)
     return 0;
   }
   uint32_t off = bhs_get32(bhs, BHS_BUFFER_OFFSET);
+  uint32_t datasn = bhs_get32(bhs, BHS_DATASN), *expect = NULL;
+  if (ttt == ISCSI_RSVD_TAG) {
+    if (off < t->unsol_limit)
+      expect = &t->unsol_datasn;
+  } else {
+    for (unsigned k = 0; k < ISCSI_MAX_R2T; k++)
+      if (t->r2t[k].used && off - t->r2t[k].offset < t->r2t[k].len) {
+        expect = &t->r2t[k].next_datasn;
+        rx->r2t_slot = k;
+      }
+  }
   rx->task = t;
+  if (!expect || datasn != *expect) {
+    /* a lost or reordered Data-Out: at ErrorRecoveryLevel 0 the command fails
+     * (its data is dropped) and the session goes on */
+    lg_warn("conn %s: Data-Out for ITT 0x%08x at offset %u has DataSN %u, expected %d; "
+            "failing the command", c->peer, itt, off, datasn, expect ? (int)*expect : -1);
+    scsi_sense(&t->scsi, SCSI_SENSE_ABORTED_COMMAND, ASC_DATA_PHASE_ERROR);
+    t->failed = true;
+    return 0;
+  }
+  (*expect)++;
   if (off < t->xfer) {
     rx->dest = t->scsi.buf + off;
     rx->dest_len = t->xfer - off < rx->data_len ? t->xfer - off : rx->data_len;
@@ -498,10 +534,16 @@ static int data_out_done(struct iscsi_conn *c)
 {
   struct iscsi_task *t = c->rx.task;
   const uint8_t *bhs = c->rx.bhs;
+  if (t->failed) { /* a DataSN error: answer now; later Data-Out finds no task */
+    task_respond(t);
+    return 0;
+  }
   t->received += c->rx.dest_len;
   if ((bhs[1] & ISCSI_FLAG_FINAL) && bhs_get32(bhs, BHS_TTT) != ISCSI_RSVD_TAG &&
-      t->r2t_outstanding)
+      t->r2t_outstanding) {
+    t->r2t[c->rx.r2t_slot].used = false;
     t->r2t_outstanding--;
+  }
   if (t->received >= t->xfer) {
     task_queue(t);
     return 0;

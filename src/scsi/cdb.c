@@ -131,6 +131,11 @@ int scsi_parse(struct scsi_task *t)
   return 0;
 }
 
+bool scsi_write_truncatable(const struct scsi_task *t)
+{
+  return t->op && t->op->exec == sbc_write;
+}
+
 void scsi_exec(struct scsi_task *t)
 {
   t->op->exec(t);

@@ -50,6 +50,7 @@
 #define ASC_MISCOMPARE_DURING_VERIFY 0x1d00
 #define ASC_SAVING_PARAMS_UNSUPPORTED 0x3900
 #define ASC_LUN_COMM_FAILURE        0x0800
+#define ASC_DATA_PHASE_ERROR        0x4b00
 
 #define SCSI_SENSE_MAX 18           /* fixed-format sense we produce */
 
@@ -94,6 +95,9 @@ struct scsi_task {
 /* Decode and validate; 0 when the command may proceed (then spdtl/dir are set),
  * -1 when status and sense already hold the answer. */
 int scsi_parse(struct scsi_task *t);
+/* May a parsed command with data-out be cut short to what the initiator
+ * sends (plain writes), rather than refused? */
+bool scsi_write_truncatable(const struct scsi_task *t);
 /* Run a parsed command; buf must hold spdtl bytes (data-out: received). */
 void scsi_exec(struct scsi_task *t);
 
