@@ -193,5 +193,7 @@ void sbc_read_capacity16(struct scsi_task *t)
   uint8_t d[32] = { 0 };
   put64(d, lun_blocks(t) - 1);
   put32(d + 8, t->lun->so->block_size);
+  if (lbp_can_unmap(t->lun->so))
+    d[14] = 0x80;                                     /* LBPME */
   scsi_reply(t, d, sizeof d, get32(t->cdb + 10));
 }

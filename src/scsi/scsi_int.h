@@ -52,6 +52,15 @@ void sbc_sync_cache(struct scsi_task *t);
 void sbc_read_capacity10(struct scsi_task *t);
 void sbc_read_capacity16(struct scsi_task *t);
 
+#define LBP_MAX_UNMAP_BLOCKS 0x100000u    /* per UNMAP descriptor */
+#define LBP_MAX_UNMAP_DESCRIPTORS 256u
+bool lbp_can_unmap(const struct lg_storage *so);
+int lbp_parse_unmap(struct scsi_task *t);
+int lbp_parse_write_same(struct scsi_task *t);
+void lbp_unmap(struct scsi_task *t);
+void lbp_write_same(struct scsi_task *t);
+void lbp_get_lba_status(struct scsi_task *t);
+
 int spc_parse_alloc(struct scsi_task *t);
 void spc_test_unit_ready(struct scsi_task *t);
 void spc_inquiry(struct scsi_task *t);

@@ -19,7 +19,7 @@ int spc_parse_alloc(struct scsi_task *t)
   case 0x12: alloc = get16(c + 3); break;                /* INQUIRY */
   case 0x25: alloc = 8; break;                           /* READ CAPACITY(10) */
   case 0x5a: alloc = get16(c + 7); break;                /* MODE SENSE(10) */
-  case 0x9e: alloc = get32(c + 10); break;               /* READ CAPACITY(16) */
+  case 0x9e: alloc = get32(c + 10); break;               /* READ CAPACITY(16), GET LBA STATUS */
   case 0xa0: alloc = get32(c + 6); break;                /* REPORT LUNS */
   case 0xa3: alloc = get32(c + 6); break;                /* REPORT SUPPORTED OPCODES */
   default: alloc = 0;
@@ -110,16 +110,27 @@ void spc_inquiry(struct scsi_task *t)
     break;
   case 0xb0: /* block limits */
     n = 0x40;
+    d[4] = 0x01;                                      /* WSNZ */
     put32(d + 8, SCSI_MAX_XFER_BYTES / bs);           /* maximum transfer length */
     put32(d + 12, (1u << 20) / bs);                   /* optimal transfer length */
     put16(d + 6, (uint16_t)(bs < 4096 ? 4096 / bs : 1)); /* optimal granularity */
+    if (lbp_can_unmap(so)) {
+      put32(d + 20, LBP_MAX_UNMAP_BLOCKS);            /* maximum unmap LBA count */
+      put32(d + 24, LBP_MAX_UNMAP_DESCRIPTORS);       /* maximum unmap descriptors */
+      put32(d + 28, bs < 4096 ? 4096 / bs : 1);       /* optimal unmap granularity */
+    }
+    put64(d + 36, SCSI_MAX_XFER_BYTES / bs);          /* maximum write same length */
     break;
   case 0xb1: /* block device characteristics */
     n = 0x40;
     put16(d + 4, 1);                                  /* non-rotating medium */
     break;
-  case 0xb2: /* logical block provisioning: fully provisioned */
+  case 0xb2: /* logical block provisioning */
     n = 8;
+    if (lbp_can_unmap(so)) {
+      d[5] = 0x80 | 0x40 | 0x20;                      /* LBPU, LBPWS, LBPWS10 */
+      d[6] = 0x02;                                    /* thin provisioned */
+    }
     break;
   default:
     scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);

@@ -8,8 +8,12 @@
 
 #define BLOCKS 1000ull
 
-static struct lg_storage so = { .name = "t", .plugin = "fileio", .size = BLOCKS * 512,
-                                .block_size = 512, .serial = "0123456789abcdef" };
+static bool yes(void *h) { (void)h; return true; }
+static int trim(void *h, uint64_t n, uint64_t off) { (void)h; (void)n; (void)off; return 0; }
+static const struct lg_backstore_ops ops = { .name = "t", .can_trim = yes, .trim = trim };
+static struct lg_storage so = { .name = "t", .plugin = "fileio", .ops = &ops,
+                                .size = BLOCKS * 512, .block_size = 512,
+                                .serial = "0123456789abcdef" };
 
 struct row {
   const char *what;
@@ -53,6 +57,14 @@ static const struct row rows[] = {
   { "SERVICE ACTION IN unknown", { 0x9e, 0x1f }, .rc = -1, .key = 0x05, .asc = 0x2400 },
   { "REPORT LUNS", { 0xa0, 0, 0, 0, 0, 0, 0, 0, 1, 0 }, .dir = SCSI_DIR_IN, .spdtl = 256 },
   { "reserved bit in TUR", { 0x00, 0x01 }, .rc = -1, .key = 0x05, .asc = 0x2400 },
+  { "UNMAP, 24 bytes of parameters", { 0x42, 0, 0, 0, 0, 0, 0, 0, 24 }, .dir = SCSI_DIR_OUT, .spdtl = 24 },
+  { "UNMAP with ANCHOR", { 0x42, 1, 0, 0, 0, 0, 0, 0, 24 }, .rc = -1, .key = 0x05, .asc = 0x2400 },
+  { "WRITE SAME(10) UNMAP", { 0x41, 0x08, 0, 0, 0, 10, 0, 0, 5 }, .dir = SCSI_DIR_OUT, .spdtl = 512, .lba = 10, .nblocks = 5 },
+  { "WRITE SAME(16) NDOB", { 0x93, 0x09, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5 }, .dir = SCSI_DIR_NONE, .nblocks = 5 },
+  { "WRITE SAME(10) of 0 blocks (WSNZ)", { 0x41, 0, 0, 0, 0, 10 }, .rc = -1, .key = 0x05, .asc = 0x2400 },
+  { "WRITE SAME(16) past the end", { 0x93, 0, 0, 0, 0, 0, 0, 0, 0x03, 0xe7, 0, 0, 0, 2 }, .rc = -1, .key = 0x05, .asc = 0x2100 },
+  { "WRITE SAME(10) write protected", { 0x41, 0, 0, 0, 0, 0, 0, 0, 1 }, .write_protect = true, .rc = -1, .key = 0x07, .asc = 0x2700 },
+  { "GET LBA STATUS", { 0x9e, 0x12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32 }, .dir = SCSI_DIR_IN, .spdtl = 32 },
 };
 
 START_TEST(test_parse)
