@@ -197,3 +197,14 @@ void sbc_read_capacity16(struct scsi_task *t)
     d[14] = 0x80;                                     /* LBPME */
   scsi_reply(t, d, sizeof d, get32(t->cdb + 10));
 }
+
+/* READ DEFECT DATA 10/12: an image has no defects; an empty list in the
+ * format asked for. */
+void sbc_read_defect_data(struct scsi_task *t)
+{
+  uint8_t d[8] = { 0 };
+  bool twelve = t->cdb[0] == 0xb7;
+  uint8_t req = twelve ? t->cdb[1] : t->cdb[2];
+  d[1] = req & 0x1f;                  /* PLISTV, GLISTV, the list format */
+  scsi_reply(t, d, twelve ? 8 : 4, twelve ? get32(t->cdb + 6) : get16(t->cdb + 7));
+}

@@ -51,6 +51,7 @@ void sbc_verify(struct scsi_task *t);
 void sbc_sync_cache(struct scsi_task *t);
 void sbc_read_capacity10(struct scsi_task *t);
 void sbc_read_capacity16(struct scsi_task *t);
+void sbc_read_defect_data(struct scsi_task *t);
 
 #define LBP_MAX_UNMAP_BLOCKS 0x100000u    /* per UNMAP descriptor */
 #define LBP_MAX_UNMAP_DESCRIPTORS 256u

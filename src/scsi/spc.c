@@ -22,6 +22,8 @@ int spc_parse_alloc(struct scsi_task *t)
   case 0x9e: alloc = get32(c + 10); break;               /* READ CAPACITY(16), GET LBA STATUS */
   case 0xa0: alloc = get32(c + 6); break;                /* REPORT LUNS */
   case 0xa3: alloc = get32(c + 6); break;                /* REPORT SUPPORTED OPCODES */
+  case 0x37: alloc = get16(c + 7); break;                /* READ DEFECT DATA(10) */
+  case 0xb7: alloc = get32(c + 6); break;                /* READ DEFECT DATA(12) */
   default: alloc = 0;
   }
   t->spdtl = alloc < REPLY_MAX ? alloc : REPLY_MAX;
