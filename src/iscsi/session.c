@@ -377,6 +377,7 @@ static int scsi_cmd_header(struct iscsi_conn *c)
   t->immediate = bhs_immediate(bhs);
   t->edtl = bhs_get32(bhs, BHS_EDTL);
   memcpy(t->scsi.cdb, bhs + BHS_CDB, 16);
+  t->scsi.edtl = t->edtl;
   t->scsi.nexus = &s->nexus;
   uint64_t lun;
   t->scsi.lun = iscsi_lun_decode(bhs, &lun) ? find_lun(s, lun) : NULL;

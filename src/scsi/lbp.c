@@ -8,6 +8,7 @@
  * file's holes read as zeroes, a cow block returns to its base) and LBPRZ is
  * not claimed. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,7 +52,7 @@ int lbp_parse_unmap(struct scsi_task *t)
 
 void lbp_unmap(struct scsi_task *t)
 {
-  const struct lg_storage *so = t->lun->so;
+  struct lg_storage *so = t->lun->so;
   uint32_t len = t->spdtl;
   if (len == 0)
     return;
@@ -83,7 +84,9 @@ void lbp_unmap(struct scsi_task *t)
     uint32_t n = get32(p + off + 8);
     if (!n)
       continue;
+    pthread_rwlock_rdlock(&so->io_lock);
     int r = so->ops->trim(so->h, (uint64_t)n * so->block_size, lba * so->block_size);
+    pthread_rwlock_unlock(&so->io_lock);
     if (r < 0) {
       scsi_sense_errno(t, r, true);
       return;
@@ -118,9 +121,10 @@ int lbp_parse_write_same(struct scsi_task *t)
 
 void lbp_write_same(struct scsi_task *t)
 {
-  const struct lg_storage *so = t->lun->so;
+  struct lg_storage *so = t->lun->so;
   uint32_t bs = so->block_size;
   uint64_t off = t->lba * bs, total = (uint64_t)t->nblocks * bs;
+  pthread_rwlock_rdlock(&so->io_lock);
   bool zero = t->spdtl == 0 || (t->buf[0] == 0 && !memcmp(t->buf, t->buf + 1, bs - 1));
   int r;
   if (zero && so->ops->zero && so->ops->can_zero(so->h)) {
@@ -129,6 +133,7 @@ void lbp_write_same(struct scsi_task *t)
     size_t chunk = total < (1u << 20) ? (size_t)total : (1u << 20);
     uint8_t *buf = malloc(chunk);
     if (!buf) {
+      pthread_rwlock_unlock(&so->io_lock);
       scsi_sense_errno(t, -ENOMEM, true);
       return;
     }
@@ -145,6 +150,7 @@ void lbp_write_same(struct scsi_task *t)
     }
     free(buf);
   }
+  pthread_rwlock_unlock(&so->io_lock);
   if (r < 0)
     scsi_sense_errno(t, r, true);
 }

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "scsi/scsi_int.h"
 
 static uint64_t lun_blocks(const struct scsi_task *t)
@@ -125,8 +127,56 @@ void sbc_write(struct scsi_task *t)
 {
   if (t->spdtl == 0)
     return;
-  const struct lg_storage *so = t->lun->so;
+  struct lg_storage *so = t->lun->so;
+  pthread_rwlock_rdlock(&so->io_lock);
   int r = so->ops->pwrite(so->h, t->buf, t->spdtl, t->lba * so->block_size, t->bs_flags);
+  pthread_rwlock_unlock(&so->io_lock);
+  if (r < 0)
+    scsi_sense_errno(t, r, true);
+}
+
+int sbc_parse_caw(struct scsi_task *t)
+{
+  uint64_t lba = get64(t->cdb + 2);
+  uint32_t n = t->cdb[13];
+  /* data with a count of 0: an initiator that meant 256 (the field's byte wrapped) */
+  if (n > SBC_MAX_CAW_BLOCKS || (n == 0 && t->edtl)) {
+    scsi_sense_field(t, 13, -1);
+    return -1;
+  }
+  if (check_range(t, lba, n) < 0)
+    return -1;
+  if (t->cdb[1] & 0x08)
+    t->bs_flags |= LG_BS_FUA;
+  t->lba = lba;
+  t->nblocks = n;
+  t->spdtl = 2 * n * t->lun->so->block_size; /* the data to compare, then to write */
+  t->dir = n ? SCSI_DIR_OUT : SCSI_DIR_NONE;
+  return 0;
+}
+
+/* COMPARE AND WRITE: atomic against every other write to the LUN. */
+void sbc_compare_and_write(struct scsi_task *t)
+{
+  if (t->nblocks == 0)
+    return;
+  struct lg_storage *so = t->lun->so;
+  uint32_t len = t->nblocks * so->block_size;
+  uint8_t cur[SBC_MAX_CAW_BLOCKS * 4096];
+  pthread_rwlock_wrlock(&so->io_lock);
+  int r = so->ops->pread(so->h, cur, len, t->lba * so->block_size);
+  if (r == 0) {
+    for (uint32_t i = 0; i < len; i++)
+      if (cur[i] != t->buf[i]) {
+        pthread_rwlock_unlock(&so->io_lock);
+        scsi_sense(t, SCSI_SENSE_MISCOMPARE, ASC_MISCOMPARE_DURING_VERIFY);
+        t->sense[0] |= 0x80;               /* VALID: INFORMATION is the offset */
+        put32(t->sense + 3, i);
+        return;
+      }
+    r = so->ops->pwrite(so->h, t->buf + len, len, t->lba * so->block_size, t->bs_flags);
+  }
+  pthread_rwlock_unlock(&so->io_lock);
   if (r < 0)
     scsi_sense_errno(t, r, true);
 }

@@ -71,6 +71,7 @@ struct scsi_task {
   uint64_t lun_id;                   /* LUN number as the initiator addressed it */
   const struct lg_lun_view *lun;     /* NULL: no such LUN for this initiator */
   const struct scsi_nexus *nexus;
+  uint32_t edtl;                     /* the transport's expected transfer length */
 
   /* set by scsi_parse */
   const struct scsi_op *op;

@@ -52,6 +52,9 @@ void sbc_sync_cache(struct scsi_task *t);
 void sbc_read_capacity10(struct scsi_task *t);
 void sbc_read_capacity16(struct scsi_task *t);
 void sbc_read_defect_data(struct scsi_task *t);
+#define SBC_MAX_CAW_BLOCKS 8        /* COMPARE AND WRITE length (Block Limits) */
+int sbc_parse_caw(struct scsi_task *t);
+void sbc_compare_and_write(struct scsi_task *t);
 
 #define LBP_MAX_UNMAP_BLOCKS 0x100000u    /* per UNMAP descriptor */
 #define LBP_MAX_UNMAP_DESCRIPTORS 256u

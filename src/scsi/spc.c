@@ -113,6 +113,7 @@ void spc_inquiry(struct scsi_task *t)
   case 0xb0: /* block limits */
     n = 0x40;
     d[4] = 0x01;                                      /* WSNZ */
+    d[5] = SBC_MAX_CAW_BLOCKS;                        /* maximum compare and write length */
     put32(d + 8, SCSI_MAX_XFER_BYTES / bs);           /* maximum transfer length */
     put32(d + 12, (1u << 20) / bs);                   /* optimal transfer length */
     put16(d + 6, (uint16_t)(bs < 4096 ? 4096 / bs : 1)); /* optimal granularity */

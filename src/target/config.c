@@ -202,6 +202,7 @@ static int open_storage(struct loader *L, struct lg_model *m, const json_t *j, s
   struct lg_storage *so = &m->storage[m->n_storage++];
   so->ops = ops;
   so->h = h;
+  pthread_rwlock_init(&so->io_lock, NULL);
   so->name = strdup(name);
   so->plugin = strdup(plugin);
   so->size = ops->size(h);
@@ -680,8 +681,10 @@ void lg_model_unref(struct lg_model *m)
   free(m->targets);
   for (size_t i = m->n_storage; i-- > 0;) { /* layered objects before their bases */
     struct lg_storage *so = &m->storage[i];
-    if (so->h)
+    if (so->h) {
       so->ops->close(so->h);
+      pthread_rwlock_destroy(&so->io_lock);
+    }
     free(so->name);
     free(so->plugin);
   }

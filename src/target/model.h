@@ -7,6 +7,7 @@
 #ifndef LUNGATE_TARGET_MODEL_H
 #define LUNGATE_TARGET_MODEL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,6 +32,9 @@ struct lg_storage {
   int64_t reset_after_idle;          /* seconds; -1: never reset */
   bool shared_initiators;            /* one initiator name may log in from two addresses */
   bool is_base;                      /* another storage object's base: read-only */
+  /* writes hold it shared, COMPARE AND WRITE exclusively (its atomicity);
+   * all-zero bytes are a valid initial state (glibc's initializer) */
+  pthread_rwlock_t io_lock;
 };
 
 struct lg_lun {

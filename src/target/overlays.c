@@ -53,6 +53,7 @@ static void put_locked(struct lg_overlay *o)
       break;
     }
   o->tmpl->ops->close(o->view.h);
+  pthread_rwlock_destroy(&o->view.io_lock);
   free(o->initiator);
   free(o);
 }
@@ -88,6 +89,7 @@ static struct lg_overlay *overlay_open(struct lg_storage *tmpl, const char *init
   }
   o->tmpl = tmpl;
   o->view = *tmpl;
+  pthread_rwlock_init(&o->view.io_lock, NULL); /* its own, not a copy of the template's */
   o->view.h = h;
   o->view.per_initiator = false;
   o->view.readonly = !tmpl->ops->can_write(h);
