@@ -258,7 +258,8 @@ static int cmd_serve(int argc, char **argv)
       lg_info("target %s LUN %llu: %s/%s, %llu bytes, %s", model->targets[i].iqn,
               (unsigned long long)tpg->luns[k].index, tpg->luns[k].so->plugin,
               tpg->luns[k].so->name, (unsigned long long)tpg->luns[k].so->size,
-              tpg->luns[k].so->readonly ? "read-only" : "read-write");
+              tpg->luns[k].so->per_initiator ? "a private overlay per initiator"
+              : tpg->luns[k].so->readonly ? "read-only" : "read-write");
   }
   if (demo)
     print_ipxe_lines(iqn, listen, n_listen);
