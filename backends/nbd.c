@@ -108,6 +108,8 @@ struct nbd_bs {
   unsigned nconns;
   atomic_uint rr;
   atomic_uint shutdowns;             /* times the server said ESHUTDOWN */
+  _Atomic int64_t last_error_log;    /* time of the last command error logged */
+  atomic_uint errors_unlogged;       /* since then */
 };
 
 /* ---- qemu-nbd ---- */
@@ -210,7 +212,52 @@ static int server_start(struct nbd_bs *b, unsigned clients)
 
 /* ---- connecting ---- */
 
-static struct nbd_handle *connect_one(struct nbd_bs *b, char *why, size_t whylen)
+/* Drive a connection started with nbd_aio_connect_* until it is ready, for
+ * at most timeout_s seconds; stopfd (or -1), when readable, abandons it. */
+static int wait_connected(struct nbd_handle *h, unsigned timeout_s, int stopfd,
+                          char *why, size_t whylen)
+{
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  while (nbd_aio_is_connecting(h) == 1) {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long ms = (long)timeout_s * 1000 - ((now.tv_sec - t0.tv_sec) * 1000 +
+                                        (now.tv_nsec - t0.tv_nsec) / 1000000);
+    if (ms <= 0) {
+      snprintf(why, whylen, "no answer to the NBD handshake within %u s", timeout_s);
+      return -ETIMEDOUT;
+    }
+    unsigned dir = nbd_aio_get_direction(h);
+    struct pollfd pf[2] = {
+      { .fd = nbd_aio_get_fd(h),
+        .events = (short)(((dir & LIBNBD_AIO_DIRECTION_READ) ? POLLIN : 0) |
+                          ((dir & LIBNBD_AIO_DIRECTION_WRITE) ? POLLOUT : 0)) },
+      { .fd = stopfd, .events = POLLIN },
+    };
+    if (pf[0].fd < 0)
+      break;
+    if (poll(pf, stopfd >= 0 ? 2 : 1, (int)ms) < 0 && errno != EINTR)
+      return -errno;
+    if (stopfd >= 0 && pf[1].revents) {
+      snprintf(why, whylen, "stopping");
+      return -ECANCELED;
+    }
+    int r = 0;
+    if (pf[0].revents & (POLLIN | POLLHUP | POLLERR))
+      r = nbd_aio_notify_read(h);
+    else if (pf[0].revents & POLLOUT)
+      r = nbd_aio_notify_write(h);
+    if (r < 0)
+      break;
+  }
+  if (nbd_aio_is_ready(h) != 1) {
+    snprintf(why, whylen, "%s", nbd_get_error() ? nbd_get_error() : "connection failed");
+    return -EIO;
+  }
+  return 0;
+}
+
+static struct nbd_handle *connect_one(struct nbd_bs *b, int stopfd, char *why, size_t whylen)
 {
   struct nbd_handle *h = nbd_create();
   if (!h) {
@@ -221,7 +268,7 @@ static struct nbd_handle *connect_one(struct nbd_bs *b, char *why, size_t whylen
   nbd_add_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION);
   int r;
   if (b->uri) {
-    r = nbd_connect_uri(h, b->uri);
+    r = nbd_aio_connect_uri(h, b->uri);
   } else {
     pthread_mutex_lock(&b->server_lock);
     if (b->server_pid > 0 && waitpid(b->server_pid, NULL, WNOHANG) == b->server_pid) {
@@ -237,10 +284,14 @@ static struct nbd_handle *connect_one(struct nbd_bs *b, char *why, size_t whylen
       nbd_close(h);
       return NULL;
     }
-    r = nbd_connect_unix(h, b->sockpath);
+    r = nbd_aio_connect_unix(h, b->sockpath);
   }
   if (r < 0) {
     snprintf(why, whylen, "%s", nbd_get_error());
+    nbd_close(h);
+    return NULL;
+  }
+  if (wait_connected(h, b->timeout, stopfd, why, whylen) < 0) {
     nbd_close(h);
     return NULL;
   }
@@ -284,6 +335,20 @@ static int req_callback(void *ud, int *error)
 {
   struct nbd_req *r = ud;
   inflight_remove(r->conn, r);
+  if (*error) { /* at most one line a second per storage object */
+    static const char *const ops[] = { "read", "write", "flush", "trim", "zero" };
+    struct nbd_bs *b = r->conn->bs;
+    int64_t now = (int64_t)time(NULL), last = atomic_load(&b->last_error_log);
+    if (now != last && atomic_compare_exchange_strong(&b->last_error_log, &last, now)) {
+      unsigned more = atomic_exchange(&b->errors_unlogged, 0);
+      lg_warn("storage %s: %s of %llu bytes at offset %llu on %s failed: %s%s%.0u%s",
+              b->name, ops[r->op], (unsigned long long)r->count,
+              (unsigned long long)r->offset, b->uri ? b->uri : b->image,
+              strerror(*error), more ? " (and " : "", more, more ? " more errors)" : "");
+    } else {
+      atomic_fetch_add(&b->errors_unlogged, 1);
+    }
+  }
   if (*error == ESHUTDOWN) { /* the server is going away: every connection leaves it */
     struct nbd_bs *b = r->conn->bs;
     atomic_fetch_add(&b->shutdowns, 1);
@@ -378,7 +443,7 @@ static void *io_main(void *arg)
       if (pf.revents && read(c->efd, &v, sizeof v) < 0)
         continue;
       char why[256];
-      c->h = connect_one(b, why, sizeof why);
+      c->h = connect_one(b, c->efd, why, sizeof why);
       if (!c->h) {
         c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
         continue;
@@ -434,7 +499,7 @@ static void *io_main(void *arg)
     c->inflight = NULL;
     for (struct nbd_req *r = inflight; r; r = r->next)
       req_complete(r, -ESHUTDOWN);
-    nbd_shutdown(c->h, 0);
+    nbd_aio_disconnect(c->h, 0); /* never blocks, unlike nbd_shutdown */
     nbd_close(c->h);
     c->h = NULL;
   }
@@ -445,7 +510,19 @@ static void *io_main(void *arg)
 static int submit(struct nbd_bs *b, enum nbd_op op, void *buf, uint64_t count,
                   uint64_t offset, uint32_t flags)
 {
-  struct nbd_conn *c = &b->conns[atomic_fetch_add(&b->rr, 1) % b->nconns];
+  /* round-robin, passing over connections that are down */
+  unsigned start = atomic_fetch_add(&b->rr, 1);
+  struct nbd_conn *c = &b->conns[start % b->nconns];
+  for (unsigned i = 0; i < b->nconns; i++) {
+    struct nbd_conn *x = &b->conns[(start + i) % b->nconns];
+    pthread_mutex_lock(&x->lock);
+    bool up = x->up;
+    pthread_mutex_unlock(&x->lock);
+    if (up) {
+      c = x;
+      break;
+    }
+  }
   struct nbd_req *r = calloc(1, sizeof *r);
   if (!r)
     return -ENOMEM;
@@ -486,7 +563,7 @@ static void *nbd_bs_start(struct nbd_bs *b, unsigned want_conns)
 {
   char why[256];
   b->nconns = want_conns;
-  struct nbd_handle *h = connect_one(b, why, sizeof why);
+  struct nbd_handle *h = connect_one(b, -1, why, sizeof why);
   if (!h) {
     lg_set_error("storage object \"%s\": cannot connect to %s: %s", b->name,
                  b->uri ? b->uri : "its qemu-nbd", why);
@@ -518,7 +595,7 @@ static void *nbd_bs_start(struct nbd_bs *b, unsigned want_conns)
     c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (i == 0) {
       c->h = h;
-    } else if (!(c->h = connect_one(b, why, sizeof why))) {
+    } else if (!(c->h = connect_one(b, -1, why, sizeof why))) {
       lg_warn("storage %s: only %u connection(s): %s", b->name, i, why);
       pthread_mutex_destroy(&c->lock);
       close(c->efd);
@@ -642,13 +719,16 @@ static void *user_open(const json_t *so, const struct lg_bs_open_args *args)
 static void nbd_bs_close(void *hv)
 {
   struct nbd_bs *b = hv;
-  for (unsigned i = 0; i < b->nconns; i++) {
+  for (unsigned i = 0; i < b->nconns; i++) { /* tell every I/O thread, then join them */
     struct nbd_conn *c = &b->conns[i];
     pthread_mutex_lock(&c->lock);
     c->stop = true;
     pthread_mutex_unlock(&c->lock);
     uint64_t one = 1;
     if (write(c->efd, &one, sizeof one) < 0) { /* cannot fail */ }
+  }
+  for (unsigned i = 0; i < b->nconns; i++) {
+    struct nbd_conn *c = &b->conns[i];
     pthread_join(c->thread, NULL);
     close(c->efd);
     pthread_mutex_destroy(&c->lock);
