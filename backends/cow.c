@@ -47,6 +47,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/falloc.h>
+#include <isa-l/crc64.h>
 #include <nettle/sha2.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -200,31 +201,30 @@ int cow_name_unescape(const char *stem, char *out, size_t outlen)
 
 /* ---- base identity ---- */
 
-/* SHA-256 over the base's size, its first and last 64 KiB and 32 samples of
- * 4 KiB spread over it: cheap, and it tells a different base from ours. */
+/* The base's identity: its size and a CRC-64 and CRC32C of its whole content
+ * (ISA-L, several GB/s), so any change to the base, a commit that replaced
+ * it among them, is told apart.  A guard against mistakes, not against an
+ * adversary who can write the base. */
 static int base_identity(const struct lg_backstore_ops *ops, void *h, uint64_t size,
                          uint8_t id[BASE_ID_LEN])
 {
-  struct sha256_ctx ctx;
-  uint8_t sz[8], *buf = malloc(65536);
+  size_t chunk = 1 << 20;
+  uint8_t *buf = malloc(chunk);
   if (!buf)
     return -ENOMEM;
-  sha256_init(&ctx);
-  put_le64(sz, size);
-  sha256_update(&ctx, 8, sz);
-  uint64_t head = size < 65536 ? size : 65536;
-  int r = ops->pread(h, buf, head, 0);
-  if (r == 0) {
-    sha256_update(&ctx, head, buf);
-    r = ops->pread(h, buf, head, size - head);
-    sha256_update(&ctx, head, buf);
+  uint64_t c64 = 0;
+  uint32_t c32 = ISCSI_CRC32C_INIT;
+  int r = 0;
+  for (uint64_t off = 0; off < size && r == 0; off += chunk) {
+    size_t n = size - off < chunk ? (size_t)(size - off) : chunk;
+    r = ops->pread(h, buf, n, off);
+    c64 = crc64_ecma_refl(c64, buf, n);
+    c32 = iscsi_crc32c(buf, n, c32);
   }
-  for (int i = 1; i <= 32 && r == 0 && size >= 8 * 65536; i++) {
-    uint64_t off = (size / 33 * (uint64_t)i) & ~4095ull;
-    r = ops->pread(h, buf, 4096, off);
-    sha256_update(&ctx, 4096, buf);
-  }
-  sha256_digest(&ctx, BASE_ID_LEN, id);
+  memset(id, 0, BASE_ID_LEN);
+  put_le64(id, size);
+  put_le64(id + 8, c64);
+  put_le32(id + 16, iscsi_crc32c_final(c32));
   free(buf);
   return r;
 }
@@ -662,8 +662,15 @@ static int copy_up(struct cow *c, uint64_t b, const uint8_t *data, uint64_t off_
 {
   uint64_t len = block_len(c, b);
   if (c->quota && (atomic_load(&c->allocated) + 1) * c->block > c->quota) {
-    lg_warn("cow \"%s\": client %s reached its quota of %llu bytes; write refused",
-            c->name, c->client ? c->client : "(shared)", (unsigned long long)c->quota);
+    static _Atomic int64_t last_warn;
+    int64_t now = (int64_t)time(NULL), last = atomic_load(&last_warn);
+    if (now != last && atomic_compare_exchange_strong(&last_warn, &last, now))
+    {
+      char safe[LG_SAFE_MAX];
+      lg_warn("cow \"%s\": client %s reached its quota of %llu bytes; write refused",
+              c->name, c->client ? lg_safe(c->client, safe, sizeof safe) : "(shared)",
+              (unsigned long long)c->quota);
+    }
     return -ENOSPC;
   }
   int r;
@@ -725,17 +732,15 @@ static int cow_flush(void *hv)
     return -ENOMEM;
   pthread_mutex_lock(&c->flush_lock);
   int r = 0;
-  /* (1) snapshot dirty pages: only these are written below */
-  uint64_t ndirty = 0;
-  for (uint64_t p = 0; p < c->npages; p++)
-    ndirty += atomic_load(&c->pages[p].dirty);
-  uint64_t *snap = ndirty ? malloc(ndirty * (PAGE_WORDS * 8 + 8)) : NULL;
-  if (ndirty && !snap) {
+  /* (1) snapshot dirty pages: only these are written below.  Every page is
+   * visited: one dirtied meanwhile must not push out one dirty before. */
+  uint64_t *snap = malloc(c->npages * (PAGE_WORDS * 8 + 8));
+  if (!snap) {
     r = -ENOMEM;
     goto out;
   }
   uint64_t k = 0;
-  for (uint64_t p = 0; p < c->npages && k < ndirty; p++) {
+  for (uint64_t p = 0; p < c->npages; p++) {
     if (!atomic_exchange(&c->pages[p].dirty, false))
       continue;
     uint64_t *s = snap + k * (PAGE_WORDS + 1);
@@ -898,15 +903,15 @@ uint64_t cow_allocated(void *hv)
   return c->bits ? atomic_load(&c->allocated) * c->block : 0;
 }
 
-void cow_touch(void *hv)
+void cow_touch(void *hv, bool live)
 {
   struct cow *c = hv;
   uint8_t rec[16];
   if (c->fd < 0 || c->readonly)
     return;
   put_le64(rec, (uint64_t)time(NULL));
-  put_le32(rec + 8, crc(rec, 8));
-  put_le32(rec + 12, 0);
+  put_le32(rec + 8, live);
+  put_le32(rec + 12, crc(rec, 12));
   write_full(c->fd, rec, sizeof rec, LASTUSE_OFF);
 }
 
@@ -929,13 +934,18 @@ int cow_info_read(const char *path, struct cow_info *info)
     info->size = get_le64(buf + 16);
     uint64_t npages = get_le64(buf + 88);
     const uint8_t *rec = buf + LASTUSE_OFF;
-    if (get_le32(rec + 8) == crc(rec, 8))
+    bool live = false;
+    if (get_le32(rec + 12) == crc(rec, 12)) {
       info->last_use = get_le64(rec);
-    if (!info->last_use) {
-      struct stat st;
-      if (fstat(fd, &st) == 0)
-        info->last_use = (uint64_t)st.st_mtime;
+      live = get_le32(rec + 8) != 0;
     }
+    struct stat st;
+    /* no record, or a session that never ended (the gateway died): the last
+     * write is the best last use there is */
+    if ((!info->last_use || live) && fstat(fd, &st) == 0 &&
+        (uint64_t)st.st_mtime > info->last_use)
+      info->last_use = (uint64_t)st.st_mtime;
+    info->unclean = live;
     /* count bits: the newest valid slot of each page */
     uint8_t *slot = malloc(PAGE_SIZE_);
     uint64_t blocks = 0;

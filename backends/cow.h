@@ -30,6 +30,7 @@ struct cow_info {
   uint64_t size;                     /* virtual size */
   uint64_t allocated;                /* bytes of the overlay in use */
   uint64_t last_use;                 /* unix time of the last session's end, or 0 */
+  bool unclean;                      /* a session never ended: the gateway died */
   uint32_t block_size;
 };
 
@@ -42,8 +43,8 @@ int cow_overlay_path(void *h, const char *client, char *out, size_t len);
 const char *cow_overlay_dir(void *h);
 /* Read an overlay file's header and map summary (the file may be in use). */
 int cow_info_read(const char *path, struct cow_info *info);
-/* Record that a client's last session ended now (a view handle). */
-void cow_touch(void *view);
+/* Record a client's session starting (live) or its last one ending now. */
+void cow_touch(void *view, bool live);
 /* Remove a client's overlay; -EBUSY if a process has it open. */
 int cow_overlay_remove(void *h, const char *client);
 /* Does a process (a running gateway) hold this overlay file open? */

@@ -8,6 +8,7 @@ packages=(
 	build-essential cmake pkg-config          # toolchain
 	libjansson-dev libisal-dev nettle-dev     # libraries lungate links
 	libnbd-dev                                # NBD backstores
+	libiscsi-dev                              # the cow tests' own libiscsi client
 	libfuse3-dev fuse3                        # the FUSE view
 	nbdkit                                    # NBD test servers
 	check                                     # unit tests

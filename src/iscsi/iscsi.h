@@ -172,6 +172,7 @@ struct iscsi_conn {
 struct iscsi_session {
   struct iscsi_conn *conn;
   char *initiator;                   /* InitiatorName as sent */
+  char *initiator_log;               /* the same, safe for a log line (lg_safe) */
   char *alias;
   struct lg_target *target;          /* NULL for discovery */
   struct lg_tpg *tpg;

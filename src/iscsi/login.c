@@ -45,7 +45,7 @@ static int login_respond(struct iscsi_conn *c, uint8_t flags, uint16_t status,
 
 static int login_fail(struct iscsi_conn *c, uint16_t status, const char *why)
 {
-  const char *ini = c->sess && c->sess->initiator ? c->sess->initiator : "?";
+  const char *ini = c->sess && c->sess->initiator_log ? c->sess->initiator_log : "?";
   lg_info("login refused: initiator=%s peer=%s status=0x%04x reason=\"%s\"", ini,
           c->peer, status, why);
   return login_respond(c, 0, status, NULL);
@@ -78,8 +78,10 @@ static int login_first(struct iscsi_conn *c, const struct iscsi_kv *kv, int n)
   if (strlen(ini) > ISCSI_NAME_MAX)
     return login_fail(c, ISCSI_LOGIN_INITIATOR_ERROR, "InitiatorName longer than 223 bytes");
   s->initiator = strdup(ini);
+  char safe[LG_SAFE_MAX];
+  s->initiator_log = strdup(lg_safe(ini, safe, sizeof safe));
   s->alias = alias ? strdup(alias) : NULL;
-  if (!s->initiator)
+  if (!s->initiator || !s->initiator_log)
     return login_fail(c, ISCSI_LOGIN_OUT_OF_RESOURCES, "out of memory");
   if (type && strcmp(type, "Normal") && strcmp(type, "Discovery"))
     return login_fail(c, ISCSI_LOGIN_SESSION_TYPE_UNSUPPORTED, "unknown SessionType");
@@ -91,8 +93,9 @@ static int login_first(struct iscsi_conn *c, const struct iscsi_kv *kv, int n)
   s->target = lg_model_find_target(c->model, tgt);
   s->tpg = s->target ? lg_target_tpg(s->target) : NULL;
   if (!s->tpg) {
-    lg_info("login refused: initiator=%s peer=%s target=%s: no such target", ini,
-            c->peer, tgt);
+    char tsafe[LG_SAFE_MAX];
+    lg_info("login refused: initiator=%s peer=%s target=%s: no such target",
+            s->initiator_log, c->peer, lg_safe(tgt, tsafe, sizeof tsafe));
     return login_respond(c, 0, ISCSI_LOGIN_NOT_FOUND, NULL);
   }
   struct sockaddr_storage peer;
@@ -100,20 +103,21 @@ static int login_first(struct iscsi_conn *c, const struct iscsi_kv *kv, int n)
   if (getpeername(c->fd, (struct sockaddr *)&peer, &plen) < 0 ||
       !lg_address_allowed(s->tpg, ini, (struct sockaddr *)&peer)) {
     lg_warn("login refused: initiator=%s peer=%s target=%s: address not in "
-            "allowed_addresses", ini, c->peer, s->target->iqn);
+            "allowed_addresses", s->initiator_log, c->peer, s->target->iqn);
     return login_respond(c, 0, ISCSI_LOGIN_FORBIDDEN, NULL);
   }
   int nl = lg_tpg_resolve(s->tpg, ini, &s->luns);
   if (nl < 0) {
     lg_info("login refused: initiator=%s peer=%s target=%s: no ACL admits this "
-            "initiator and generate_node_acls is off", ini, c->peer, s->target->iqn);
+            "initiator and generate_node_acls is off", s->initiator_log, c->peer,
+            s->target->iqn);
     return login_respond(c, 0, ISCSI_LOGIN_FORBIDDEN, NULL);
   }
   s->n_luns = (size_t)nl;
   char *why = NULL;
   int r = lg_overlays_acquire(s->luns, s->n_luns, ini, c->peer_ip, &why);
   if (r < 0) {
-    lg_warn("login refused: initiator=%s peer=%s target=%s: %s", ini, c->peer,
+    lg_warn("login refused: initiator=%s peer=%s target=%s: %s", s->initiator_log, c->peer,
             s->target->iqn, why ? why : strerror(-r));
     free(why);
     return login_respond(c, 0, r == -EBUSY ? ISCSI_LOGIN_FORBIDDEN : ISCSI_LOGIN_TARGET_ERROR,
@@ -188,7 +192,7 @@ static int login_complete(struct iscsi_conn *c)
   c->login->tsih = s->tsih;
   lg_info("login: initiator=%s peer=%s %s%s isid=%02x%02x%02x%02x%02x%02x tsih=%u "
           "luns=%zu mrdsl=%u/%u burst=%u/%u r2t=%s imm=%s digests=%s/%s",
-          s->initiator, c->peer, s->discovery ? "discovery" : "target=",
+          s->initiator_log, c->peer, s->discovery ? "discovery" : "target=",
           s->discovery ? "" : s->target->iqn, s->isid[0], s->isid[1], s->isid[2],
           s->isid[3], s->isid[4], s->isid[5], s->tsih, s->n_luns,
           p->max_recv_dsl_target, p->max_recv_dsl_initiator, p->first_burst_length,
@@ -344,7 +348,7 @@ int iscsi_login_pdu(struct iscsi_conn *c, const uint8_t *data, uint32_t len)
   uint8_t rflags = (uint8_t)(csg << 2);
   if (transit) {
     if (csg == 0 && L->use_chap)
-      lg_info("login: initiator=%s peer=%s authenticated with CHAP (%s%s)", s->initiator,
+      lg_info("login: initiator=%s peer=%s authenticated with CHAP (%s%s)", s->initiator_log,
               c->peer, L->chap.alg == 7 ? "SHA-256" : "MD5",
               L->chap.mutual ? ", mutual" : ", one-way");
     rflags |= (uint8_t)(ISCSI_FLAG_LOGIN_TRANSIT | nsg);

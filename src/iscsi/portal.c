@@ -281,7 +281,7 @@ static void *conn_main(void *arg)
       break;
     }
   if (c->sess && c->sess->tsih)
-    lg_debug("connection closed: initiator=%s peer=%s", c->sess->initiator, c->peer);
+    lg_debug("connection closed: initiator=%s peer=%s", c->sess->initiator_log, c->peer);
   iscsi_conn_free(c);
   s->n_conns--;
   pthread_cond_broadcast(&s->cond);

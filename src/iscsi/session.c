@@ -29,7 +29,7 @@ int iscsi_session_register(struct iscsi_session *s)
     if (!o->discovery && !s->discovery && o->target == s->target &&
         !memcmp(o->isid, s->isid, 6) && !strcasecmp(o->initiator, s->initiator)) {
       lg_info("session reinstatement: initiator=%s isid reused by %s; closing the old "
-              "session from %s", s->initiator, s->conn->peer, o->conn->peer);
+              "session from %s", s->initiator_log, s->conn->peer, o->conn->peer);
       iscsi_conn_shutdown(o->conn);
     }
   s->tsih = next_tsih++;
@@ -65,8 +65,9 @@ void iscsi_session_free(struct iscsi_session *s)
   if (s->tsih)
     iscsi_session_unregister(s);
   if (s->overlays_held)
-    lg_overlays_release(s->luns, s->n_luns, s->conn->peer_ip);
+    lg_overlays_release(s->luns, s->n_luns);
   free(s->initiator);
+  free(s->initiator_log);
   free(s->alias);
   free(s->luns);
   free(s);
@@ -622,13 +623,13 @@ static int tmf_done(struct iscsi_conn *c)
     abort_tasks(c, false, lun, NULL);
     if (fn == ISCSI_TMF_LUN_RESET)
       lg_info("task management: LUN %llu reset by initiator=%s peer=%s",
-              (unsigned long long)lun, s->initiator, c->peer);
+              (unsigned long long)lun, s->initiator_log, c->peer);
     break;
   case ISCSI_TMF_TARGET_WARM_RESET:
   case ISCSI_TMF_TARGET_COLD_RESET:
     abort_tasks(c, true, 0, NULL);
     lg_info("task management: target %s reset by initiator=%s peer=%s",
-            fn == ISCSI_TMF_TARGET_COLD_RESET ? "cold" : "warm", s->initiator, c->peer);
+            fn == ISCSI_TMF_TARGET_COLD_RESET ? "cold" : "warm", s->initiator_log, c->peer);
     break;
   case ISCSI_TMF_TASK_REASSIGN:
     response = ISCSI_TMF_RSP_REASSIGN_UNSUPPORTED;
@@ -654,7 +655,7 @@ static int logout_done(struct iscsi_conn *c)
   if (reason == 2) /* remove connection for recovery: ERL 2 only */
     rsp[2] = 3;
   bhs_put32(rsp, BHS_ITT, bhs_itt(bhs));
-  lg_info("logout: initiator=%s peer=%s", c->sess->initiator, c->peer);
+  lg_info("logout: initiator=%s peer=%s", c->sess->initiator_log, c->peer);
   iscsi_send(c, rsp, NULL, 0, SN_STAT);
   c->phase = PHASE_CLOSING;
   return 0;

@@ -141,7 +141,7 @@ struct lg_overlay;
  * initiator name is live from another address. */
 int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *initiator,
                         const char *peer_ip, char **why);
-void lg_overlays_release(struct lg_lun_view *v, size_t n, const char *peer_ip);
+void lg_overlays_release(struct lg_lun_view *v, size_t n);
 /* For inspection (the FUSE view): the open view of an initiator on a
  * per-initiator storage object, opened if need be (never reset) and shared
  * with that initiator's sessions.  NULL with a message in *why. */

@@ -107,9 +107,10 @@ static int list_one(struct lg_storage *so, const char *path, const struct cow_in
     strftime(when, sizeof when, "%Y-%m-%d %H:%M", localtime_r(&t, &tm));
   }
   bool live = cow_in_use(path);
+  char safe[LG_SAFE_MAX];
   printf("%-12s %-44s %10s %10s  %-16s %s%s\n", so->name,
-         info->client[0] ? info->client : "(shared)", alloc, quota, when, path,
-         live ? "  (in use)" : "");
+         info->client[0] ? lg_safe(info->client, safe, sizeof safe) : "(shared)", alloc,
+         quota, when, path, live ? "  (in use)" : "");
   return 0;
 }
 
@@ -118,14 +119,16 @@ static int reset_one(struct lg_storage *so, const char *path, const struct cow_i
 {
   (void)path;
   (void)arg;
+  char safe[LG_SAFE_MAX];
+  lg_safe(info->client, safe, sizeof safe);
   int r = cow_overlay_remove(so->h, info->client[0] ? info->client : NULL);
   if (r < 0) {
-    fprintf(stderr, "lungate: overlay of %s on %s: %s\n", info->client, so->name,
+    fprintf(stderr, "lungate: overlay of %s on %s: %s\n", safe, so->name,
             r == -EBUSY ? "in use by a running gateway; log the client out first"
                         : strerror(-r));
     return -1;
   }
-  printf("reset %s on %s\n", info->client, so->name);
+  printf("reset %s on %s\n", safe, so->name);
   return 0;
 }
 
@@ -141,8 +144,14 @@ static int gc_one(struct lg_storage *so, const char *path, const struct cow_info
   uint64_t now = (uint64_t)time(NULL);
   if (info->last_use + g->max_age > now)
     return 0;
+  char safe[LG_SAFE_MAX];
+  lg_safe(info->client, safe, sizeof safe);
+  if (cow_in_use(path)) { /* a live client is not idle, whatever its record says */
+    printf("kept %s on %s: in use by a running gateway\n", safe, so->name);
+    return 0;
+  }
   if (g->dry_run) {
-    printf("would remove %s on %s (unused for %llu days): %s\n", info->client, so->name,
+    printf("would remove %s on %s (unused for %llu days): %s\n", safe, so->name,
            (unsigned long long)((now - info->last_use) / 86400), path);
     return 0;
   }

@@ -13,8 +13,6 @@
 #include "target/model.h"
 #include "util/log.h"
 
-#define MAX_PEERS 8
-
 struct lg_overlay {
   struct lg_overlay *next;
   struct lg_storage *tmpl;           /* the per-initiator storage object */
@@ -22,8 +20,7 @@ struct lg_overlay {
   struct lg_storage view;            /* what the session's LUN points at */
   unsigned refs;                     /* sessions + inspectors (the FUSE view) */
   unsigned sessions;                 /* live iSCSI sessions */
-  char peers[MAX_PEERS][48];         /* addresses of live sessions */
-  unsigned npeers;
+  char peer[48];                     /* the one address they come from */
 };
 
 static pthread_mutex_t ov_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -66,11 +63,13 @@ static struct lg_overlay *overlay_open(struct lg_storage *tmpl, const char *init
     char path[4096];
     struct cow_info info;
     if (cow_overlay_path(tmpl->h, initiator, path, sizeof path) == 0 &&
-        cow_info_read(path, &info) == 0 &&
+        cow_info_read(path, &info) == 0 && !info.unclean && /* a crash is not idleness */
         (uint64_t)time(NULL) - info.last_use > (uint64_t)tmpl->reset_after_idle) {
       int r = cow_overlay_remove(tmpl->h, initiator);
+      char safe[LG_SAFE_MAX];
       lg_info("overlay reset: storage=%s initiator=%s idle=%llus policy=after_idle:%lld%s%s",
-              tmpl->name, initiator, (unsigned long long)(time(NULL) - info.last_use),
+              tmpl->name, lg_safe(initiator, safe, sizeof safe),
+              (unsigned long long)(time(NULL) - info.last_use),
               (long long)tmpl->reset_after_idle, r < 0 ? " error=" : "",
               r < 0 ? strerror(-r) : "");
     }
@@ -112,19 +111,16 @@ int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *initiator,
     if (!tmpl->per_initiator)
       continue;
     struct lg_overlay *o = find(tmpl, norm);
-    if (o && !tmpl->shared_initiators) {
-      for (unsigned k = 0; k < o->npeers; k++)
-        if (strcmp(o->peers[k], peer_ip)) {
-          if (asprintf(why, "initiator %s is already logged in from %s; a second machine "
-                       "at %s with the same name would share its disk (set "
-                       "\"shared_initiators\": true on storage object \"%s\" if that is "
-                       "meant)", initiator, o->peers[k], peer_ip, tmpl->name) < 0)
-            *why = NULL;
-          rc = -EBUSY;
-          break;
-        }
-      if (rc)
-        break;
+    if (o && o->sessions && !tmpl->shared_initiators && strcmp(o->peer, peer_ip)) {
+      char safe[LG_SAFE_MAX];
+      if (asprintf(why, "initiator %s is already logged in from %s; a second machine "
+                   "at %s with the same name would share its disk (set "
+                   "\"shared_initiators\": true on storage object \"%s\" if that is "
+                   "meant)", lg_safe(initiator, safe, sizeof safe), o->peer, peer_ip,
+                   tmpl->name) < 0)
+        *why = NULL;
+      rc = -EBUSY;
+      break;
     }
     if (!o) {
       o = overlay_open(tmpl, initiator, norm, true, why);
@@ -135,21 +131,22 @@ int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *initiator,
       o->next = ov_head;
       ov_head = o;
     }
+    if (o->sessions++ == 0) {
+      snprintf(o->peer, sizeof o->peer, "%s", peer_ip);
+      cow_touch(o->view.h, true); /* a live mark: a crash is not idleness */
+    }
     o->refs++;
-    o->sessions++;
-    if (o->npeers < MAX_PEERS)
-      snprintf(o->peers[o->npeers++], sizeof o->peers[0], "%s", peer_ip);
     v[i].overlay = o;
     v[i].so = &o->view;
   }
   pthread_mutex_unlock(&ov_lock);
   free(norm);
   if (rc)
-    lg_overlays_release(v, i, peer_ip);
+    lg_overlays_release(v, i);
   return rc;
 }
 
-void lg_overlays_release(struct lg_lun_view *v, size_t n, const char *peer_ip)
+void lg_overlays_release(struct lg_lun_view *v, size_t n)
 {
   pthread_mutex_lock(&ov_lock);
   for (size_t i = 0; i < n; i++) {
@@ -158,14 +155,8 @@ void lg_overlays_release(struct lg_lun_view *v, size_t n, const char *peer_ip)
       continue;
     v[i].overlay = NULL;
     v[i].so = o->tmpl;
-    for (unsigned k = 0; k < o->npeers; k++)
-      if (!strcmp(o->peers[k], peer_ip)) {
-        memmove(o->peers[k], o->peers[k + 1], sizeof o->peers[0] * (o->npeers - k - 1));
-        o->npeers--;
-        break;
-      }
     if (--o->sessions == 0)
-      cow_touch(o->view.h);
+      cow_touch(o->view.h, false);
     put_locked(o);
   }
   pthread_mutex_unlock(&ov_lock);

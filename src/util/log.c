@@ -43,3 +43,22 @@ void lg_set_error(const char *fmt, ...)
 }
 
 const char *lg_get_error(void) { return last_error; }
+
+char *lg_safe(const char *in, char *out, size_t outlen)
+{
+  static const char hex[] = "0123456789abcdef";
+  size_t n = 0;
+  for (; *in && n + 5 < outlen; in++) {
+    unsigned char ch = (unsigned char)*in;
+    if (ch <= 0x20 || ch == 0x7f || ch == '"' || ch == '\\' || ch == '=') {
+      out[n++] = '\\';
+      out[n++] = 'x';
+      out[n++] = hex[ch >> 4];
+      out[n++] = hex[ch & 15];
+    } else {
+      out[n++] = (char)ch;
+    }
+  }
+  out[n] = '\0';
+  return out;
+}
