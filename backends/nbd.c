@@ -171,13 +171,36 @@ static int server_start(struct nbd_bs *b, unsigned clients)
   argv[n++] = "--discard=unmap";
   argv[n++] = b->image;
   argv[n] = NULL;
+  /* the child's environment, built before fork (setenv is not safe after it):
+   * ours, plus socket activation, plus large buffers kept off mmap (glibc
+   * would otherwise mmap and munmap every 128 KiB request: measured 4x) */
+  extern char **environ;
+  size_t nenv = 0;
+  while (environ[nenv])
+    nenv++;
+  char **envp = calloc(nenv + 4, sizeof *envp);
+  char listen_pid[32];
+  if (!envp) {
+    close(s);
+    server_stop(b);
+    return -ENOMEM;
+  }
+  size_t e = 0;
+  for (size_t i = 0; i < nenv; i++)
+    if (strncmp(environ[i], "LISTEN_", 7) && strncmp(environ[i], "MALLOC_MMAP_THRESHOLD_=", 23))
+      envp[e++] = environ[i];
+  envp[e++] = "LISTEN_FDS=1";
+  envp[e++] = "MALLOC_MMAP_THRESHOLD_=4194304";
+  envp[e++] = listen_pid; /* filled in by the child: it needs its own pid */
+  envp[e] = NULL;
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
-    int e = errno;
+    int err = errno;
     close(s);
+    free(envp);
     server_stop(b);
-    return -e;
+    return -err;
   }
   if (pid == 0) {
     /* child: die with the gateway, take the socket as fd 3, exec */
@@ -193,19 +216,17 @@ static int server_start(struct nbd_bs *b, unsigned clients)
     } else {
       fcntl(3, F_SETFD, 0);
     }
-    char pidbuf[32];
-    snprintf(pidbuf, sizeof pidbuf, "%d", (int)getpid());
-    setenv("LISTEN_PID", pidbuf, 1);
-    setenv("LISTEN_FDS", "1", 1);
+    snprintf(listen_pid, sizeof listen_pid, "LISTEN_PID=%d", (int)getpid());
     int devnull = open("/dev/null", O_RDWR);
     if (devnull >= 0)
       dup2(devnull, 0);
-    execvp("qemu-nbd", (char **)argv);
+    execvpe("qemu-nbd", (char **)argv, envp);
     fprintf(stderr, "lungate: cannot run qemu-nbd: %s (install Debian's qemu-utils)\n",
             strerror(errno));
     _exit(127);
   }
   close(s);
+  free(envp);
   b->server_pid = pid;
   return 0;
 }

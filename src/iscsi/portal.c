@@ -42,8 +42,8 @@ void iscsi_workq_push(struct iscsi_task *t)
   else
     wq.head = t;
   wq.tail = t;
-  pthread_cond_signal(&wq.cond);
   pthread_mutex_unlock(&wq.lock);
+  pthread_cond_signal(&wq.cond); /* after unlocking: the woken worker need not wait for us */
 }
 
 static void *worker_main(void *arg)
