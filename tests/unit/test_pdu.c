@@ -228,6 +228,58 @@ START_TEST(test_pdu_before_login)
 }
 END_TEST
 
+/* A NOP-Out with CRC32C header and data digests (as negotiated after login). */
+static size_t nop_with_digests(uint8_t *out, uint32_t itt, uint32_t cmdsn, bool bad_data)
+{
+  uint8_t bhs[ISCSI_BHS_LEN] = { ISCSI_OP_NOP_OUT, 0x80 };
+  bhs_put32(bhs, BHS_ITT, itt);
+  bhs_put32(bhs, BHS_TTT, ISCSI_RSVD_TAG);
+  bhs_put32(bhs, BHS_CMDSN, cmdsn);
+  bhs_set_data_len(bhs, 5);
+  memcpy(out, bhs, ISCSI_BHS_LEN);
+  uint32_t hd = iscsi_crc32c_final(iscsi_crc32c(bhs, ISCSI_BHS_LEN, ISCSI_CRC32C_INIT));
+  memcpy(out + 48, &hd, 4);                 /* the digest goes out least significant byte first */
+  memcpy(out + 52, "ping\x21\0\0\0", 8);  /* 5 bytes and padding */
+  uint32_t dd = iscsi_crc32c_final(iscsi_crc32c(out + 52, 8, ISCSI_CRC32C_INIT));
+  if (bad_data)
+    dd ^= 1;
+  memcpy(out + 60, &dd, 4);
+  return 64;
+}
+
+START_TEST(test_digests)
+{
+  login(100000);
+  conn->params.header_digest = conn->params.data_digest = true;
+  uint8_t pdu[64], r[ISCSI_BHS_LEN + 4], data[64];
+  size_t n = nop_with_digests(pdu, 0x77, 42, false);
+  for (size_t off = 0; off < n; off += 3) /* in pieces, across every part */
+    ck_assert_int_eq(iscsi_rx_feed(conn, pdu + off, n - off < 3 ? n - off : 3), 0);
+  /* the reply carries digests too: BHS, header digest, data, padding, data digest */
+  ck_assert_int_eq(recv(peer, r, ISCSI_BHS_LEN + 4, MSG_WAITALL), ISCSI_BHS_LEN + 4);
+  ck_assert_uint_eq(r[0], ISCSI_OP_NOP_IN);
+  uint32_t hd = iscsi_crc32c_final(iscsi_crc32c(r, ISCSI_BHS_LEN, ISCSI_CRC32C_INIT)), got;
+  memcpy(&got, r + ISCSI_BHS_LEN, 4);
+  ck_assert_uint_eq(got, hd);
+  ck_assert_int_eq(recv(peer, data, 12, MSG_WAITALL), 12);
+  ck_assert(!memcmp(data, "ping!", 5));
+  uint32_t dd = iscsi_crc32c_final(iscsi_crc32c(data, 8, ISCSI_CRC32C_INIT));
+  memcpy(&got, data + 8, 4);
+  ck_assert_uint_eq(got, dd);
+  /* a data digest error ends the connection (ErrorRecoveryLevel 0) */
+  n = nop_with_digests(pdu, 0x78, 43, true);
+  ck_assert_int_eq(iscsi_rx_feed(conn, pdu, n), -1);
+  /* and so does a header digest error */
+  teardown();
+  setup();
+  login(100000);
+  conn->params.header_digest = true;
+  uint8_t bhs[ISCSI_BHS_LEN + 4] = { ISCSI_OP_NOP_OUT, 0x80 };
+  bhs_put32(bhs, BHS_ITT, 0x79);
+  ck_assert_int_eq(iscsi_rx_feed(conn, bhs, sizeof bhs), -1);
+}
+END_TEST
+
 int main(void)
 {
   Suite *s = suite_create("pdu");
@@ -240,6 +292,7 @@ int main(void)
   tcase_add_loop_test(rx, test_login_nop_reject, 0, sizeof steps / sizeof steps[0]);
   tcase_add_test(rx, test_login_failures);
   tcase_add_test(rx, test_pdu_before_login);
+  tcase_add_test(rx, test_digests);
   suite_add_tcase(s, rx);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
