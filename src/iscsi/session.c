@@ -294,13 +294,21 @@ void iscsi_task_run(struct iscsi_task *t)
   task_respond(t);
 }
 
+/* Run a complete command: on the receiving thread when it is the
+ * connection's only one (one command at a time, as iPXE and QD1 clients
+ * send: no hand-off to a worker and back), else on the worker pool so that
+ * a deep queue runs in parallel. */
 static void task_queue(struct iscsi_task *t)
 {
   struct iscsi_conn *c = t->conn;
   pthread_mutex_lock(&c->task_lock);
   t->state = TASK_QUEUED;
+  bool alone = atomic_load(&c->active) == 1;
   pthread_mutex_unlock(&c->task_lock);
-  iscsi_workq_push(t);
+  if (alone)
+    iscsi_task_run(t);
+  else
+    iscsi_workq_push(t);
 }
 
 /* Solicit the next bursts of a write, as MaxOutstandingR2T allows. */
