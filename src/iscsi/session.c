@@ -64,6 +64,7 @@ void iscsi_session_free(struct iscsi_session *s)
 {
   if (s->tsih)
     iscsi_session_unregister(s);
+  scsi_release_nexus(&s->nexus, s->luns, s->n_luns); /* I_T nexus loss */
   if (s->overlays_held)
     lg_overlays_release(s->luns, s->n_luns);
   free(s->initiator);
@@ -629,6 +630,10 @@ static int tmf_done(struct iscsi_conn *c)
       break;
     }
     abort_tasks(c, false, lun, NULL);
+    if (fn == ISCSI_TMF_LUN_RESET) {
+      const struct lg_lun_view *v = find_lun(s, lun);
+      atomic_store(&v->so->reserved_by, 0); /* a reset releases reservations */
+    }
     if (fn == ISCSI_TMF_LUN_RESET)
       lg_info("task management: LUN %llu reset by initiator=%s peer=%s",
               (unsigned long long)lun, s->initiator_log, c->peer);
@@ -636,6 +641,8 @@ static int tmf_done(struct iscsi_conn *c)
   case ISCSI_TMF_TARGET_WARM_RESET:
   case ISCSI_TMF_TARGET_COLD_RESET:
     abort_tasks(c, true, 0, NULL);
+    for (size_t i = 0; i < s->n_luns; i++)
+      atomic_store(&s->luns[i].so->reserved_by, 0);
     lg_info("task management: target %s reset by initiator=%s peer=%s",
             fn == ISCSI_TMF_TARGET_COLD_RESET ? "cold" : "warm", s->initiator_log, c->peer);
     break;

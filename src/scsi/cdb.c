@@ -9,13 +9,17 @@
 const struct scsi_op scsi_ops[] = {
   { 0x00, 0, "TEST UNIT READY", 6, OP_NEEDS_LUN, NULL, spc_test_unit_ready,
     { 0x00, 0, 0, 0, 0, CTL } },
-  { 0x03, 0, "REQUEST SENSE", 6, 0, spc_parse_alloc, spc_request_sense,
+  { 0x03, 0, "REQUEST SENSE", 6, OP_RES_OK, spc_parse_alloc, spc_request_sense,
     { 0x03, 0x01, 0, 0, 0xff, CTL } },
   { 0x08, 0, "READ(6)", 6, OP_NEEDS_LUN, sbc_parse_rw, sbc_read,
     { 0x08, 0x1f, 0xff, 0xff, 0xff, CTL } },
   { 0x0a, 0, "WRITE(6)", 6, OP_NEEDS_LUN | OP_WRITES, sbc_parse_rw, sbc_write,
     { 0x0a, 0x1f, 0xff, 0xff, 0xff, CTL } },
-  { 0x12, 0, "INQUIRY", 6, 0, spc_parse_alloc, spc_inquiry,
+  { 0x16, 0, "RESERVE(6)", 6, OP_NEEDS_LUN | OP_RES_OK, NULL, spc_reserve,
+    { 0x16, 0, 0, 0, 0, CTL } },
+  { 0x17, 0, "RELEASE(6)", 6, OP_NEEDS_LUN | OP_RES_OK, NULL, spc_release,
+    { 0x17, 0, 0, 0, 0, CTL } },
+  { 0x12, 0, "INQUIRY", 6, OP_RES_OK, spc_parse_alloc, spc_inquiry,
     { 0x12, 0x01, 0xff, 0xff, 0xff, CTL } },
   { 0x1a, 0, "MODE SENSE(6)", 6, OP_NEEDS_LUN, spc_parse_alloc, spc_mode_sense,
     { 0x1a, 0x08, 0xff, 0xff, 0xff, CTL } },
@@ -43,6 +47,10 @@ const struct scsi_op scsi_ops[] = {
     { 0x41, 0x08, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, CTL } },
   { 0x42, 0, "UNMAP", 10, OP_NEEDS_LUN | OP_WRITES, lbp_parse_unmap, lbp_unmap,
     { 0x42, 0x00, 0, 0, 0, 0, 0x1f, 0xff, 0xff, CTL } },
+  { 0x56, 0, "RESERVE(10)", 10, OP_NEEDS_LUN | OP_RES_OK, NULL, spc_reserve,
+    { 0x56, 0, 0, 0, 0, 0, 0, 0, 0, CTL } },
+  { 0x57, 0, "RELEASE(10)", 10, OP_NEEDS_LUN | OP_RES_OK, NULL, spc_release,
+    { 0x57, 0, 0, 0, 0, 0, 0, 0, 0, CTL } },
   { 0x5a, 0, "MODE SENSE(10)", 10, OP_NEEDS_LUN, spc_parse_alloc, spc_mode_sense,
     { 0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, CTL } },
   { 0x88, 0, "READ(16)", 16, OP_NEEDS_LUN, sbc_parse_rw, sbc_read,
@@ -65,9 +73,9 @@ const struct scsi_op scsi_ops[] = {
     { 0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x01, CTL } },
   { 0x9e, 0x12, "GET LBA STATUS", 16, OP_NEEDS_LUN | OP_HAS_SA, spc_parse_alloc, lbp_get_lba_status,
     { 0x9e, 0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, CTL } },
-  { 0xa0, 0, "REPORT LUNS", 12, 0, spc_parse_alloc, spc_report_luns,
+  { 0xa0, 0, "REPORT LUNS", 12, OP_RES_OK, spc_parse_alloc, spc_report_luns,
     { 0xa0, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL } },
-  { 0xa3, 0x0c, "REPORT SUPPORTED OPERATION CODES", 12, OP_HAS_SA, spc_parse_alloc, spc_report_opcodes,
+  { 0xa3, 0x0c, "REPORT SUPPORTED OPERATION CODES", 12, OP_HAS_SA | OP_RES_OK, spc_parse_alloc, spc_report_opcodes,
     { 0xa3, 0x0c, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, CTL } },
   { 0xa8, 0, "READ(12)", 12, OP_NEEDS_LUN, sbc_parse_rw, sbc_read,
     { 0xa8, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, CTL } },
@@ -139,6 +147,12 @@ int scsi_parse(struct scsi_task *t)
     scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_LUN_NOT_SUPPORTED);
     return -1;
   }
+  /* a LU reserved by another I_T nexus (RESERVE 6/10) */
+  uintptr_t holder = t->lun ? atomic_load(&t->lun->so->reserved_by) : 0;
+  if (holder && holder != (uintptr_t)t->nexus && !(t->op->flags & OP_RES_OK)) {
+    t->status = SCSI_STATUS_RESERVATION_CONFLICT;
+    return -1;
+  }
   /* reserved bits set in the CDB (outside the usage map) are invalid */
   for (unsigned i = 1; i < t->op->cdb_len; i++)
     if (t->cdb[i] & ~t->op->usage[i]) {
@@ -153,6 +167,15 @@ int scsi_parse(struct scsi_task *t)
     return -1;
   }
   return 0;
+}
+
+void scsi_release_nexus(const struct scsi_nexus *nx, const struct lg_lun_view *luns,
+                        size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    uintptr_t mine = (uintptr_t)nx;
+    atomic_compare_exchange_strong(&luns[i].so->reserved_by, &mine, 0);
+  }
 }
 
 bool scsi_write_truncatable(const struct scsi_task *t)

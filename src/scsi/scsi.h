@@ -109,6 +109,11 @@ void scsi_sense_field(struct scsi_task *t, unsigned byte, int bit);
 /* Turn a backstore -errno into status and sense, in one place. */
 void scsi_sense_errno(struct scsi_task *t, int err, bool writing);
 
+/* Drop the RESERVE(6/10) reservations a nexus holds on these LUNs (its
+ * session ended, or a LUN or target reset). */
+void scsi_release_nexus(const struct scsi_nexus *nx, const struct lg_lun_view *luns,
+                        size_t n);
+
 /* Name of an opcode for logs, or NULL. */
 const char *scsi_op_name(uint8_t opcode);
 

@@ -8,6 +8,7 @@
 #define OP_NEEDS_LUN   (1u << 0)  /* fails with LUN NOT SUPPORTED on an unmapped LUN */
 #define OP_WRITES      (1u << 1)  /* modifies the medium: write protection applies */
 #define OP_HAS_SA      (1u << 2)  /* service action in byte 1 bits 0-4 */
+#define OP_RES_OK      (1u << 3)  /* allowed while another nexus holds a reservation */
 
 struct scsi_op {
   uint8_t opcode;
@@ -74,5 +75,7 @@ void spc_report_luns(struct scsi_task *t);
 void spc_report_opcodes(struct scsi_task *t);
 void spc_start_stop(struct scsi_task *t);
 void spc_prevent_allow(struct scsi_task *t);
+void spc_reserve(struct scsi_task *t);
+void spc_release(struct scsi_task *t);
 
 #endif

@@ -35,6 +35,21 @@ void spc_test_unit_ready(struct scsi_task *t) { (void)t; }
 void spc_start_stop(struct scsi_task *t) { (void)t; }
 void spc_prevent_allow(struct scsi_task *t) { (void)t; }
 
+/* RESERVE(6/10), SPC-2: the whole LU for this I_T nexus. */
+void spc_reserve(struct scsi_task *t)
+{
+  uintptr_t none = 0, me = (uintptr_t)t->nexus;
+  if (!atomic_compare_exchange_strong(&t->lun->so->reserved_by, &none, me) && none != me)
+    t->status = SCSI_STATUS_RESERVATION_CONFLICT;
+}
+
+/* RELEASE(6/10): only the holder releases; from anyone else it does nothing. */
+void spc_release(struct scsi_task *t)
+{
+  uintptr_t me = (uintptr_t)t->nexus;
+  atomic_compare_exchange_strong(&t->lun->so->reserved_by, &me, 0);
+}
+
 static size_t inquiry_standard(const struct scsi_task *t, uint8_t *d)
 {
   memset(d, 0, 96);

@@ -35,6 +35,8 @@ struct lg_storage {
   /* writes hold it shared, COMPARE AND WRITE exclusively (its atomicity);
    * all-zero bytes are a valid initial state (glibc's initializer) */
   pthread_rwlock_t io_lock;
+  /* RESERVE(6/10): the I_T nexus (a session's scsi_nexus) holding the LU */
+  _Atomic uintptr_t reserved_by;
 };
 
 struct lg_lun {

@@ -2,7 +2,9 @@
 # libiscsi's SCSI compliance suite (`iscsi-test-cu -d`, destructive tests
 # allowed) against a 96 MiB writable LUN: the suites TestUnitReady, Inquiry,
 # ReadCapacity10, ReadCapacity16, Read6, Read10, Read12, Read16, Write10,
-# Write12, Write16, ReportSupportedOpcodes and Mandatory must all run, with no
+# Write12, Write16, ReportSupportedOpcodes and Mandatory (issue 2), and the
+# thin-provisioning, COMPARE AND WRITE, WRITE AND VERIFY, PRE-FETCH, READ DEFECT
+# DATA and RESERVE(6) suites (SUITES below) must all run, with no
 # failed test, assert or suite. Then the WriteProtect tests run against a
 # --readonly LUN, where they must run (not skip) and pass.
 # shellcheck source=functions.sh
@@ -10,7 +12,9 @@ source "$(dirname "$0")/functions.sh"
 require_cmd iscsi-test-cu
 
 SUITES=(TestUnitReady Inquiry ReadCapacity10 ReadCapacity16 Read6 Read10 Read12 Read16
-	Write10 Write12 Write16 ReportSupportedOpcodes Mandatory)
+	Write10 Write12 Write16 ReportSupportedOpcodes Mandatory
+	Unmap WriteSame10 WriteSame16 GetLBAStatus CompareAndWrite WriteVerify10 WriteVerify12
+	WriteVerify16 Prefetch10 Prefetch16 ReadDefectData10 ReadDefectData12 Reserve6)
 RO_TESTS=(Write10.WriteProtect Write12.WriteProtect Write16.WriteProtect)
 
 list=$(iscsi-test-cu --list) || fail "iscsi-test-cu --list failed"
