@@ -351,6 +351,7 @@ int iscsi_rx_feed(struct iscsi_conn *c, const uint8_t *p, size_t n)
         rx_data_account(rx, p, k, ddig);
         p += k;
         n -= k;
+        rx->more = n > 0;
         if (rx->got == rx->data_total && rx_next(c) < 0)
           return -1;
       }
@@ -363,6 +364,7 @@ int iscsi_rx_feed(struct iscsi_conn *c, const uint8_t *p, size_t n)
     rx->got += k;
     p += k;
     n -= k;
+    rx->more = n > 0;
     if (k == need && rx_next(c) < 0)
       return -1;
   }
@@ -383,6 +385,7 @@ static bool rx_direct(struct iscsi_conn *c, uint8_t **ptr, size_t *len)
 static int rx_direct_done(struct iscsi_conn *c, uint8_t *ptr, size_t n)
 {
   struct iscsi_rx *rx = &c->rx;
+  rx->more = false;
   rx_data_account(rx, ptr, (uint32_t)n, c->params.data_digest);
   if (rx->got == rx->data_total)
     return rx_next(c);

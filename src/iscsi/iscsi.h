@@ -92,6 +92,7 @@ struct iscsi_rx {
   uint32_t crc;                      /* running data digest */
   struct iscsi_task *task;           /* task the data belongs to */
   bool drop;                         /* ignore the PDU once received */
+  bool more;                         /* more received bytes wait behind this PDU */
   unsigned r2t_slot;                 /* the R2T a solicited Data-Out answers */
   uint8_t reject;                    /* Reject reason to answer with, or 0 */
 };

@@ -296,15 +296,16 @@ void iscsi_task_run(struct iscsi_task *t)
 }
 
 /* Run a complete command: on the receiving thread when it is the
- * connection's only one (one command at a time, as iPXE and QD1 clients
- * send: no hand-off to a worker and back), else on the worker pool so that
- * a deep queue runs in parallel. */
+ * connection's only one and nothing else has arrived behind it (one command
+ * at a time, as iPXE and QD1 clients send: no hand-off to a worker and
+ * back), else on the worker pool, so that a deep queue runs in parallel and
+ * a task management request right behind a command still finds it. */
 static void task_queue(struct iscsi_task *t)
 {
   struct iscsi_conn *c = t->conn;
   pthread_mutex_lock(&c->task_lock);
   t->state = TASK_QUEUED;
-  bool alone = atomic_load(&c->active) == 1;
+  bool alone = atomic_load(&c->active) == 1 && !c->rx.more;
   pthread_mutex_unlock(&c->task_lock);
   if (alone)
     iscsi_task_run(t);
@@ -607,7 +608,6 @@ static int tmf_done(struct iscsi_conn *c)
   const uint8_t *bhs = c->rx.bhs;
   struct iscsi_session *s = c->sess;
   uint8_t fn = bhs[1] & 0x7f, response = ISCSI_TMF_RSP_COMPLETE;
-  uint32_t cmdsn = bhs_get32(bhs, BHS_CMDSN);
   if (!accept_cmdsn(c, bhs))
     return 0;
   uint64_t lun = 0;
@@ -618,8 +618,9 @@ static int tmf_done(struct iscsi_conn *c)
     struct iscsi_task *t = task_by_itt(c, rtt, false);
     if (t)
       abort_tasks(c, false, 0, t);
-    else if (!(sn_lt(refcmdsn, cmdsn) && sn_lt(cmdsn - ISCSI_QUEUE_DEPTH, refcmdsn)))
-      response = ISCSI_TMF_RSP_NO_TASK;
+    else if (sn_lt(refcmdsn, atomic_load(&c->exp_cmdsn)))
+      response = ISCSI_TMF_RSP_NO_TASK; /* received and already answered */
+    /* else not received yet: on one connection it never will be (complete) */
     break;
   }
   case ISCSI_TMF_ABORT_TASK_SET:
