@@ -373,11 +373,15 @@ static int scsi_cmd_header(struct iscsi_conn *c)
     rx->reject = ISCSI_REJECT_PROTOCOL_ERROR;
     return 0;
   }
+  /* the task counts as active before ExpCmdSN moves: a response sent in
+   * between must not see the window one command wider than it is */
+  struct iscsi_task *t = task_alloc(c);
   if (!accept_cmdsn(c, bhs)) {
+    if (t)
+      task_free(t);
     rx->drop = true;
     return 0;
   }
-  struct iscsi_task *t = task_alloc(c);
   if (!t) {
     rx->reject = ISCSI_REJECT_OUT_OF_RESOURCES;
     return 0;
