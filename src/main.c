@@ -120,8 +120,11 @@ static void print_ipxe_lines(const char *iqn, char *const *listen, size_t n_list
     }
     freeifaddrs(ifa);
   }
-  if (!any)
-    fprintf(stderr, "\n  sanboot iscsi:SERVER-IP::%u::%s\n", port, iqn);
+  if (!any) /* listening on loopback: a VM with QEMU's user networking gets here */
+    fprintf(stderr,
+            "\n  #!ipxe\n  dhcp\n  set initiator-iqn " DEFAULT_IQN_PREFIX "client-${mac:hexhyp}\n"
+            "  sanboot iscsi:%s::%u::%s || reboot\n", strncmp(host, "127.", 4) ? "SERVER-IP"
+            : "10.0.2.2", port, iqn);
   fprintf(stderr, "\n(QEMU user networking reaches this host as 10.0.2.2.)\n\n");
 }
 
