@@ -45,6 +45,7 @@ struct iscsi_conn *iscsi_conn_new(int fd, struct lg_model *model)
     return NULL;
   }
   c->fd = fd;
+  c->accepted = time(NULL);
   c->model = model;
   lg_model_ref(model);
   c->phase = PHASE_LOGIN;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "iscsi/chap.h"
 #include "iscsi/keys.h"
@@ -128,6 +129,7 @@ struct iscsi_conn {
   socklen_t local_len;
   enum iscsi_conn_phase phase;
   atomic_bool logged_in;             /* past login: read by the accept loop */
+  time_t accepted;                   /* when the connection came in */
   struct lg_model *model;
   struct iscsi_rx rx;
   struct iscsi_login *login;         /* during login only */

@@ -19,7 +19,8 @@
 
 #define MAX_LISTEN 32
 #define MAX_CONNS 1024
-#define PENDING_PER_ADDR 8           /* connections still logging in, per address */
+#define PENDING_PER_ADDR 32          /* connections still logging in, per address */
+#define PENDING_GRACE_SEC 2          /* a login younger than this is never evicted */
 #define SHUTDOWN_WAIT_SEC 30
 
 /* ---- worker pool ---- */
@@ -289,22 +290,28 @@ static void *conn_main(void *arg)
   return NULL;
 }
 
-/* Make room for a new connection from ip: the oldest connection still in
- * login goes when that address has PENDING_PER_ADDR of them, or when the
- * gateway is full, so idle or slow sockets never lock real clients out.
- * false: full of logged-in sessions.  Under s->lock. */
+/* Make room for a new connection from ip: when that address has
+ * PENDING_PER_ADDR connections still logging in, or the gateway is full,
+ * the oldest connection that has been logging in for PENDING_GRACE_SEC or
+ * more is closed, so idle or slow sockets never lock real clients out, while
+ * many clients behind one address (NAT, a VM host) logging in at once are
+ * never cut off.  false: full, and nothing to evict.  Under s->lock. */
 static bool make_room(struct lg_server *s, const char *ip)
 {
   struct iscsi_conn *oldest_same = NULL, *oldest_any = NULL;
   unsigned same = 0;
+  time_t now = time(NULL);
   for (struct iscsi_conn *c = s->conns; c; c = c->next_conn) { /* newest first */
     if (atomic_load(&c->logged_in))
       continue;
-    oldest_any = c;
+    bool old = now - c->accepted >= PENDING_GRACE_SEC;
     if (!strcmp(c->peer_ip, ip)) {
       same++;
-      oldest_same = c;
+      if (old)
+        oldest_same = c;
     }
+    if (old)
+      oldest_any = c;
   }
   struct iscsi_conn *victim = same >= PENDING_PER_ADDR ? oldest_same
                             : s->n_conns >= MAX_CONNS ? oldest_any : NULL;
@@ -313,7 +320,7 @@ static bool make_room(struct lg_server *s, const char *ip)
             "%u in all)", victim->peer, same, ip, s->n_conns);
     iscsi_conn_shutdown(victim);
   }
-  return s->n_conns < MAX_CONNS + PENDING_PER_ADDR || victim;
+  return s->n_conns < MAX_CONNS || victim;
 }
 
 static void accept_one(struct lg_server *s, int lfd)
