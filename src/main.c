@@ -287,6 +287,10 @@ static int cmd_serve(int argc, char **argv)
       return 1;
     }
   }
+  if (!fuse) { /* the server holds the model: once a reload replaces it, it can go */
+    lg_model_unref(model);
+    model = NULL;
+  }
   int rc = lg_server_run(srv);
   lg_ctl_stop(ctl);
   lg_fuse_stop(fuse); /* unmounts; before the model goes */

@@ -206,12 +206,11 @@ static bool hold_client(struct lg_ovl_ctx *x, struct lg_storage *so, const char 
   if (!force) {
     lg_overlay_block(so, client, false);
     add_msg(res, true, "overlay of %s on %s: in use (the client is logged in); log it out "
-            "first, or add --force to log it out and %s", safe, so->name, what);
+            "first, or add --force to log it out and %s it", safe, so->name, what);
     return false;
   }
+  lg_info("overlay %s: logging out initiator=%s on storage=%s (--force)", what, safe, so->name);
   int n = x->logout(so, client, x->arg);
-  lg_info("overlay %s: logging out %d session(s) of initiator=%s on storage=%s (--force)",
-          what, n, safe, so->name);
   if (!wait_not_live(so, client)) {
     lg_overlay_block(so, client, false);
     add_msg(res, true, "overlay of %s on %s: the client's sessions did not end within %d s",
@@ -235,7 +234,7 @@ static int reset_client(struct lg_ovl_ctx *x, struct lg_storage *so, const char 
   char safe[LG_SAFE_MAX];
   lg_safe(client && *client ? client : "(shared)", safe, sizeof safe);
   const char *who = so->per_initiator && client && *client ? client : NULL;
-  if (who && !hold_client(x, so, who, force, "reset it", res))
+  if (who && !hold_client(x, so, who, force, "reset", res))
     return -1;
   int r = cow_overlay_remove(so->h, who);
   if (who)
@@ -391,7 +390,7 @@ json_t *lg_ovl_commit(struct lg_ovl_ctx *x, const char *name, const char *initia
   } else if (cow_overlay_path(so->h, initiator, path, sizeof path) < 0 ||
              access(path, F_OK) < 0) {
     add_msg(res, true, "%s has no overlay on %s (nothing to commit)", safe, so->name);
-  } else if (hold_client(x, so, initiator, force, "commit it", res)) {
+  } else if (hold_client(x, so, initiator, force, "commit", res)) {
     char *why = NULL;
     struct lg_storage *view = lg_overlay_get(so, initiator, &why);
     if (!view) {
