@@ -413,11 +413,10 @@ int lg_server_run(struct lg_server *s)
       if (read(sfd, &si, sizeof si) == sizeof si) {
         if (si.ssi_signo == SIGHUP) {
           char *err = NULL;
-          if (lg_server_reload(s, &err) < 0) {
+          if (lg_server_reload(s, &err) < 0)
             lg_err("SIGHUP: reload failed, still serving the previous configuration: %s",
                    err ? err : "out of memory");
-            free(err);
-          }
+          free(err); /* the summary, already logged, or why it failed */
           continue;
         }
         lg_info("signal %s: finishing in-flight commands and stopping",
