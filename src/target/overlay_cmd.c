@@ -133,7 +133,12 @@ static int foreach_overlay(struct lg_ovl_ctx *x, struct lg_storage *so, overlay_
     struct cow_info info;
     int r = cow_info_read(path, &info);
     if (r < 0) {
-      add_msg(res, false, "%s: not a readable overlay (%s); skipped", path, strerror(-r));
+      json_t *w = json_object_get(res, "warnings");
+      if (!w)
+        json_object_set_new(res, "warnings", w = json_array());
+      char msg[PATH_MAX + 128];
+      snprintf(msg, sizeof msg, "%s: not a readable overlay (%s); skipped", path, strerror(-r));
+      json_array_append_new(w, json_string(msg));
       continue;
     }
     if (fn(x, so, path, &info, arg, res) < 0)
@@ -446,6 +451,8 @@ int lg_ovl_print(const char *sub, const json_t *res)
   }
   json_array_foreach(json_object_get(res, "messages"), i, v)
     printf("%s\n", json_string_value(v));
+  json_array_foreach(json_object_get(res, "warnings"), i, v)
+    fprintf(stderr, "lungate: %s\n", json_string_value(v));
   json_array_foreach(json_object_get(res, "errors"), i, v)
     fprintf(stderr, "lungate: %s\n", json_string_value(v));
   const char *err = json_string_value(json_object_get(res, "error"));

@@ -1,7 +1,8 @@
 /* The overlay lifecycle (list, reset, commit, gc) on a model: offline on a
  * config's overlay directories, or inside a running gateway for its control
  * socket.  Results are JSON objects, printed the same way in both cases:
- *   {"ok": bool, "messages": [...], "errors": [...], "overlays": [...]} */
+ *   {"ok": bool, "messages": [...], "errors": [...], "warnings": [...],
+ *    "overlays": [...]} */
 #ifndef LUNGATE_TARGET_OVERLAY_CMD_H
 #define LUNGATE_TARGET_OVERLAY_CMD_H
 
