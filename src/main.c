@@ -34,7 +34,8 @@ static void usage(FILE *f)
     "       lungate serve                 (no config: serve a demo disk, " DEMO_IMAGE ",\n"
     "                                      each initiator writing to its own overlay)\n"
     "       lungate serve ... [--control SOCKET|none]\n"
-    "       lungate ls | sessions | overlays [NAME] | save [FILE] | reload  [--control SOCKET] [--json]\n"
+    "       lungate ls | sessions | overlays [NAME] | save [FILE] | reload | restore FILE\n"
+    "               [--control SOCKET] [--json]   (ask a running gateway)\n"
     "       lungate overlay list|reset|commit|gc [-c CONFIG] ...  (lungate overlay --help)\n"
     "       lungate mount -c CONFIG MOUNTPOINT [--fuse-writable] [--foreground]\n"
     "       lungate demo-disk PATH [SIZE_MIB]\n"
@@ -323,7 +324,7 @@ int main(int argc, char **argv)
   if (!strcmp(cmd, "overlay"))
     return cmd_overlay(argc - 1, argv + 1);
   if (!strcmp(cmd, "ls") || !strcmp(cmd, "sessions") || !strcmp(cmd, "overlays") ||
-      !strcmp(cmd, "save") || !strcmp(cmd, "reload"))
+      !strcmp(cmd, "save") || !strcmp(cmd, "reload") || !strcmp(cmd, "restore"))
     return cmd_ctl(argc - 1, argv + 1);
   if (!strcmp(cmd, "demo-disk"))
     return cmd_demo_disk(argc - 1, argv + 1);

@@ -111,6 +111,7 @@ static void usage(FILE *f)
     "       lungate overlays [--control SOCKET] [--json] [NAME]\n"
     "       lungate save     [--control SOCKET] [FILE]\n"
     "       lungate reload   [--control SOCKET]\n"
+    "       lungate restore  [--control SOCKET] FILE\n"
     "Ask a running gateway through its control socket (default %s).\n",
     lg_ctl_default_path() ? lg_ctl_default_path() : "none: give --control");
 }
@@ -249,7 +250,8 @@ int cmd_ctl(int argc, char **argv)
   int nrest = argc - optind;
   const char *arg = nrest ? argv[optind] : NULL;
   bool takes_arg = !strcmp(sub, "save") || !strcmp(sub, "overlays");
-  if (nrest > (takes_arg ? 1 : 0)) {
+  bool needs_arg = !strcmp(sub, "restore");
+  if (nrest > (takes_arg || needs_arg ? 1 : 0) || (needs_arg && !nrest)) {
     usage(stderr);
     return 2;
   }
@@ -265,7 +267,7 @@ int cmd_ctl(int argc, char **argv)
     return 1;
   }
   json_t *req = json_pack("{s:s}", "cmd", sub);
-  if (arg && !strcmp(sub, "save"))
+  if (arg && (!strcmp(sub, "save") || needs_arg))
     json_object_set_new(req, "file", json_string(lg_ctl_abspath(arg, abs, sizeof abs)));
   else if (arg)
     json_object_set_new(req, "name", json_string(arg));
@@ -294,7 +296,7 @@ int cmd_ctl(int argc, char **argv)
   } else if (!strcmp(sub, "save")) {
     printf("saved the configuration to %s\n", jstr(res, "file"));
   } else {
-    printf("reloaded: %s\n", jstr(res, "message"));
+    printf("%s: %s\n", needs_arg ? "restored" : "reloaded", jstr(res, "message"));
   }
   json_decref(res);
   return rc;

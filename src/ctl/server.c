@@ -200,10 +200,13 @@ static json_t *handle(struct lg_ctl *c, const json_t *req)
   const char *cmd = json_string_value(json_object_get(req, "cmd"));
   if (!cmd)
     return error_res("a request is a JSON object with \"cmd\" (hello, ls, sessions, "
-                     "overlays, overlay-reset, overlay-commit, overlay-gc, save, reload)");
-  if (!strcmp(cmd, "reload")) {
+                     "overlays, overlay-reset, overlay-commit, overlay-gc, save, reload, restore)");
+  if (!strcmp(cmd, "reload") || !strcmp(cmd, "restore")) {
+    const char *file = json_string_value(json_object_get(req, "file"));
+    if (!strcmp(cmd, "restore") && (!file || *file != '/'))
+      return error_res("restore needs an absolute \"file\"");
     char *msg = NULL;
-    int r = lg_server_reload(c->srv, &msg);
+    int r = lg_server_reload(c->srv, !strcmp(cmd, "restore") ? file : NULL, &msg);
     json_t *res = r < 0 ? error_res("reload failed, the running configuration stays: %s",
                                     msg ? msg : "out of memory")
                         : json_pack("{s:b,s:s?}", "ok", 1, "message", msg);

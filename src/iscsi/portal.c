@@ -413,7 +413,7 @@ int lg_server_run(struct lg_server *s)
       if (read(sfd, &si, sizeof si) == sizeof si) {
         if (si.ssi_signo == SIGHUP) {
           char *err = NULL;
-          if (lg_server_reload(s, &err) < 0)
+          if (lg_server_reload(s, NULL, &err) < 0)
             lg_err("SIGHUP: reload failed, still serving the previous configuration: %s",
                    err ? err : "out of memory");
           free(err); /* the summary, already logged, or why it failed */
@@ -519,19 +519,19 @@ static char *reload_summary(const struct lg_model *old, const struct lg_model *m
   return out;
 }
 
-int lg_server_reload(struct lg_server *s, char **msg)
+int lg_server_reload(struct lg_server *s, const char *file, char **msg)
 {
   *msg = NULL;
   pthread_mutex_lock(&s->reload_lock);
   struct lg_model *old = lg_server_model(s);
   int rc = -1;
-  if (!old->path) {
+  if (!file && !old->path) {
     if (asprintf(msg, "the gateway was started without a config file (--image); "
                  "nothing to reload") < 0)
       *msg = NULL;
     goto out;
   }
-  struct lg_model *m = lg_model_reload_file(old->path, old, msg);
+  struct lg_model *m = lg_model_reload_file(file ? file : old->path, old, msg);
   if (!m)
     goto out;
   if (!s->listen_given) { /* listeners are opened at start only */

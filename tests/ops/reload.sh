@@ -7,7 +7,8 @@
 #  - a changed ACL applies to new logins;
 #  - a config that does not load (bad JSON, a bad reference) leaves the
 #    running one in place, and the log and `lungate reload` say why;
-#  - iscsi-perf finishes without an error or a reconnect.
+#  - iscsi-perf finishes without an error or a reconnect;
+#  - `lungate restore FILE` serves another file, which becomes the config file.
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
 
@@ -115,6 +116,15 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.1
 done
 fd_open "$LG_TMP/a.img" && fail "a.img is still open after the last session on the removed target ended"
+
+# ---- lungate restore FILE ----
+config a b
+mv "$CFG" "$LG_TMP/other.json"
+(cd "$LG_TMP" && "$LUNGATE" restore other.json --control "$SOCK") || fail "lungate restore other.json failed"
+inq "$TA" || fail "target a is not served after lungate restore"
+ctl_ok ls --json
+[[ $(json_get 'j["config"]') == "$LG_TMP/other.json" ]] || fail "after restore, the config file is not other.json"
+ctl_ok reload     # now reloads other.json (lungate.json is gone)
 assert_alive
 stop_lungate
 log "PASS"
