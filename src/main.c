@@ -135,6 +135,25 @@ static void print_ipxe_lines(const char *iqn, char *const *listen, size_t n_list
   fprintf(stderr, "\n(QEMU user networking reaches this host as 10.0.2.2.)\n\n");
 }
 
+#define CTL_FAILED ((struct lg_ctl *)-1)
+
+/* The control socket of `serve --control SOCKET|none` (NULL: the default),
+ * bound before the portals listen: NULL when there is none, CTL_FAILED
+ * (after saying why) when the one asked for cannot be had. */
+static struct lg_ctl *serve_control(const char *control)
+{
+  if (control && !strcmp(control, "none"))
+    return NULL;
+  char *err = NULL;
+  struct lg_ctl *ctl = lg_ctl_open(control, &err);
+  if (!ctl && err) {
+    fprintf(stderr, "lungate: %s\n", err);
+    free(err);
+    return CTL_FAILED;
+  }
+  return ctl;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
   static const struct option opts[] = {
@@ -257,10 +276,17 @@ static int cmd_serve(int argc, char **argv)
       return 1;
     }
   }
+  struct lg_ctl *ctl = serve_control(control);
+  if (ctl == CTL_FAILED) {
+    lg_fuse_stop(fuse);
+    lg_model_unref(model);
+    return 1;
+  }
   struct lg_server *srv = lg_server_new(model, listen, n_listen, &err);
   if (!srv) {
     fprintf(stderr, "lungate: %s\n", err ? err : "cannot start");
     free(err);
+    lg_ctl_stop(ctl);
     lg_fuse_stop(fuse);
     lg_model_unref(model);
     return 1;
@@ -276,17 +302,9 @@ static int cmd_serve(int argc, char **argv)
   }
   if (demo)
     print_ipxe_lines(iqn, listen, n_listen);
-  struct lg_ctl *ctl = NULL;
-  if (!control || strcmp(control, "none")) {
-    ctl = lg_ctl_start(control, srv, &err);
-    if (!ctl && err) {
-      fprintf(stderr, "lungate: %s\n", err);
-      free(err);
-      lg_server_free(srv);
-      lg_fuse_stop(fuse);
-      lg_model_unref(model);
-      return 1;
-    }
+  if (ctl && lg_ctl_serve(ctl, srv) < 0) {
+    lg_ctl_stop(ctl);
+    ctl = NULL;
   }
   if (!fuse) { /* the server holds the model: once a reload replaces it, it can go */
     lg_model_unref(model);

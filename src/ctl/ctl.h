@@ -15,11 +15,15 @@ struct lg_ctl;
  * NULL when there is no such place. */
 const char *lg_ctl_default_path(void);
 
-/* Serve the control socket at path (NULL: the default) for srv, from a thread
- * of its own.  A socket another gateway still serves is never taken; a stale
- * one is replaced.  NULL with a message in *err; NULL with *err NULL when the
- * default socket belongs to another gateway (this one then runs without). */
-struct lg_ctl *lg_ctl_start(const char *path, struct lg_server *srv, char **err);
+/* Bind the control socket at path (NULL: the default), before the portals
+ * listen, so it is there once they accept.  A socket another gateway still
+ * serves is never taken; a stale one is replaced.  NULL with a message in
+ * *err; NULL with *err NULL when the default socket belongs to another
+ * gateway (this one then runs without). */
+struct lg_ctl *lg_ctl_open(const char *path, char **err);
+/* Answer requests about srv from a thread of its own; -1 if it cannot start. */
+int lg_ctl_serve(struct lg_ctl *c, struct lg_server *srv);
+/* Stop answering and remove the socket.  NULL: no-op. */
 void lg_ctl_stop(struct lg_ctl *c);
 
 /* Client side.  Connect to a gateway's socket: fd, or -1 with *err. */

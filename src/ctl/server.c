@@ -40,6 +40,7 @@ struct lg_ctl {
   int lfd, lockfd;
   int stop[2];                       /* a pipe: written to stop the thread */
   pthread_t thread;
+  bool running;                      /* the thread was started */
 };
 
 /* ---- requests ---- */
@@ -359,7 +360,7 @@ int lg_ctl_connect(const char *path, char **err)
   return -1;
 }
 
-struct lg_ctl *lg_ctl_start(const char *path, struct lg_server *srv, char **err)
+struct lg_ctl *lg_ctl_open(const char *path, char **err)
 {
   *err = NULL;
   bool is_default = !path;
@@ -379,7 +380,6 @@ struct lg_ctl *lg_ctl_start(const char *path, struct lg_server *srv, char **err)
     goto oom;
   }
   c->lfd = c->lockfd = c->stop[0] = c->stop[1] = -1;
-  c->srv = srv;
   if (unix_addr(path, &sa) < 0) {
     if (asprintf(err, "--control %s: the path is too long for a Unix socket", path) < 0)
       *err = NULL;
@@ -413,13 +413,7 @@ struct lg_ctl *lg_ctl_start(const char *path, struct lg_server *srv, char **err)
       *err = NULL;
     goto fail;
   }
-  if (pthread_create(&c->thread, NULL, ctl_main, c)) {
-    if (asprintf(err, "--control %s: cannot start its thread", path) < 0)
-      *err = NULL;
-    goto fail;
-  }
   free(lockpath);
-  lg_info("control socket %s", path);
   return c;
 oom:
   if (asprintf(err, "out of memory") < 0)
@@ -442,13 +436,27 @@ fail:
   return NULL;
 }
 
+int lg_ctl_serve(struct lg_ctl *c, struct lg_server *srv)
+{
+  c->srv = srv;
+  if (pthread_create(&c->thread, NULL, ctl_main, c)) {
+    lg_err("control socket %s: cannot start its thread", c->path);
+    return -1;
+  }
+  c->running = true;
+  lg_info("control socket %s", c->path);
+  return 0;
+}
+
 void lg_ctl_stop(struct lg_ctl *c)
 {
   if (!c)
     return;
-  if (write(c->stop[1], "x", 1) < 0)
-    lg_warn("control: cannot stop its thread: %s", strerror(errno));
-  pthread_join(c->thread, NULL);
+  if (c->running) {
+    if (write(c->stop[1], "x", 1) < 0)
+      lg_warn("control: cannot stop its thread: %s", strerror(errno));
+    pthread_join(c->thread, NULL);
+  }
   unlink(c->path); /* before the lock goes: no other gateway has bound it */
   close(c->lfd);
   close(c->lockfd);
