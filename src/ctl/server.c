@@ -235,10 +235,10 @@ static json_t *handle(struct lg_ctl *c, const json_t *req)
       file = m->path;
     int r = file && *file == '/' ? lg_model_save(m, file) : -EINVAL;
     if (!file)
-      res = error_res("save: the gateway was started without a config file; name the file "
+      res = error_res("the gateway was started without a config file; name the file "
                       "to write");
     else if (r < 0)
-      res = error_res("save: %s: %s", file, r == -EINVAL ? "give an absolute path"
+      res = error_res("%s: %s", file, r == -EINVAL ? "give an absolute path"
                                                          : strerror(-r));
     else
       res = json_pack("{s:b,s:s}", "ok", 1, "file", file);
