@@ -8,7 +8,8 @@
 #    the other's overlay and data intact;
 #  - a reset of a logged-in client is refused, and its data kept, unless
 #    --force, which logs the client out first and then resets it;
-#  - `lungate overlay commit` of an idle client writes its disk.
+#  - `lungate overlay commit` of an idle client writes its disk;
+#  - `lungate overlay gc` removes idle overlays and keeps a live one.
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
 
@@ -90,6 +91,16 @@ pid_alive "$PERF_PID" || fail "iscsi-perf of pc4 ended during pc3's reset: $(tai
 cp "$BASE" "$LG_TMP/expect2.img"
 patch_image "$LG_TMP/expect2.img" 0 65536 0x32 $((8 << 20)) 65536 0x33
 cmp "$LG_TMP/expect2.img" "$LG_TMP/pc2.img" || fail "the committed image is not the base with pc2's writes"
+
+# ---- gc through the gateway: idle overlays go, a live one stays ----
+sleep 1.1    # every overlay's last use is now at least a second ago
+ctl_ok overlay gc --days 0 --dry-run
+grep -qF "would remove $P2 on c" <<<"$OUT" || fail "overlay gc --dry-run does not name idle pc2: $OUT"
+grep -qF "kept $P4 on c" <<<"$OUT" || fail "overlay gc --dry-run does not keep live pc4: $OUT"
+has_overlay "$P2" || fail "overlay gc --dry-run removed pc2's overlay"
+ctl_ok overlay gc --days 0
+has_overlay "$P2" && fail "overlay gc --days 0 kept pc2's idle overlay"
+has_overlay "$P4" || fail "overlay gc removed the overlay of pc4, which is logged in"
 
 kill -TERM "$PERF_PID"
 wait "$PERF_PID" 2>/dev/null || true
