@@ -195,6 +195,9 @@ struct iscsi_session {
   bool overlays_held;                /* per-initiator overlays acquired */
   struct scsi_nexus nexus;
   struct iscsi_session *next;        /* registry */
+  time_t since;                      /* login time (registration) */
+  atomic_uint_fast64_t bytes_read;   /* data sent to the initiator (Data-In) */
+  atomic_uint_fast64_t bytes_written; /* data written by completed commands */
 };
 
 enum iscsi_sn_mode { SN_NONE, SN_PEEK, SN_STAT }; /* StatSN: leave, set, set+advance */

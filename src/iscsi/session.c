@@ -26,12 +26,13 @@ int iscsi_session_register(struct iscsi_session *s)
   pthread_mutex_lock(&reg_lock);
   /* Reinstatement: same initiator, ISID and target replaces the old session. */
   for (struct iscsi_session *o = reg_head; o; o = o->next)
-    if (!o->discovery && !s->discovery && o->target == s->target &&
+    if (!o->discovery && !s->discovery && !strcasecmp(o->target->iqn, s->target->iqn) &&
         !memcmp(o->isid, s->isid, 6) && !strcasecmp(o->initiator, s->initiator)) {
       lg_info("session reinstatement: initiator=%s isid reused by %s; closing the old "
               "session from %s", s->initiator_log, s->conn->peer, o->conn->peer);
       iscsi_conn_shutdown(o->conn);
     }
+  s->since = time(NULL);
   s->tsih = next_tsih++;
   if (next_tsih == 0)
     next_tsih = 1;
@@ -281,10 +282,15 @@ static void task_respond(struct iscsi_task *t)
       if (sent > t->edtl)
         sent = t->edtl;
     }
-    if (sent)
+    struct iscsi_session *s = t->conn->sess;
+    if (sent) {
       send_data_in(t, sent);
-    else
+      atomic_fetch_add(&s->bytes_read, sent);
+    } else {
       send_scsi_response(t, t->scsi.dir == SCSI_DIR_OUT && !t->failed ? t->xfer : 0);
+      if (t->scsi.dir == SCSI_DIR_OUT && !t->failed && t->scsi.status == SCSI_STATUS_GOOD)
+        atomic_fetch_add(&s->bytes_written, t->xfer);
+    }
   }
   task_free(t);
 }

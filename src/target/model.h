@@ -37,6 +37,10 @@ struct lg_storage {
   pthread_rwlock_t io_lock;
   /* RESERVE(6/10): the I_T nexus (a session's scsi_nexus) holding the LU */
   _Atomic uintptr_t reserved_by;
+  /* shared by the models that define it alike: a reload keeps it open */
+  atomic_int refs;                   /* models holding it */
+  json_t *def;                       /* its storage_objects entry */
+  struct lg_storage *base;           /* the object below a layered one (held) */
 };
 
 struct lg_lun {
@@ -118,10 +122,11 @@ struct lg_target {
 };
 
 struct lg_model {
-  atomic_int refs;
+  atomic_int refs;                   /* the server, connections, the FUSE view */
   json_t *json;                      /* the config as loaded (unknown keys kept) */
   char *path;                        /* config file, or NULL */
-  struct lg_storage *storage;
+  unsigned generation;               /* 1, then one more per reload */
+  struct lg_storage **storage;       /* reference-counted, shared across reloads */
   size_t n_storage;
   struct lg_target *targets;
   size_t n_targets;
@@ -155,11 +160,23 @@ void lg_overlay_put(struct lg_storage *view);
 bool lg_overlay_is_live(struct lg_storage *view);
 /* Does an iSCSI session of initiator use its view of tmpl now?  Opens nothing. */
 bool lg_overlay_is_live_by_name(struct lg_storage *tmpl, const char *initiator);
+/* While blocked, logins of initiator that would use its overlay of tmpl are
+ * refused (an administrator's reset or commit is under way). */
+void lg_overlay_block(const struct lg_storage *tmpl, const char *initiator, bool block);
+/* The per-initiator storage object an open overlay belongs to. */
+const struct lg_storage *lg_overlay_template(const struct lg_overlay *o);
 
 /* Load a model from a JSON config; NULL with a message in *err (malloc'd). */
 struct lg_model *lg_model_load(const json_t *config, const char *path, char **err);
 /* Parse and load a config file. */
 struct lg_model *lg_model_load_file(const char *path, char **err);
+/* Load a config file again (a reload): storage objects whose definition is
+ * unchanged are shared with prev, not opened a second time. */
+struct lg_model *lg_model_reload_file(const char *path, const struct lg_model *prev,
+                                      char **err);
+/* Write the model's JSON (unknown keys included) to path atomically: a
+ * temporary file in the same directory, fsync, rename; mode 0600.  -errno. */
+int lg_model_save(const struct lg_model *m, const char *path);
 void lg_model_ref(struct lg_model *m);
 void lg_model_unref(struct lg_model *m);
 
