@@ -8,6 +8,8 @@ packages=(
 	build-essential cmake pkg-config          # toolchain
 	libjansson-dev libisal-dev nettle-dev     # libraries lungate links
 	libnbd-dev                                # NBD backstores
+	libsystemd-dev                            # sd_notify: readiness under systemd
+	prometheus                                # promtool: checks the metrics text
 	libiscsi-dev                              # the cow tests' own libiscsi client
 	libfuse3-dev fuse3                        # the FUSE view
 	nbdkit                                    # NBD test servers

@@ -48,16 +48,24 @@ static size_t select_cows(struct lg_model *m, const char *name, struct lg_storag
   return n;
 }
 
-/* Call fn for every overlay file of a cow storage object. */
 static int foreach_overlay(struct lg_storage *so,
                            int (*fn)(struct lg_storage *, const char *path,
                                      const struct cow_info *, void *),
                            void *arg)
 {
+  return lg_overlay_foreach(so, fn, arg, false);
+}
+
+int lg_overlay_foreach(struct lg_storage *so,
+                       int (*fn)(struct lg_storage *, const char *path,
+                                 const struct cow_info *, void *),
+                       void *arg, bool quiet)
+{
   const char *dir = cow_overlay_dir(so->h);
   DIR *d = opendir(dir);
   if (!d) {
-    fprintf(stderr, "lungate: overlay_dir %s of %s: %s\n", dir, so->name, strerror(errno));
+    if (!quiet)
+      fprintf(stderr, "lungate: overlay_dir %s of %s: %s\n", dir, so->name, strerror(errno));
     return -1;
   }
   int rc = 0;
@@ -71,7 +79,9 @@ static int foreach_overlay(struct lg_storage *so,
     struct cow_info info;
     int r = cow_info_read(path, &info);
     if (r < 0) {
-      fprintf(stderr, "lungate: %s: not a readable overlay (%s); skipped\n", path, strerror(-r));
+      if (!quiet)
+        fprintf(stderr, "lungate: %s: not a readable overlay (%s); skipped\n", path,
+                strerror(-r));
       continue;
     }
     if (fn(so, path, &info, arg) < 0)
