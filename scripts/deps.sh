@@ -10,6 +10,7 @@ packages=(
 	libnbd-dev                                # NBD backstores
 	libsystemd-dev                            # sd_notify: readiness under systemd
 	prometheus                                # promtool: checks the metrics text
+	dnsmasq-base                              # dnsmasq --test of the examples
 	libiscsi-dev                              # the cow tests' own libiscsi client
 	libfuse3-dev fuse3                        # the FUSE view
 	nbdkit                                    # NBD test servers
