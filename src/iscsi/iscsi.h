@@ -186,7 +186,7 @@ struct iscsi_session {
   struct lg_lun_view *luns;
   size_t n_luns;
   bool overlays_held;                /* per-initiator overlays acquired */
-  const char *end_reason;            /* for the log: "logout", "reinstated"; NULL: closed */
+  const char *_Atomic end_reason;    /* for the log: "logout", "reinstated"; NULL: closed */
   struct scsi_nexus nexus;
   struct iscsi_session *next;        /* registry */
 };

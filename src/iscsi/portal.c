@@ -281,11 +281,13 @@ static void *conn_main(void *arg)
       *pp = c->next_conn;
       break;
     }
-  if (c->sess && c->sess->tsih) /* the one line for the end of a session */
+  if (c->sess && c->sess->tsih) { /* the one line for the end of a session */
+    const char *why = c->sess->end_reason;
     lg_kv(LG_INFO, "logout", "initiator=%s peer=%s %s%s tsih=%u reason=%s",
           c->sess->initiator_log, c->peer, c->sess->discovery ? "session=discovery" : "target=",
           c->sess->discovery ? "" : c->sess->target->iqn, c->sess->tsih,
-          c->sess->end_reason ? c->sess->end_reason : "connection-closed");
+          why ? why : "connection-closed");
+  }
   iscsi_conn_free(c);
   s->n_conns--;
   pthread_cond_broadcast(&s->cond);
