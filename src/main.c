@@ -238,13 +238,16 @@ static int cmd_serve(int argc, char **argv)
   }
   for (size_t i = 0; i < model->n_targets; i++) {
     struct lg_tpg *tpg = lg_target_tpg(&model->targets[i]);
-    for (size_t k = 0; tpg && k < tpg->n_luns; k++)
-      lg_kv(LG_INFO, "serving", "target=%s lun=%llu storage=/backstores/%s/%s bytes=%llu "
-            "mode=%s", model->targets[i].iqn,
-            (unsigned long long)tpg->luns[k].index, tpg->luns[k].so->plugin,
-            LG_Q(tpg->luns[k].so->name), (unsigned long long)tpg->luns[k].so->size,
+    for (size_t k = 0; tpg && k < tpg->n_luns; k++) {
+      char so[320];
+      snprintf(so, sizeof so, "/backstores/%s/%s", tpg->luns[k].so->plugin,
+               tpg->luns[k].so->name);
+      lg_kv(LG_INFO, "serving", "target=%s lun=%llu storage=%s bytes=%llu mode=%s",
+            LG_Q(model->targets[i].iqn), (unsigned long long)tpg->luns[k].index, LG_Q(so),
+            (unsigned long long)tpg->luns[k].so->size,
             tpg->luns[k].so->per_initiator ? "overlay-per-initiator"
             : tpg->luns[k].so->readonly ? "read-only" : "read-write");
+    }
   }
   struct lg_metrics *metrics = NULL;
   if (metrics_addr && !(metrics = lg_metrics_start(model, metrics_addr, &err))) {

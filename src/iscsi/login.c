@@ -106,14 +106,14 @@ static int login_first(struct iscsi_conn *c, const struct iscsi_kv *kv, int n)
       !lg_address_allowed(s->tpg, ini, (struct sockaddr *)&peer)) {
     lg_kv(LG_WARN, "login refused", "initiator=%s peer=%s target=%s status=0x%04x "
           "reason=\"address not in allowed_addresses\"", s->initiator_log, c->peer,
-          s->target->iqn, ISCSI_LOGIN_FORBIDDEN);
+          LG_Q(s->target->iqn), ISCSI_LOGIN_FORBIDDEN);
     return login_respond(c, 0, ISCSI_LOGIN_FORBIDDEN, NULL);
   }
   int nl = lg_tpg_resolve(s->tpg, ini, &s->luns);
   if (nl < 0) {
     lg_kv(LG_WARN, "login refused", "initiator=%s peer=%s target=%s status=0x%04x "
           "reason=\"no ACL admits this initiator and generate_node_acls is off\"",
-          s->initiator_log, c->peer, s->target->iqn, ISCSI_LOGIN_FORBIDDEN);
+          s->initiator_log, c->peer, LG_Q(s->target->iqn), ISCSI_LOGIN_FORBIDDEN);
     return login_respond(c, 0, ISCSI_LOGIN_FORBIDDEN, NULL);
   }
   s->n_luns = (size_t)nl;
@@ -122,7 +122,8 @@ static int login_first(struct iscsi_conn *c, const struct iscsi_kv *kv, int n)
   if (r < 0) {
     uint16_t status = r == -EBUSY ? ISCSI_LOGIN_FORBIDDEN : ISCSI_LOGIN_TARGET_ERROR;
     lg_kv(LG_WARN, "login refused", "initiator=%s peer=%s target=%s status=0x%04x reason=%s",
-          s->initiator_log, c->peer, s->target->iqn, status, LG_Q(why ? why : strerror(-r)));
+          s->initiator_log, c->peer, LG_Q(s->target->iqn), status,
+          LG_Q(why ? why : strerror(-r)));
     free(why);
     return login_respond(c, 0, status, NULL);
   }
@@ -198,7 +199,7 @@ static int login_complete(struct iscsi_conn *c)
   lg_kv(LG_INFO, "login", "initiator=%s peer=%s %s%s isid=%02x%02x%02x%02x%02x%02x tsih=%u "
         "luns=%zu auth=%s mrdsl=%u/%u burst=%u/%u r2t=%s imm=%s digests=%s/%s",
         s->initiator_log, c->peer, s->discovery ? "session=discovery" : "target=",
-        s->discovery ? "" : s->target->iqn, s->isid[0], s->isid[1], s->isid[2],
+        s->discovery ? "" : LG_Q(s->target->iqn), s->isid[0], s->isid[1], s->isid[2],
         s->isid[3], s->isid[4], s->isid[5], s->tsih, s->n_luns,
         !L->use_chap ? "none" : L->chap.alg == 7 ? (L->chap.mutual ? "chap-sha256-mutual"
                                                                    : "chap-sha256")

@@ -285,7 +285,7 @@ static void *conn_main(void *arg)
     const char *why = c->sess->end_reason;
     lg_kv(LG_INFO, "logout", "initiator=%s peer=%s %s%s tsih=%u reason=%s",
           c->sess->initiator_log, c->peer, c->sess->discovery ? "session=discovery" : "target=",
-          c->sess->discovery ? "" : c->sess->target->iqn, c->sess->tsih,
+          c->sess->discovery ? "" : LG_Q(c->sess->target->iqn), c->sess->tsih,
           why ? why : "connection-closed");
   }
   iscsi_conn_free(c);

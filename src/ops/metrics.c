@@ -523,8 +523,6 @@ static void *metrics_main(void *arg)
         client_write(c);
       else
         client_read(mx, c);
-      if (c->fd >= 0 && c->resp && (p[k].revents & (POLLERR | POLLHUP)) && !(p[k].revents & POLLOUT))
-        client_close(c);
     }
     if (p[1].revents & POLLIN)
       accept_client(mx);

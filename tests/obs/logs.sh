@@ -41,19 +41,24 @@ run iscsi-ls -i iqn.x:bob "iscsi://127.0.0.1:$PORT" >/dev/null || fail "discover
 evil=$'iqn.x:evil\nts=2026-01-01T00:00:00.000Z level=error msg="forged" "\x1b[31m'
 run iscsi-inq -i "$evil" "$(url '')" >/dev/null || fail "iscsi-inq with a hostile name failed"
 # a client that vanishes without a Logout
-bg_start qemu-io -f raw -c 'read 0 4k' -c 'sleep 30000' "$(url '')"
-gone=$BG_PID
-for ((i = 0; i < 100; i++)); do
+qemu-io -f raw -c 'read 0 4k' -c 'sleep 100000' "$(url '')" & # no timeout wrapper: killed below
+gone=$!
+LG_PIDS+=("$gone")
+for ((i = 0; i < 600; i++)); do
 	grep -q 'msg="login" initiator=iqn.2008-11.org.linux-kvm ' "$LG_LOG" && break
+	pid_alive "$gone" || fail "qemu-io ended before its session was logged"
 	sleep 0.1
 done
+grep -q 'msg="login" initiator=iqn.2008-11.org.linux-kvm ' "$LG_LOG" || fail "qemu-io never logged in"
 kill -KILL "$gone"
 wait "$gone" 2>/dev/null || true
 forget_pid "$gone"
-for ((i = 0; i < 100; i++)); do
+for ((i = 0; i < 600; i++)); do
 	grep -q 'msg="logout" initiator=iqn.2008-11.org.linux-kvm .*reason=connection-closed' "$LG_LOG" && break
 	sleep 0.1
 done
+grep -q 'msg="logout" initiator=iqn.2008-11.org.linux-kvm .*reason=connection-closed' "$LG_LOG" ||
+	fail "no logout line after the client was killed (while the gateway still runs)"
 stop_lungate
 
 python3 "$OBSDIR/check_logfmt.py" "$LG_LOG" || fail "lines of the log are not logfmt (above)"

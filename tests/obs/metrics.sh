@@ -53,9 +53,9 @@ run iscsi-inq -i "$evil" "$url" >/dev/null || fail "iscsi-inq with a hostile ini
 	fail "a login to a target that does not exist succeeded"
 
 # a live session: qemu-io holds one while it sleeps
-bg_start qemu-io -f raw -c 'read 0 4k' -c 'sleep 20000' "$url"
+bg_start qemu-io -f raw -c 'read 0 4k' -c 'sleep 100000' "$url"
 live=$BG_PID
-for ((i = 0; i < 100; i++)); do
+for ((i = 0; i < 300; i++)); do
 	scrape "$LG_TMP/m1"
 	(($(value "$LG_TMP/m1" "lungate_sessions{target=\"$IQN\"}") == 1)) && break
 	sleep 0.2
@@ -65,7 +65,7 @@ done
 kill -TERM "$live" 2>/dev/null || true
 wait "$live" 2>/dev/null || true
 forget_pid "$live"
-for ((i = 0; i < 100; i++)); do
+for ((i = 0; i < 300; i++)); do
 	scrape "$LG_TMP/m2"
 	(($(value "$LG_TMP/m2" "lungate_sessions{target=\"$IQN\"}") == 0)) && break
 	sleep 0.2
