@@ -41,12 +41,13 @@ run iscsi-ls -i iqn.x:bob "iscsi://127.0.0.1:$PORT" >/dev/null || fail "discover
 evil=$'iqn.x:evil\nts=2026-01-01T00:00:00.000Z level=error msg="forged" "\x1b[31m'
 run iscsi-inq -i "$evil" "$(url '')" >/dev/null || fail "iscsi-inq with a hostile name failed"
 # a client that vanishes without a Logout
-qemu-io -f raw -c 'read 0 4k' -c 'sleep 100000' "$(url '')" & # no timeout wrapper: killed below
+qemu-io -f raw -c 'read 0 4k' -c 'sleep 100000' "$(url '')" >"$LG_TMP/qemu-io.out" 2>&1 &
+# (no timeout wrapper: it is killed below)
 gone=$!
 LG_PIDS+=("$gone")
 for ((i = 0; i < 600; i++)); do
 	grep -q 'msg="login" initiator=iqn.2008-11.org.linux-kvm ' "$LG_LOG" && break
-	pid_alive "$gone" || fail "qemu-io ended before its session was logged"
+	pid_alive "$gone" || fail "qemu-io ended before its session was logged: $(cat "$LG_TMP/qemu-io.out")"
 	sleep 0.1
 done
 grep -q 'msg="login" initiator=iqn.2008-11.org.linux-kvm ' "$LG_LOG" || fail "qemu-io never logged in"
