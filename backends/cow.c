@@ -667,9 +667,9 @@ static int copy_up(struct cow *c, uint64_t b, const uint8_t *data, uint64_t off_
     if (now != last && atomic_compare_exchange_strong(&last_warn, &last, now))
     {
       char safe[LG_SAFE_MAX];
-      lg_warn("cow \"%s\": client %s reached its quota of %llu bytes; write refused",
-              c->name, c->client ? lg_safe(c->client, safe, sizeof safe) : "(shared)",
-              (unsigned long long)c->quota);
+      lg_kv(LG_WARN, "overlay quota reached; write refused", "storage=%s initiator=%s "
+            "quota=%llu", c->name, c->client ? lg_safe(c->client, safe, sizeof safe) : "-",
+            (unsigned long long)c->quota);
     }
     return -ENOSPC;
   }

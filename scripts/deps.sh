@@ -8,6 +8,9 @@ packages=(
 	build-essential cmake pkg-config          # toolchain
 	libjansson-dev libisal-dev nettle-dev     # libraries lungate links
 	libnbd-dev                                # NBD backstores
+	libsystemd-dev                            # sd_notify: readiness under systemd
+	python3-prometheus-client curl            # parsing the metrics text in tests
+	dnsmasq-base                              # dnsmasq --test of the examples
 	libiscsi-dev                              # the cow tests' own libiscsi client
 	libfuse3-dev fuse3                        # the FUSE view
 	nbdkit                                    # NBD test servers

@@ -1,22 +1,22 @@
 /* lungate: the command and its subcommands. */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
-#include <ifaddrs.h>
 #include <limits.h>
-#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "ctl/ctl.h"
 #include "demo.h"
 #include "fuse/fuse_view.h"
 #include "iscsi/server.h"
+#include "ops/ipxe_lines.h"
+#include "ops/metrics.h"
 #include "target/model.h"
 #include "target/overlay_cmd.h"
 #include "util/log.h"
@@ -29,7 +29,8 @@
 static void usage(FILE *f)
 {
   fprintf(f,
-    "usage: lungate serve [-c CONFIG] [--listen ADDR:PORT]... [--fuse MOUNTPOINT [--fuse-writable]] [-v]\n"
+    "usage: lungate serve [-c CONFIG] [--listen ADDR:PORT]... [--fuse MOUNTPOINT [--fuse-writable]]\n"
+    "                     [--metrics ADDR:PORT] [--log-level error|warn|info|debug] [-v]\n"
     "       lungate serve --image PATH [--iqn IQN] [--readonly] [--cow DIR] [--listen ADDR:PORT]...\n"
     "       lungate serve                 (no config: serve a demo disk, " DEMO_IMAGE ",\n"
     "                                      each initiator writing to its own overlay)\n"
@@ -47,7 +48,9 @@ static void usage(FILE *f)
     "client's disk as a file under MOUNTPOINT while the gateway runs (lungate\n"
     "mount: the same with no gateway running).  SIGHUP reloads CONFIG.  The control\n"
     "socket (default %s) answers ls, sessions,\n"
-    "overlays, overlay, save and reload.\n", lg_ctl_default_path() ? lg_ctl_default_path()
+    "overlays, overlay, save and reload.  --metrics serves Prometheus metrics at\n"
+    "http://ADDR:PORT/metrics.  Logs are logfmt lines on stderr; the iPXE lines\n"
+    "that boot each target go to stdout.\n", lg_ctl_default_path() ? lg_ctl_default_path()
     : "none: not root and no XDG_RUNTIME_DIR");
 }
 
@@ -102,39 +105,6 @@ static json_t *image_config(const char *path, const char *iqn, bool readonly,
   return j;
 }
 
-/* Tell the user how to boot the demo disk from iPXE. */
-static void print_ipxe_lines(const char *iqn, char *const *listen, size_t n_listen)
-{
-  unsigned port = 3260;
-  char host[64] = "";
-  if (n_listen)
-    lg_parse_hostport(listen[0], host, sizeof host, &port);
-  fprintf(stderr, "\nBoot the demo disk from iPXE (this machine's addresses):\n");
-  struct ifaddrs *ifa, *i;
-  bool any = false;
-  if (getifaddrs(&ifa) == 0) {
-    for (i = ifa; i; i = i->ifa_next) {
-      if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK))
-        continue;
-      char a[INET_ADDRSTRLEN];
-      inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, a, sizeof a);
-      if (*host && strcmp(host, "0.0.0.0") && strcmp(host, a))
-        continue;
-      fprintf(stderr,
-              "\n  #!ipxe\n  dhcp\n  set initiator-iqn " DEFAULT_IQN_PREFIX "client-${mac:hexhyp}\n"
-              "  sanboot iscsi:%s::%u::%s || reboot\n", a, port, iqn);
-      any = true;
-    }
-    freeifaddrs(ifa);
-  }
-  if (!any) /* listening on loopback: a VM with QEMU's user networking gets here */
-    fprintf(stderr,
-            "\n  #!ipxe\n  dhcp\n  set initiator-iqn " DEFAULT_IQN_PREFIX "client-${mac:hexhyp}\n"
-            "  sanboot iscsi:%s::%u::%s || reboot\n", strncmp(host, "127.", 4) ? "SERVER-IP"
-            : "10.0.2.2", port, iqn);
-  fprintf(stderr, "\n(QEMU user networking reaches this host as 10.0.2.2.)\n\n");
-}
-
 #define CTL_FAILED ((struct lg_ctl *)-1)
 
 /* The control socket of `serve --control SOCKET|none` (NULL: the default),
@@ -154,6 +124,12 @@ static struct lg_ctl *serve_control(const char *control)
   return ctl;
 }
 
+/* The model a metrics scrape renders: the one new logins get now. */
+static struct lg_model *server_model(void *srv)
+{
+  return lg_server_model(srv);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
   static const struct option opts[] = {
@@ -168,11 +144,14 @@ static int cmd_serve(int argc, char **argv)
     { "fuse", required_argument, NULL, 'F' },
     { "fuse-writable", no_argument, NULL, 'W' },
     { "control", required_argument, NULL, 'C' },
+    { "metrics", required_argument, NULL, 'M' },
+    { "log-level", required_argument, NULL, 'L' },
     { NULL, 0, NULL, 0 },
   };
   const char *control = NULL;
   const char *config = NULL, *image = NULL, *iqn = NULL, *cow_dir = NULL;
-  const char *fuse_mountpoint = NULL;
+  const char *fuse_mountpoint = NULL, *metrics_addr = NULL;
+  enum lg_level level;
   bool fuse_writable = false;
   char *listen[MAX_LISTEN_ARGS];
   size_t n_listen = 0;
@@ -196,6 +175,14 @@ static int cmd_serve(int argc, char **argv)
     case 'F': fuse_mountpoint = optarg; break;
     case 'W': fuse_writable = true; break;
     case 'C': control = optarg; break;
+    case 'M': metrics_addr = optarg; break;
+    case 'L':
+      if (lg_log_parse_level(optarg, &level) < 0) {
+        fprintf(stderr, "lungate serve: --log-level %s: use error, warn, info or debug\n", optarg);
+        return 2;
+      }
+      lg_log_set_level(level);
+      break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -230,8 +217,8 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "lungate: cannot create the demo disk %s: %s\n", image, strerror(-r));
         return 1;
       }
-      lg_info("created the demo disk %s (%d MiB, boots lungate's boot program)", image,
-              DEMO_DISK_DEFAULT_MIB);
+      lg_kv(LG_INFO, "created the demo disk (boots lungate's boot program)",
+            "path=%s mib=%d", LG_Q(image), DEMO_DISK_DEFAULT_MIB);
     }
     if (!iqn)
       iqn = DEFAULT_IQN_PREFIX "demo";
@@ -293,15 +280,28 @@ static int cmd_serve(int argc, char **argv)
   }
   for (size_t i = 0; i < model->n_targets; i++) {
     struct lg_tpg *tpg = lg_target_tpg(&model->targets[i]);
-    for (size_t k = 0; tpg && k < tpg->n_luns; k++)
-      lg_info("target %s LUN %llu: %s/%s, %llu bytes, %s", model->targets[i].iqn,
-              (unsigned long long)tpg->luns[k].index, tpg->luns[k].so->plugin,
-              tpg->luns[k].so->name, (unsigned long long)tpg->luns[k].so->size,
-              tpg->luns[k].so->per_initiator ? "a private overlay per initiator"
-              : tpg->luns[k].so->readonly ? "read-only" : "read-write");
+    for (size_t k = 0; tpg && k < tpg->n_luns; k++) {
+      char so[320];
+      snprintf(so, sizeof so, "/backstores/%s/%s", tpg->luns[k].so->plugin,
+               tpg->luns[k].so->name);
+      lg_kv(LG_INFO, "serving", "target=%s lun=%llu storage=%s bytes=%llu mode=%s",
+            LG_Q(model->targets[i].iqn), (unsigned long long)tpg->luns[k].index, LG_Q(so),
+            (unsigned long long)tpg->luns[k].so->size,
+            tpg->luns[k].so->per_initiator ? "overlay-per-initiator"
+            : tpg->luns[k].so->readonly ? "read-only" : "read-write");
+    }
   }
-  if (demo)
-    print_ipxe_lines(iqn, listen, n_listen);
+  struct lg_metrics *metrics = NULL;
+  if (metrics_addr && !(metrics = lg_metrics_start(server_model, srv, metrics_addr, &err))) {
+    fprintf(stderr, "lungate: %s\n", err ? err : "out of memory");
+    free(err);
+    lg_ctl_stop(ctl);
+    lg_server_free(srv);
+    lg_fuse_stop(fuse);
+    lg_model_unref(model);
+    return 1;
+  }
+  lg_print_ipxe_lines(stdout, model, listen, n_listen);
   if (ctl && lg_ctl_serve(ctl, srv) < 0) {
     lg_ctl_stop(ctl);
     ctl = NULL;
@@ -310,7 +310,10 @@ static int cmd_serve(int argc, char **argv)
     lg_model_unref(model);
     model = NULL;
   }
+  sd_notify(0, "READY=1"); /* systemd Type=notify: the portals listen */
   int rc = lg_server_run(srv);
+  sd_notify(0, "STOPPING=1");
+  lg_metrics_stop(metrics);
   lg_ctl_stop(ctl);
   lg_fuse_stop(fuse); /* unmounts; before the model goes */
   lg_server_free(srv);

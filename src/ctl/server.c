@@ -156,8 +156,8 @@ static void logout_one(struct iscsi_session *s, void *arg)
     if (s->luns[i].overlay && lg_overlay_template(s->luns[i].overlay) == a->tmpl) {
       /* the connection's thread sees the close, finishes the commands in
        * flight and frees the session, which releases the overlay */
-      lg_info("control: closing the session of initiator=%s peer=%s tsih=%u",
-              s->initiator_log, s->conn->peer, s->tsih);
+      lg_kv(LG_INFO, "control: closing a session", "initiator=%s peer=%s tsih=%u",
+            s->initiator_log, s->conn->peer, s->tsih);
       iscsi_conn_shutdown(s->conn);
       a->n++;
       return;

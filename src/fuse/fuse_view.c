@@ -351,7 +351,8 @@ static int fv_build_tree(struct lg_fuse *f)
     if (!tname)
       return -ENOMEM;
     if (!*tname || fv_kid(root, tname)) {
-      lg_warn("fuse: target \"%s\" is listed twice or has no name; shown once", tname);
+      lg_kv(LG_WARN, "fuse: a target is listed twice or has no name; shown once", "target=%s",
+            LG_Q(tname));
       free(tname);
       continue;
     }
@@ -414,8 +415,8 @@ static struct fv_node *fv_client_node(struct lg_fuse *f, struct fv_node *cn, con
   if (!name)
     return NULL;
   if (strlen(name) > 255) {
-    lg_warn("fuse: client \"%s\" of %s: name too long for a file name; not shown",
-            info.client, cn->so->name);
+    lg_kv(LG_WARN, "fuse: initiator name too long for a file name; not shown",
+          "storage=%s initiator=%s", LG_Q(cn->so->name), LG_Q(info.client));
     free(name);
     return NULL;
   }
@@ -704,7 +705,8 @@ static void fv_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     char *why = NULL;
     h->so = lg_overlay_get(n->so, n->initiator, &why);
     if (!h->so) {
-      lg_warn("fuse: cannot open %s/%s: %s", n->so->name, n->name, why ? why : "out of memory");
+      lg_kv(LG_WARN, "fuse: cannot open a client's disk", "storage=%s client=%s err=%s",
+            LG_Q(n->so->name), LG_Q(n->name), LG_Q(why ? why : "out of memory"));
       free(why);
       free(h);
       fv_reply_err(req, -EIO);
@@ -973,8 +975,8 @@ static void fv_log(enum fuse_log_level level, const char *fmt, va_list ap)
   size_t l = strlen(msg);
   while (l && msg[l - 1] == '\n')
     msg[--l] = '\0';
-  lg_log(level <= FUSE_LOG_ERR ? LG_ERROR : level == FUSE_LOG_WARNING ? LG_WARN
-         : level <= FUSE_LOG_INFO ? LG_INFO : LG_DEBUG, "fuse: %s", msg);
+  lg_kv(level <= FUSE_LOG_ERR ? LG_ERROR : level == FUSE_LOG_WARNING ? LG_WARN
+        : level <= FUSE_LOG_INFO ? LG_INFO : LG_DEBUG, "fuse: libfuse", "detail=%s", LG_Q(msg));
 }
 
 /* Run fusermount3 -u -z -q path (for a mount we may not umount2 ourselves). */
@@ -1001,8 +1003,8 @@ static int fv_prepare_mountpoint(const char *mp, char **err)
   /* statfs always asks the file system (stat may answer from cached
    * attributes), so a dead connection shows here */
   for (int i = 0; i < 8 && statfs(mp, &sf) < 0 && errno == ENOTCONN; i++) {
-    lg_warn("fuse: %s: a stale FUSE mount (Transport endpoint is not connected), left by a "
-            "process that ended without unmounting; unmounting it", mp);
+    lg_kv(LG_WARN, "fuse: a stale FUSE mount (Transport endpoint is not connected), left by "
+          "a process that ended without unmounting; unmounting it", "mountpoint=%s", LG_Q(mp));
     if (umount2(mp, MNT_DETACH) < 0 && fv_fusermount_u(mp) < 0) {
       if (asprintf(err, "mountpoint %s is a stale FUSE mount and cannot be unmounted; "
                    "run: fusermount3 -u -z %s", mp, mp) < 0)
@@ -1014,7 +1016,7 @@ static int fv_prepare_mountpoint(const char *mp, char **err)
     int e = errno;
     if (e == ENOENT) {
       if (mkdir(mp, 0755) == 0) {
-        lg_info("fuse: created the mountpoint %s", mp);
+        lg_kv(LG_INFO, "fuse: created the mountpoint", "mountpoint=%s", LG_Q(mp));
         return 0;
       }
       e = errno;
@@ -1056,12 +1058,14 @@ static void fv_set_readahead(struct lg_fuse *f)
            minor(st.st_dev));
   FILE *fp = fopen(path, "w");
   if (!fp) {
-    lg_debug("fuse: %s: %s; readahead stays at the kernel's default", path, strerror(errno));
+    lg_kv(LG_DEBUG, "fuse: readahead stays at the kernel's default", "path=%s err=%s",
+          LG_Q(path), LG_Q(strerror(errno)));
     return;
   }
   fprintf(fp, "%u\n", FV_READAHEAD_KB);
   if (fclose(fp) != 0)
-    lg_debug("fuse: %s: %s", path, strerror(errno));
+    lg_kv(LG_DEBUG, "fuse: readahead not set", "path=%s err=%s", LG_Q(path),
+          LG_Q(strerror(errno)));
 }
 
 static void fv_free(struct lg_fuse *f)
@@ -1166,9 +1170,10 @@ static void *fv_worker(void *arg)
       continue;
     if (r <= 0) { /* 0: unmounted (ENODEV) */
       if (r < 0)
-        lg_err("fuse: %s: reading requests: %s", f->mountpoint, strerror(-r));
+        lg_kv(LG_ERROR, "fuse: reading requests failed", "mountpoint=%s err=%s",
+              LG_Q(f->mountpoint), LG_Q(strerror(-r)));
       else if (!atomic_exchange(&f->unmounted_logged, true))
-        lg_info("fuse: %s was unmounted", f->mountpoint);
+        lg_kv(LG_INFO, "fuse: the view was unmounted", "mountpoint=%s", LG_Q(f->mountpoint));
       fuse_session_exit(f->se);
       break;
     }
@@ -1176,7 +1181,7 @@ static void *fv_worker(void *arg)
   }
   uint64_t one = 1;
   if (write(f->done_efd, &one, sizeof one) < 0)
-    lg_debug("fuse: eventfd: %s", strerror(errno));
+    lg_kv(LG_DEBUG, "fuse: eventfd write failed", "err=%s", LG_Q(strerror(errno)));
   pthread_cleanup_pop(1);
   return NULL;
 }
@@ -1202,8 +1207,9 @@ static int fv_run(struct lg_fuse *f, char **err)
   }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   fv_set_readahead(f);
-  lg_info("fuse: view of %zu target(s) mounted on %s (%s)", f->m->n_targets, f->mountpoint,
-          f->writable ? "clients with no live session writable" : "read-only");
+  lg_kv(LG_INFO, "fuse: view mounted", "mountpoint=%s targets=%zu mode=%s",
+        LG_Q(f->mountpoint), f->m->n_targets,
+        f->writable ? "writable-without-session" : "read-only");
   return 0;
 }
 
@@ -1222,7 +1228,7 @@ void lg_fuse_stop(struct lg_fuse *f)
      * detaches the mount */
     fuse_session_unmount(f->se);
     f->mounted = false;
-    lg_info("fuse: unmounted %s", f->mountpoint);
+    lg_kv(LG_INFO, "fuse: unmounted", "mountpoint=%s", LG_Q(f->mountpoint));
   }
   fv_free(f);
 }
@@ -1395,14 +1401,15 @@ int cmd_mount(int argc, char **argv)
     if (poll(pfd, 2, -1) < 0) {
       if (errno == EINTR)
         continue;
-      lg_err("lungate mount: poll: %s", strerror(errno));
+      lg_kv(LG_ERROR, "lungate mount: poll failed", "err=%s", LG_Q(strerror(errno)));
       rc = 1;
       break;
     }
     if (pfd[0].revents & POLLIN) {
       struct signalfd_siginfo si;
       if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
-        lg_info("%s: unmounting %s", strsignal((int)si.ssi_signo), f->mountpoint);
+        lg_kv(LG_INFO, "fuse: unmounting on a signal", "signal=%s mountpoint=%s",
+              LG_Q(strsignal((int)si.ssi_signo)), LG_Q(f->mountpoint));
       break;
     }
     if (pfd[1].revents & POLLIN) /* unmounted from outside (fusermount3 -u) */

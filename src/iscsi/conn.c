@@ -164,7 +164,8 @@ int iscsi_tx_locked(struct iscsi_conn *c, struct iovec *iov, int n)
     if (r < 0) {
       if (errno == EINTR)
         continue;
-      lg_info("conn %s: send failed: %s; closing", c->peer, strerror(errno));
+      lg_kv(LG_INFO, "send failed; closing the connection", "peer=%s err=%s", c->peer,
+            LG_Q(strerror(errno)));
       c->send_failed = true;
       iscsi_conn_shutdown(c);
       return -1;
@@ -200,7 +201,8 @@ int iscsi_send_reject(struct iscsi_conn *c, uint8_t reason, const uint8_t *bhs)
   uint8_t copy[ISCSI_BHS_LEN];
   memcpy(copy, bhs, sizeof copy);
   bhs_put32(rsp, BHS_ITT, ISCSI_RSVD_TAG);
-  lg_debug("conn %s: reject opcode 0x%02x reason 0x%02x", c->peer, bhs_opcode(bhs), reason);
+  lg_kv(LG_DEBUG, "reject", "peer=%s opcode=0x%02x reason=0x%02x", c->peer, bhs_opcode(bhs),
+        reason);
   return iscsi_send(c, rsp, copy, sizeof copy, SN_STAT);
 }
 
@@ -229,13 +231,13 @@ static int rx_header_done(struct iscsi_conn *c)
   rx->crc = ISCSI_CRC32C_INIT;
   if (c->phase == PHASE_LOGIN) {
     if (bhs_opcode(rx->bhs) != ISCSI_OP_LOGIN_REQ) {
-      lg_info("conn %s: opcode 0x%02x before login completed; closing", c->peer,
-              bhs_opcode(rx->bhs));
+      lg_kv(LG_WARN, "login refused", "peer=%s reason=\"opcode 0x%02x before login "
+            "completed\"", c->peer, bhs_opcode(rx->bhs));
       return -1;
     }
     if (rx->data_len > ISCSI_LOGIN_TEXT_MAX) {
-      lg_info("conn %s: login data segment of %u bytes is too large; closing",
-              c->peer, rx->data_len);
+      lg_kv(LG_WARN, "login refused", "peer=%s reason=\"login data segment of %u bytes is "
+            "too large\"", c->peer, rx->data_len);
       return -1;
     }
     rx->dest = scratch_get(c, rx->data_len + 1);
@@ -283,7 +285,8 @@ static int rx_next(struct iscsi_conn *c)
       uint32_t got;
       memcpy(&got, rx->digest, 4);
       if (got != crc) {
-        lg_warn("conn %s: header digest error; closing (ErrorRecoveryLevel 0)", c->peer);
+        lg_kv(LG_WARN, "header digest error; closing (ErrorRecoveryLevel 0)", "peer=%s",
+              c->peer);
         return -1;
       }
     }
@@ -305,7 +308,7 @@ static int rx_next(struct iscsi_conn *c)
       uint32_t got, want = iscsi_crc32c_final(rx->crc);
       memcpy(&got, rx->digest, 4);
       if (got != want) {
-        lg_warn("conn %s: data digest error; closing (ErrorRecoveryLevel 0)", c->peer);
+        lg_kv(LG_WARN, "data digest error; closing (ErrorRecoveryLevel 0)", "peer=%s", c->peer);
         return -1;
       }
     }
@@ -437,9 +440,9 @@ static int ping_update(struct iscsi_conn *c)
   }
   int left = ping_left(c);
   if (left <= 0) {
-    lg_warn("conn %s: initiator=%s did not answer a NOP-In ping within %u s "
-            "(nopin_response_timeout); closing the connection", c->peer,
-            c->sess->initiator_log, c->nopin_wait);
+    lg_kv(LG_WARN, "the initiator did not answer a NOP-In ping (nopin_response_timeout); "
+          "closing the connection", "initiator=%s peer=%s wait_s=%u", c->sess->initiator_log, c->peer,
+          c->nopin_wait);
     return -1;
   }
   rcv_timeout(c, left);
@@ -453,7 +456,7 @@ static int ping_timer(struct iscsi_conn *c)
     return ping_update(c);
   if (iscsi_send_ping(c) < 0)
     return -1;
-  lg_debug("conn %s: %u s without input; NOP-In ping sent", c->peer, c->nopin_idle);
+  lg_kv(LG_DEBUG, "NOP-In ping sent", "peer=%s idle_s=%u", c->peer, c->nopin_idle);
   if (!c->nopin_wait)
     return 0; /* ping again after the next idle spell; never close for it */
   c->ping_out = true;
@@ -485,7 +488,8 @@ void iscsi_conn_run(struct iscsi_conn *c)
           break;
         continue;
       }
-      lg_info("conn %s: no login within %d s; closing", c->peer, LOGIN_TIMEOUT_SEC);
+      lg_kv(LG_WARN, "login refused", "peer=%s reason=\"no login within %d s\"", c->peer,
+            LOGIN_TIMEOUT_SEC);
       break;
     }
     if (r <= 0)

@@ -49,6 +49,7 @@ struct iscsi_task {
   uint32_t itt;
   uint32_t cmdsn;
   uint32_t edtl;                     /* expected data transfer length */
+  uint64_t start_ns;                 /* when the command arrived (metrics) */
   bool immediate;
   atomic_bool aborted;               /* response suppressed (task management) */
   /* Data-Out assembly */
@@ -193,6 +194,7 @@ struct iscsi_session {
   struct lg_lun_view *luns;
   size_t n_luns;
   bool overlays_held;                /* per-initiator overlays acquired */
+  const char *_Atomic end_reason;    /* for the log: "logout", "reinstated"; NULL: closed */
   struct scsi_nexus nexus;
   struct iscsi_session *next;        /* registry */
   time_t since;                      /* login time (registration) */

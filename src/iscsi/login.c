@@ -43,6 +43,7 @@ static int login_respond(struct iscsi_conn *c, uint8_t flags, uint16_t status,
   c->params.header_digest = hd;
   c->params.data_digest = dd;
   if (status != ISCSI_LOGIN_SUCCESS) {
+    lg_stats_login(false);
     c->phase = PHASE_CLOSING;
     return -1;
   }
@@ -52,8 +53,8 @@ static int login_respond(struct iscsi_conn *c, uint8_t flags, uint16_t status,
 static int login_fail(struct iscsi_conn *c, uint16_t status, const char *why)
 {
   const char *ini = c->sess && c->sess->initiator_log ? c->sess->initiator_log : "?";
-  lg_info("login refused: initiator=%s peer=%s status=0x%04x reason=\"%s\"", ini,
-          c->peer, status, why);
+  lg_kv(LG_WARN, "login refused", "initiator=%s peer=%s status=0x%04x reason=%s", ini,
+        c->peer, status, LG_Q(why));
   return login_respond(c, 0, status, NULL);
 }
 
@@ -100,34 +101,37 @@ static int login_first(struct iscsi_conn *c, const struct iscsi_kv *kv, int n)
   s->tpg = s->target ? lg_target_tpg(s->target) : NULL;
   if (!s->tpg) {
     char tsafe[LG_SAFE_MAX];
-    lg_info("login refused: initiator=%s peer=%s target=%s: no such target",
-            s->initiator_log, c->peer, lg_safe(tgt, tsafe, sizeof tsafe));
+    lg_kv(LG_WARN, "login refused", "initiator=%s peer=%s target=%s status=0x%04x "
+          "reason=\"no such target\"", s->initiator_log, c->peer,
+          lg_safe(tgt, tsafe, sizeof tsafe), ISCSI_LOGIN_NOT_FOUND);
     return login_respond(c, 0, ISCSI_LOGIN_NOT_FOUND, NULL);
   }
   struct sockaddr_storage peer;
   socklen_t plen = sizeof peer;
   if (getpeername(c->fd, (struct sockaddr *)&peer, &plen) < 0 ||
       !lg_address_allowed(s->tpg, ini, (struct sockaddr *)&peer)) {
-    lg_warn("login refused: initiator=%s peer=%s target=%s: address not in "
-            "allowed_addresses", s->initiator_log, c->peer, s->target->iqn);
+    lg_kv(LG_WARN, "login refused", "initiator=%s peer=%s target=%s status=0x%04x "
+          "reason=\"address not in allowed_addresses\"", s->initiator_log, c->peer,
+          LG_Q(s->target->iqn), ISCSI_LOGIN_FORBIDDEN);
     return login_respond(c, 0, ISCSI_LOGIN_FORBIDDEN, NULL);
   }
   int nl = lg_tpg_resolve(s->tpg, ini, &s->luns);
   if (nl < 0) {
-    lg_info("login refused: initiator=%s peer=%s target=%s: no ACL admits this "
-            "initiator and generate_node_acls is off", s->initiator_log, c->peer,
-            s->target->iqn);
+    lg_kv(LG_WARN, "login refused", "initiator=%s peer=%s target=%s status=0x%04x "
+          "reason=\"no ACL admits this initiator and generate_node_acls is off\"",
+          s->initiator_log, c->peer, LG_Q(s->target->iqn), ISCSI_LOGIN_FORBIDDEN);
     return login_respond(c, 0, ISCSI_LOGIN_FORBIDDEN, NULL);
   }
   s->n_luns = (size_t)nl;
   char *why = NULL;
   int r = lg_overlays_acquire(s->luns, s->n_luns, ini, c->peer_ip, &why);
   if (r < 0) {
-    lg_warn("login refused: initiator=%s peer=%s target=%s: %s", s->initiator_log, c->peer,
-            s->target->iqn, why ? why : strerror(-r));
+    uint16_t status = r == -EBUSY ? ISCSI_LOGIN_FORBIDDEN : ISCSI_LOGIN_TARGET_ERROR;
+    lg_kv(LG_WARN, "login refused", "initiator=%s peer=%s target=%s status=0x%04x reason=%s",
+          s->initiator_log, c->peer, LG_Q(s->target->iqn), status,
+          LG_Q(why ? why : strerror(-r)));
     free(why);
-    return login_respond(c, 0, r == -EBUSY ? ISCSI_LOGIN_FORBIDDEN : ISCSI_LOGIN_TARGET_ERROR,
-                         NULL);
+    return login_respond(c, 0, status, NULL);
   }
   s->overlays_held = true;
   s->nexus.luns = s->luns;
@@ -196,15 +200,20 @@ static int login_complete(struct iscsi_conn *c)
   if (iscsi_session_register(s) < 0)
     return login_fail(c, ISCSI_LOGIN_OUT_OF_RESOURCES, "session table full");
   c->login->tsih = s->tsih;
-  lg_info("login: initiator=%s peer=%s %s%s isid=%02x%02x%02x%02x%02x%02x tsih=%u "
-          "luns=%zu mrdsl=%u/%u burst=%u/%u r2t=%s imm=%s digests=%s/%s",
-          s->initiator_log, c->peer, s->discovery ? "discovery" : "target=",
-          s->discovery ? "" : s->target->iqn, s->isid[0], s->isid[1], s->isid[2],
-          s->isid[3], s->isid[4], s->isid[5], s->tsih, s->n_luns,
-          p->max_recv_dsl_target, p->max_recv_dsl_initiator, p->first_burst_length,
-          p->max_burst_length, p->initial_r2t ? "Yes" : "No",
-          p->immediate_data ? "Yes" : "No", p->header_digest ? "CRC32C" : "None",
-          p->data_digest ? "CRC32C" : "None");
+  lg_stats_login(true);
+  const struct iscsi_login *L = c->login;
+  lg_kv(LG_INFO, "login", "initiator=%s peer=%s %s%s isid=%02x%02x%02x%02x%02x%02x tsih=%u "
+        "luns=%zu auth=%s mrdsl=%u/%u burst=%u/%u r2t=%s imm=%s digests=%s/%s",
+        s->initiator_log, c->peer, s->discovery ? "session=discovery" : "target=",
+        s->discovery ? "" : LG_Q(s->target->iqn), s->isid[0], s->isid[1], s->isid[2],
+        s->isid[3], s->isid[4], s->isid[5], s->tsih, s->n_luns,
+        !L->use_chap ? "none" : L->chap.alg == 7 ? (L->chap.mutual ? "chap-sha256-mutual"
+                                                                   : "chap-sha256")
+                              : L->chap.mutual ? "chap-md5-mutual" : "chap-md5",
+        p->max_recv_dsl_target, p->max_recv_dsl_initiator, p->first_burst_length,
+        p->max_burst_length, p->initial_r2t ? "Yes" : "No",
+        p->immediate_data ? "Yes" : "No", p->header_digest ? "CRC32C" : "None",
+        p->data_digest ? "CRC32C" : "None");
   return 0;
 }
 
@@ -353,10 +362,6 @@ int iscsi_login_pdu(struct iscsi_conn *c, const uint8_t *data, uint32_t len)
 
   uint8_t rflags = (uint8_t)(csg << 2);
   if (transit) {
-    if (csg == 0 && L->use_chap)
-      lg_info("login: initiator=%s peer=%s authenticated with CHAP (%s%s)", s->initiator_log,
-              c->peer, L->chap.alg == 7 ? "SHA-256" : "MD5",
-              L->chap.mutual ? ", mutual" : ", one-way");
     rflags |= (uint8_t)(ISCSI_FLAG_LOGIN_TRANSIT | nsg);
     L->stage = nsg;
     if (nsg == 3) {

@@ -293,8 +293,13 @@ static void *conn_main(void *arg)
       *pp = c->next_conn;
       break;
     }
-  if (c->sess && c->sess->tsih)
-    lg_debug("connection closed: initiator=%s peer=%s", c->sess->initiator_log, c->peer);
+  if (c->sess && c->sess->tsih) { /* the one line for the end of a session */
+    const char *why = c->sess->end_reason;
+    lg_kv(LG_INFO, "logout", "initiator=%s peer=%s %s%s tsih=%u reason=%s",
+          c->sess->initiator_log, c->peer, c->sess->discovery ? "session=discovery" : "target=",
+          c->sess->discovery ? "" : LG_Q(c->sess->target->iqn), c->sess->tsih,
+          why ? why : "connection-closed");
+  }
   iscsi_conn_free(c);
   s->n_conns--;
   pthread_cond_broadcast(&s->cond);
@@ -328,8 +333,8 @@ static bool make_room(struct lg_server *s, const char *ip)
   struct iscsi_conn *victim = same >= PENDING_PER_ADDR ? oldest_same
                             : s->n_conns >= MAX_CONNS ? oldest_any : NULL;
   if (victim) {
-    lg_info("conn %s: closed to make room (%u connections from %s still logging in, "
-            "%u in all)", victim->peer, same, ip, s->n_conns);
+    lg_kv(LG_WARN, "unfinished login closed to make room", "peer=%s pending_same_address=%u "
+          "new_from=%s connections=%u", victim->peer, same, ip, s->n_conns);
     iscsi_conn_shutdown(victim);
   }
   return s->n_conns < MAX_CONNS || victim;
@@ -351,7 +356,8 @@ static void accept_one(struct lg_server *s, int lfd)
   bool room = make_room(s, c->peer_ip);
   pthread_mutex_unlock(&s->lock);
   if (!room) {
-    lg_warn("connection from %s refused: %u sessions already open", c->peer, MAX_CONNS);
+    lg_kv(LG_WARN, "connection refused: too many connections", "peer=%s limit=%u", c->peer,
+          MAX_CONNS);
     iscsi_conn_free(c);
     return;
   }
@@ -392,11 +398,11 @@ int lg_server_run(struct lg_server *s)
   sigaddset(&set, SIGHUP);
   int sfd = signalfd(-1, &set, SFD_CLOEXEC);
   if (sfd < 0) {
-    lg_err("signalfd: %s", strerror(errno));
+    lg_kv(LG_ERROR, "signalfd failed", "err=%s", LG_Q(strerror(errno)));
     return -1;
   }
   for (size_t i = 0; i < s->n_listen; i++)
-    lg_info("listening on %s", s->lname[i]);
+    lg_kv(LG_INFO, "listening", "portal=%s", s->lname[i]);
 
   struct pollfd pfd[MAX_LISTEN + 1];
   for (size_t i = 0; i < s->n_listen; i++)
@@ -419,8 +425,8 @@ int lg_server_run(struct lg_server *s)
           free(err); /* the summary, already logged, or why it failed */
           continue;
         }
-        lg_info("signal %s: finishing in-flight commands and stopping",
-                si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        lg_kv(LG_INFO, "stopping: finishing in-flight commands", "signal=%s",
+              si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
         break;
       }
     }

@@ -28,8 +28,9 @@ int iscsi_session_register(struct iscsi_session *s)
   for (struct iscsi_session *o = reg_head; o; o = o->next)
     if (!o->discovery && !s->discovery && !strcasecmp(o->target->iqn, s->target->iqn) &&
         !memcmp(o->isid, s->isid, 6) && !strcasecmp(o->initiator, s->initiator)) {
-      lg_info("session reinstatement: initiator=%s isid reused by %s; closing the old "
-              "session from %s", s->initiator_log, s->conn->peer, o->conn->peer);
+      lg_kv(LG_INFO, "session reinstatement: the old session closes", "initiator=%s peer=%s "
+            "old_peer=%s old_tsih=%u", s->initiator_log, s->conn->peer, o->conn->peer, o->tsih);
+      o->end_reason = "reinstated";
       iscsi_conn_shutdown(o->conn);
     }
   s->since = time(NULL);
@@ -282,15 +283,19 @@ static void task_respond(struct iscsi_task *t)
       if (sent > t->edtl)
         sent = t->edtl;
     }
+    uint32_t taken = t->scsi.dir == SCSI_DIR_OUT && !t->failed ? t->xfer : 0;
+    uint32_t written = t->scsi.status == SCSI_STATUS_GOOD ? taken : 0;
     struct iscsi_session *s = t->conn->sess;
-    if (sent) {
+    if (sent)
       send_data_in(t, sent);
+    else
+      send_scsi_response(t, taken);
+    if (sent)
       atomic_fetch_add(&s->bytes_read, sent);
-    } else {
-      send_scsi_response(t, t->scsi.dir == SCSI_DIR_OUT && !t->failed ? t->xfer : 0);
-      if (t->scsi.dir == SCSI_DIR_OUT && !t->failed && t->scsi.status == SCSI_STATUS_GOOD)
-        atomic_fetch_add(&s->bytes_written, t->xfer);
-    }
+    if (written)
+      atomic_fetch_add(&s->bytes_written, written);
+    lg_stats_command(t->scsi.lun ? t->scsi.lun->stats : NULL, t->scsi.cdb[0], t->scsi.status,
+                     sent, written, t->start_ns);
   }
   task_free(t);
 }
@@ -365,7 +370,8 @@ static bool accept_cmdsn(struct iscsi_conn *c, const uint8_t *bhs)
   }
   /* One connection per session delivers commands in order: a CmdSN ahead of
    * ExpCmdSN would wait forever for the gap, one behind it is a duplicate. */
-  lg_debug("conn %s: CmdSN %u is not the expected %u; dropped", c->peer, sn, exp);
+  lg_kv(LG_DEBUG, "CmdSN outside the window; dropped", "peer=%s cmdsn=%u expected=%u",
+        c->peer, sn, exp);
   return false;
 }
 
@@ -397,6 +403,7 @@ static int scsi_cmd_header(struct iscsi_conn *c)
   t->cmdsn = bhs_get32(bhs, BHS_CMDSN);
   t->immediate = bhs_immediate(bhs);
   t->edtl = bhs_get32(bhs, BHS_EDTL);
+  t->start_ns = lg_now_ns();
   memcpy(t->scsi.cdb, bhs + BHS_CDB, 16);
   t->scsi.edtl = t->edtl;
   t->scsi.nexus = &s->nexus;
@@ -480,8 +487,9 @@ static int data_out_header(struct iscsi_conn *c)
   if (!expect || datasn != *expect) {
     /* a lost or reordered Data-Out: at ErrorRecoveryLevel 0 the command fails
      * (its data is dropped) and the session goes on */
-    lg_warn("conn %s: Data-Out for ITT 0x%08x at offset %u has DataSN %u, expected %d; "
-            "failing the command", c->peer, itt, off, datasn, expect ? (int)*expect : -1);
+    lg_kv(LG_WARN, "Data-Out out of sequence; failing the command", "peer=%s itt=0x%08x "
+          "offset=%u datasn=%u expected=%d", c->peer, itt, off, datasn,
+          expect ? (int)*expect : -1);
     scsi_sense(&t->scsi, SCSI_SENSE_ABORTED_COMMAND, ASC_DATA_PHASE_ERROR);
     t->failed = true;
     return 0;
@@ -501,8 +509,8 @@ int iscsi_ffp_header(struct iscsi_conn *c)
   rx->reject = 0;
   uint8_t op = bhs_opcode(rx->bhs);
   if (rx->data_len > c->params.max_recv_dsl_target) {
-    lg_info("conn %s: data segment of %u bytes exceeds MaxRecvDataSegmentLength %u; "
-            "rejected", c->peer, rx->data_len, c->params.max_recv_dsl_target);
+    lg_kv(LG_WARN, "data segment exceeds MaxRecvDataSegmentLength; rejected",
+          "peer=%s bytes=%u limit=%u", c->peer, rx->data_len, c->params.max_recv_dsl_target);
     rx->reject = ISCSI_REJECT_PROTOCOL_ERROR;
     return 0;
   }
@@ -590,7 +598,7 @@ static int nop_out_done(struct iscsi_conn *c)
   if (bhs_itt(bhs) == ISCSI_RSVD_TAG) { /* the answer to a ping of ours */
     if (c->ping_out && bhs_get32(bhs, BHS_TTT) == c->ping_ttt) {
       c->ping_out = false;
-      lg_debug("conn %s: NOP-In ping answered", c->peer);
+      lg_kv(LG_DEBUG, "NOP-In ping answered", "peer=%s", c->peer);
     }
     accept_cmdsn(c, bhs);
     return 0;
@@ -665,16 +673,16 @@ static int tmf_done(struct iscsi_conn *c)
       atomic_store(&v->so->reserved_by, 0); /* a reset releases reservations */
     }
     if (fn == ISCSI_TMF_LUN_RESET)
-      lg_info("task management: LUN %llu reset by initiator=%s peer=%s",
-              (unsigned long long)lun, s->initiator_log, c->peer);
+      lg_kv(LG_INFO, "task management: LUN reset", "initiator=%s peer=%s lun=%llu",
+            s->initiator_log, c->peer, (unsigned long long)lun);
     break;
   case ISCSI_TMF_TARGET_WARM_RESET:
   case ISCSI_TMF_TARGET_COLD_RESET:
     abort_tasks(c, true, 0, NULL);
     for (size_t i = 0; i < s->n_luns; i++)
       atomic_store(&s->luns[i].so->reserved_by, 0);
-    lg_info("task management: target %s reset by initiator=%s peer=%s",
-            fn == ISCSI_TMF_TARGET_COLD_RESET ? "cold" : "warm", s->initiator_log, c->peer);
+    lg_kv(LG_INFO, "task management: target reset", "initiator=%s peer=%s kind=%s",
+          s->initiator_log, c->peer, fn == ISCSI_TMF_TARGET_COLD_RESET ? "cold" : "warm");
     break;
   case ISCSI_TMF_TASK_REASSIGN:
     response = ISCSI_TMF_RSP_REASSIGN_UNSUPPORTED;
@@ -700,7 +708,7 @@ static int logout_done(struct iscsi_conn *c)
   if (reason == 2) /* remove connection for recovery: ERL 2 only */
     rsp[2] = 3;
   bhs_put32(rsp, BHS_ITT, bhs_itt(bhs));
-  lg_info("logout: initiator=%s peer=%s", c->sess->initiator_log, c->peer);
+  c->sess->end_reason = "logout"; /* the logout line is written when the session ends */
   iscsi_send(c, rsp, NULL, 0, SN_STAT);
   c->phase = PHASE_CLOSING;
   return 0;

@@ -83,10 +83,12 @@ int lg_tpg_resolve(const struct lg_tpg *tpg, const char *initiator,
       for (size_t k = 0; k < tpg->n_luns; k++)
         if (tpg->luns[k].index == mp->tpg_lun)
           v[used++] = (struct lg_lun_view){ .index = mp->index, .so = tpg->luns[k].so,
-                                            .write_protect = mp->write_protect };
+                                            .write_protect = mp->write_protect,
+                                            .stats = &tpg->luns[k].stats };
     } else {
       v[used++] = (struct lg_lun_view){ .index = tpg->luns[i].index, .so = tpg->luns[i].so,
-                                        .write_protect = tpg->demo_mode_write_protect };
+                                        .write_protect = tpg->demo_mode_write_protect,
+                                        .stats = &tpg->luns[i].stats };
     }
   }
   qsort(v, used, sizeof *v, cmp_view);

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "lungate/backstore.h"
+#include "ops/metrics.h"
 
 /* An opened storage object (backstore instance). */
 struct lg_storage {
@@ -46,6 +47,7 @@ struct lg_storage {
 struct lg_lun {
   uint64_t index;                    /* LUN number in the TPG */
   struct lg_storage *so;
+  struct lg_lun_stats stats;         /* for the metrics endpoint */
 };
 
 struct lg_mapped_lun {
@@ -140,6 +142,7 @@ struct lg_lun_view {
   struct lg_storage *so;
   bool write_protect;
   struct lg_overlay *overlay;        /* the initiator's overlay, if per-initiator */
+  struct lg_lun_stats *stats;        /* the TPG LUN's counters */
 };
 
 /* Per-initiator overlays (overlays.c): one open view per (storage object,
@@ -165,6 +168,10 @@ bool lg_overlay_is_live_by_name(struct lg_storage *tmpl, const char *initiator);
 void lg_overlay_block(const struct lg_storage *tmpl, const char *initiator, bool block);
 /* The per-initiator storage object an open overlay belongs to. */
 const struct lg_storage *lg_overlay_template(const struct lg_overlay *o);
+/* Allocated bytes of the open view of initiator on tmpl, which live writes
+ * keep current; false when no view is open.  Opens nothing. */
+bool lg_overlay_allocated_open(struct lg_storage *tmpl, const char *initiator,
+                               uint64_t *bytes);
 
 /* Load a model from a JSON config; NULL with a message in *err (malloc'd). */
 struct lg_model *lg_model_load(const json_t *config, const char *path, char **err);

@@ -148,6 +148,36 @@ static int foreach_overlay(struct lg_ovl_ctx *x, struct lg_storage *so, overlay_
   return rc;
 }
 
+struct plain_walk {
+  int (*fn)(struct lg_storage *, const char *, const struct cow_info *, void *);
+  void *arg;
+};
+
+static int plain_step(struct lg_ovl_ctx *x, struct lg_storage *so, const char *path,
+                      const struct cow_info *info, void *arg, json_t *res)
+{
+  (void)x;
+  (void)res;
+  struct plain_walk *w = arg;
+  return w->fn(so, path, info, w->arg);
+}
+
+int lg_overlay_foreach(struct lg_storage *so,
+                       int (*fn)(struct lg_storage *, const char *path,
+                                 const struct cow_info *, void *),
+                       void *arg, bool quiet)
+{
+  struct plain_walk w = { fn, arg };
+  json_t *res = json_object();
+  if (!res)
+    return -1;
+  int rc = foreach_overlay(NULL, so, plain_step, &w, res);
+  if (!quiet)
+    lg_ovl_print("walk", res);
+  json_decref(res);
+  return rc;
+}
+
 /* Is a client's overlay live: in a gateway, an iSCSI session uses it;
  * offline, a process (a gateway) holds it open. */
 static bool overlay_live(struct lg_ovl_ctx *x, struct lg_storage *so, const char *client,
@@ -257,7 +287,8 @@ static int reset_client(struct lg_ovl_ctx *x, struct lg_storage *so, const char 
     return -1;
   }
   if (x->logout)
-    lg_info("overlay reset: storage=%s initiator=%s (administrator)", so->name, safe);
+    lg_kv(LG_INFO, "overlay reset", "storage=%s initiator=%s by=administrator", LG_Q(so->name),
+          safe);
   add_msg(res, false, "reset %s on %s", safe, so->name);
   return 0;
 }

@@ -83,11 +83,11 @@ static struct lg_overlay *overlay_open(struct lg_storage *tmpl, const char *init
         (uint64_t)time(NULL) - info.last_use > (uint64_t)tmpl->reset_after_idle) {
       int r = cow_overlay_remove(tmpl->h, initiator);
       char safe[LG_SAFE_MAX];
-      lg_info("overlay reset: storage=%s initiator=%s idle=%llus policy=after_idle:%lld%s%s",
-              tmpl->name, lg_safe(initiator, safe, sizeof safe),
-              (unsigned long long)(time(NULL) - info.last_use),
-              (long long)tmpl->reset_after_idle, r < 0 ? " error=" : "",
-              r < 0 ? strerror(-r) : "");
+      lg_kv(r < 0 ? LG_ERROR : LG_INFO, "overlay reset", "storage=%s initiator=%s idle=%llus "
+            "policy=after_idle:%lld%s%s", tmpl->name, lg_safe(initiator, safe, sizeof safe),
+            (unsigned long long)(time(NULL) - info.last_use),
+            (long long)tmpl->reset_after_idle, r < 0 ? " err=" : "",
+            r < 0 ? LG_Q(strerror(-r)) : "");
     }
   }
   void *h = tmpl->ops->open_client(tmpl->h, initiator);
@@ -223,17 +223,24 @@ bool lg_overlay_is_live(struct lg_storage *view)
   return live;
 }
 
-bool lg_overlay_is_live_by_name(struct lg_storage *tmpl, const char *initiator)
+/* Under ov_lock, the open view of an initiator's overlay, or NULL. */
+static struct lg_overlay *find_by_name(struct lg_storage *tmpl, const char *initiator)
 {
   char *norm = strdup(initiator);
   if (!norm)
-    return false;
+    return NULL;
   cow_name_normalize(initiator, norm);
-  pthread_mutex_lock(&ov_lock);
   struct lg_overlay *o = find(tmpl, norm);
+  free(norm);
+  return o;
+}
+
+bool lg_overlay_is_live_by_name(struct lg_storage *tmpl, const char *initiator)
+{
+  pthread_mutex_lock(&ov_lock);
+  struct lg_overlay *o = find_by_name(tmpl, initiator);
   bool live = o && o->sessions > 0;
   pthread_mutex_unlock(&ov_lock);
-  free(norm);
   return live;
 }
 
@@ -270,4 +277,15 @@ void lg_overlay_block(const struct lg_storage *tmpl, const char *initiator, bool
 const struct lg_storage *lg_overlay_template(const struct lg_overlay *o)
 {
   return o->tmpl;
+}
+
+bool lg_overlay_allocated_open(struct lg_storage *tmpl, const char *initiator,
+                               uint64_t *bytes)
+{
+  pthread_mutex_lock(&ov_lock);
+  struct lg_overlay *o = find_by_name(tmpl, initiator);
+  if (o)
+    *bytes = cow_allocated(o->view.h);
+  pthread_mutex_unlock(&ov_lock);
+  return o != NULL;
 }

@@ -10,8 +10,8 @@ require_qemu
 cd "$tmp" || fail "cd $tmp"
 start_gateway
 [ -f "$tmp/lungate-demo.img" ] || fail "lungate serve did not create lungate-demo.img in its directory"
-# The demo target's name, as the gateway logs it ("target IQN LUN 0: ...").
-iqn=$(grep -o 'target [^ ]* LUN 0' "$gw_log" | head -n 1 | cut -d' ' -f2)
+# The demo target's name, as the gateway logs it (msg="serving" target=IQN lun=0 ...).
+iqn=$(grep -o 'msg="serving" target=[^ ]* lun=0 ' "$gw_log" | head -n 1 | sed 's/.*target=\([^ ]*\) .*/\1/')
 [ -n "$iqn" ] || fail "cannot find the demo target's IQN in the gateway log"
 
 boot demo "$(ipxe_script serve-demo "sanboot $(iscsi_uri 0 "$iqn")")" ||

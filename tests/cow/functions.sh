@@ -139,7 +139,7 @@ session_open() {
 	SESSION_WHO=$who
 	SESSION_CMDS=0
 	mkfifo "$fifo"
-	before=$(grep -c "login: initiator=$who " "$LG_LOG" || true)
+	before=$(grep -c "msg=\"login\" initiator=$who " "$LG_LOG" || true)
 	# (not bg_start: a redirection of a function call would open the FIFO here)
 	timeout --kill-after=10 "$LG_CMD_TIMEOUT" qemu-io --image-opts "$(image_opts "$who")" \
 		<"$fifo" >"$SESSION_OUT" 2>&1 &
@@ -147,7 +147,7 @@ session_open() {
 	LG_PIDS+=("$SESSION_PID")
 	exec {SESSION_FD}>"$fifo"
 	for ((i = 0; i < 400; i++)); do
-		(($(grep -c "login: initiator=$who " "$LG_LOG" || true) > before)) && return 0
+		(($(grep -c "msg=\"login\" initiator=$who " "$LG_LOG" || true) > before)) && return 0
 		pid_alive "$SESSION_PID" || fail "the session of $who ended at once: $(cat "$SESSION_OUT")"
 		sleep 0.05
 	done

@@ -55,7 +55,7 @@ names=(
 	"iqn.x:/|l"
 	"iqn.x:%25|l"
 	$'iqn.x:ctl\x01\x1b[31mred\x7f\ttab|l'
-	$'iqn.x:nl\ntime=2026 level=warn forged-line|l'
+	$'iqn.x:nl\nts=2026 level=warn forged-line|l'
 	"$long_slashes|q"
 	"$long_a|l"
 	"$long_b|l"
@@ -154,9 +154,9 @@ if LC_ALL=C grep -q '[[:cntrl:]]' "$LG_TMP/out/list.out"; then
 	problems+=("overlay list prints raw control characters from initiator names, so a client's name can send escape sequences to the administrator's terminal: $(LC_ALL=C grep '[[:cntrl:]]' "$LG_TMP/out/list.out" | cat -v | cut -c1-80 | head -n 2 | tr '\n' ' ')")
 fi
 [[ $(grep -c . "$LG_TMP/out/list.out") == $((${#names[@]} + 1)) ]] ||
-	problems+=("overlay list should print a header and ${#names[@]} lines, but a name with a newline adds a line of the client's choosing: $(grep -a '^time=2026 level=warn forged-line' "$LG_TMP/out/list.out" | cut -c1-60)")
-if grep -aq '^time=2026 level=warn forged-line' "$LG_LOG"; then
-	problems+=("the gateway's log holds a line forged by an initiator name with a newline: $(grep -a '^time=2026 level=warn forged-line' "$LG_LOG" | head -n 1 | cut -c1-80)")
+	problems+=("overlay list should print a header and ${#names[@]} lines, but a name with a newline adds a line of the client's choosing: $(grep -a '^ts=2026 level=warn forged-line' "$LG_TMP/out/list.out" | cut -c1-60)")
+if grep -aq '^ts=2026 level=warn forged-line' "$LG_LOG"; then
+	problems+=("the gateway's log holds a line forged by an initiator name with a newline: $(grep -a '^ts=2026 level=warn forged-line' "$LG_LOG" | head -n 1 | cut -c1-80)")
 fi
 if LC_ALL=C grep -a "iqn.x:ctl" "$LG_LOG" | LC_ALL=C grep -q $'[\x01\x1b\x7f]'; then
 	problems+=("the gateway's log prints raw control characters (ESC, SOH, DEL) from an initiator name")

@@ -43,7 +43,7 @@ boot_as() {
     expect "$name" "^boot counter \(LBA 32\): OK read count=$((n - 1))$"
     expect "$name" "^boot counter read-back: OK count=$n$"
     expect "$name" "^LUNGATE-BOOT OK count=$n$"
-    grep -q "login: initiator=$IQN_PREFIX:$who " "$gw_log" ||
+    grep -q "msg=\"login\" initiator=$IQN_PREFIX:$who " "$gw_log" ||
         fail "boot $2 of $who: the gateway logged no login of $IQN_PREFIX:$who"
     echo "boot $2 of $who: count=$n"
 }

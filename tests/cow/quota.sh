@@ -40,7 +40,7 @@ expect_space_error "a write into a fifth block"
 qio_fails "$Q1" -c 'write -P 0x95 7M 64k'
 log "qemu-io's view of the refused write: $QIO_OUT"
 # (the client's name has "quota" in it: leave out its login and logout lines)
-quota_lines=$(grep -F "$Q1" "$LG_LOG" | grep -Ev 'level=[a-z]+ (login|logout):' | grep -i 'quota') ||
+quota_lines=$(grep -F "$Q1" "$LG_LOG" | grep -Ev 'msg="(login|logout)"' | grep -i 'quota') ||
 	fail "the gateway's log has no line about the quota naming $Q1"
 log "gateway: ${quota_lines%%$'\n'*}"
 

@@ -28,7 +28,7 @@ R2=$(ini idle2)
 # than 1 s" cannot be met.)
 qio "$R1" -c 'write -P 0xb1 0 4k' -c flush
 qio "$R1" -c 'read -P 0xb1 0 4k'
-grep -qF "overlay reset: storage=c initiator=$R1 " "$LG_LOG" &&
+grep -qF "msg=\"overlay reset\" storage=c initiator=$R1 " "$LG_LOG" &&
 	fail "an immediate reconnect of $R1 reset its overlay"
 
 # A second session while the first is logged in, after > 1 s: kept, and the
@@ -40,7 +40,7 @@ sleep 2.2
 qio "$R1" -c 'read -P 0xb1 0 4k' -c 'read -P 0xb2 64k 4k'
 session_cmd 'read -P 0xb1 0 4k'
 session_close
-grep -qF "overlay reset: storage=c initiator=$R1 " "$LG_LOG" &&
+grep -qF "msg=\"overlay reset\" storage=c initiator=$R1 " "$LG_LOG" &&
 	fail "a second session of $R1, opened while the first was logged in, reset its overlay"
 
 # Idle for more than a second: reset at the next login; R2 keeps its data.
@@ -48,9 +48,9 @@ qio "$R2" -c 'write -P 0xc1 0 4k' -c flush
 qio "$R1" -c 'write -P 0xb3 1M 4k' -c flush
 sleep 2.2
 expect_disk "$R1" "the base (reset after idling)" "$BASE"
-grep -F "overlay reset: storage=c initiator=$R1 " "$LG_LOG" | grep -q 'idle=' ||
+grep -F "msg=\"overlay reset\" storage=c initiator=$R1 " "$LG_LOG" | grep -q 'idle=' ||
 	fail "the gateway did not log the reset of $R1 with its idle time"
-log "gateway: $(grep -F "overlay reset: storage=c initiator=$R1 " "$LG_LOG" | head -n 1)"
+log "gateway: $(grep -F "msg=\"overlay reset\" storage=c initiator=$R1 " "$LG_LOG" | head -n 1)"
 # R2 idled too, but has not logged in since: its overlay is still on disk.
 [[ -f $OV/$R2.cow ]] || fail "the reset of $R1 removed $R2's overlay"
 stop_lungate
@@ -60,7 +60,7 @@ cow_config "$CFG" "$BASE" "$OV" '"reset": "never"'
 start_lungate -c "$CFG"
 sleep 2.2
 qio "$R2" -c 'read -P 0xc1 0 4k'
-grep -qF "overlay reset:" "$LG_LOG" && fail "\"reset\": \"never\" reset an overlay: $(grep -F 'overlay reset:' "$LG_LOG")"
+grep -qF "msg=\"overlay reset\"" "$LG_LOG" && fail "\"reset\": \"never\" reset an overlay: $(grep -F 'msg="overlay reset"' "$LG_LOG")"
 stop_lungate
 
 # A client still logged in when the gateway crashes was not idle: when it
@@ -81,7 +81,7 @@ start_lungate -c "$CFG"
 out=$(run qemu-io --image-opts "$(image_opts "$R3")" -c 'read -P 0xe1 0 4k' -c 'read -P 0xe2 64k 4k' 2>&1) || true
 if grep -qi 'fail\|error' <<<"$out"; then
 	fail "after a gateway crash, $R3 (logged in until the crash) reconnected and found its disk reset: $out
-gateway: $(grep -F "overlay reset: storage=c initiator=$R3 " "$LG_LOG" | head -n 1)"
+gateway: $(grep -F "msg=\"overlay reset\" storage=c initiator=$R3 " "$LG_LOG" | head -n 1)"
 fi
 stop_lungate
 [[ $(sha "$BASE") == "$base_sha" ]] || fail "the base file changed"

@@ -38,7 +38,7 @@ for name in "$PC1" "${PC1^^}"; do
 		fail "$name logged in from 127.0.0.2 while pc1 was logged in from 127.0.0.1: $out"
 	fi
 	log "second machine as $name refused as it should be: $out"
-	grep -F "login refused: initiator=$name peer=127.0.0.2:" "$LG_LOG" | grep -F 127.0.0.1 | grep -q . ||
+	grep -F "msg=\"login refused\" initiator=$name peer=127.0.0.2:" "$LG_LOG" | grep -F 127.0.0.1 | grep -q . ||
 		fail "no log line refusing $name from 127.0.0.2 that names both 127.0.0.1 and 127.0.0.2"
 done
 
@@ -52,7 +52,7 @@ out=$(from_addr 127.0.0.2 run qemu-io --image-opts "$(image_opts "$PC1")" \
 	-c 'read -P 0x51 0 4k' -c 'read -P 0x52 64k 4k' 2>&1) ||
 	fail "pc1 from 127.0.0.2 after the first machine logged out: $out"
 grep -qi 'fail\|error' <<<"$out" && fail "pc1 from 127.0.0.2 read the wrong data: $out"
-grep -q "login: initiator=$PC1 peer=127.0.0.2:" "$LG_LOG" || fail "no login of pc1 from 127.0.0.2 in the log"
+grep -q "msg=\"login\" initiator=$PC1 peer=127.0.0.2:" "$LG_LOG" || fail "no login of pc1 from 127.0.0.2 in the log"
 
 # Many sessions of one name from one address (more than a small fixed table
 # of peer addresses would hold): while any of them is still logged in,
@@ -61,7 +61,7 @@ grep -q "login: initiator=$PC1 peer=127.0.0.2:" "$LG_LOG" || fail "no login of p
 PC9=$(ini pc9)
 pids=()
 fds=()
-before=$(grep -c "login: initiator=$PC9 " "$LG_LOG" || true)
+before=$(grep -c "msg=\"login\" initiator=$PC9 " "$LG_LOG" || true)
 for ((k = 0; k < 9; k++)); do
 	mkfifo "$LG_TMP/many$k.fifo"
 	timeout --kill-after=10 "$LG_CMD_TIMEOUT" qemu-io --image-opts "$(image_opts "$PC9")" \
@@ -72,10 +72,10 @@ for ((k = 0; k < 9; k++)); do
 	fds+=("$fd")
 done
 for ((i = 0; i < 400; i++)); do
-	(($(grep -c "login: initiator=$PC9 " "$LG_LOG" || true) >= before + 9)) && break
+	(($(grep -c "msg=\"login\" initiator=$PC9 " "$LG_LOG" || true) >= before + 9)) && break
 	sleep 0.05
 done
-(($(grep -c "login: initiator=$PC9 " "$LG_LOG" || true) >= before + 9)) || fail "nine sessions of pc9 did not all log in"
+(($(grep -c "msg=\"login\" initiator=$PC9 " "$LG_LOG" || true) >= before + 9)) || fail "nine sessions of pc9 did not all log in"
 for ((k = 0; k < 8; k++)); do
 	printf 'quit\n' >&"${fds[k]}"
 	eval "exec ${fds[k]}>&-"
@@ -83,7 +83,7 @@ for ((k = 0; k < 8; k++)); do
 	forget_pid "${pids[k]}"
 done
 pid_alive "${pids[8]}" || fail "the ninth session of pc9 ended early: $(cat "$LG_TMP/many8.out")"
-(($(grep -c "logout: initiator=$PC9 " "$LG_LOG" || true) == 8)) || fail "expected eight of pc9's nine sessions to have logged out"
+(($(grep -c "msg=\"logout\" initiator=$PC9 " "$LG_LOG" || true) == 8)) || fail "expected eight of pc9's nine sessions to have logged out"
 if out=$(from_addr 127.0.0.2 run qemu-io --image-opts "$(image_opts "$PC9")" -c 'read 0 512' 2>&1); then
 	fail "pc9 logged in from 127.0.0.2 while one of its nine sessions from 127.0.0.1 was still logged in (the gateway forgot the address once eight had logged out): $out"
 fi

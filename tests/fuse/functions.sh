@@ -191,7 +191,7 @@ live_client() {
 	# logged in once the gateway says so
 	local i
 	for ((i = 0; i < 300; i++)); do
-		grep -q "login: initiator=$1 " "$LG_LOG" && return 0
+		grep -q "msg=\"login\" initiator=$1 " "$LG_LOG" && return 0
 		pid_alive "$LIVE_PID" || fail "qemu-io as $1 ended: $(cat "$LG_TMP/live.out")"
 		sleep 0.1
 	done

@@ -29,7 +29,7 @@ run qemu-img convert -f raw -O raw "$JSON" "$OUT" ||
 	fail "qemu-img convert from the LUN with header digests failed"
 cmp "$SRC" "$OUT" || fail "the image read with header digests differs from its source"
 
-n=$(grep -c 'level=info login: initiator=.* target=.*digests=CRC32C/None' "$LG_LOG" || true)
+n=$(grep -c 'level=info msg="login" initiator=.* target=.*digests=CRC32C/None' "$LG_LOG" || true)
 ((n == 2)) || fail "want 2 logins with HeaderDigest=CRC32C in the gateway log, found $n"
 if grep -q 'digest error' "$LG_LOG"; then
 	fail "the gateway saw digest errors: $(grep -m3 'digest error' "$LG_LOG")"

@@ -176,6 +176,7 @@ wait_port() {
 # LG_LISTEN_V6=1 also listens on [::1]:PORT; LG_SECOND_PORT=1 also on a second
 # portal 127.0.0.1:PORT2; LG_NO_LISTEN=1 gives no --listen at all (the config's
 # portals are used) and waits on 127.0.0.1:$PORT as set by the caller.
+# LG_STDOUT=FILE keeps the gateway's stdout there, apart from its log (stderr).
 start_lungate() {
 	local listen=()
 	for _ in 1 2 3; do
@@ -192,7 +193,11 @@ start_lungate() {
 		LG_LOG=$LG_TMP/lungate.${#LG_LOGS[@]}.log
 		LG_LOGS+=("$LG_LOG")
 		log "starting: lungate serve $* ${listen[*]}"
-		"$LUNGATE" serve "$@" "${listen[@]}" </dev/null >"$LG_LOG" 2>&1 &
+		if [[ -n ${LG_STDOUT:-} ]]; then # stdout (the iPXE lines) apart from the log
+			"$LUNGATE" serve "$@" "${listen[@]}" </dev/null >"$LG_STDOUT" 2>"$LG_LOG" &
+		else
+			"$LUNGATE" serve "$@" "${listen[@]}" </dev/null >"$LG_LOG" 2>&1 &
+		fi
 		LG_PID=$!
 		LG_PIDS+=("$LG_PID")
 		if wait_port "$LG_PID" 127.0.0.1 "$PORT" 30; then

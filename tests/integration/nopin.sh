@@ -64,7 +64,7 @@ qemu_io_start 7000
 qemu_io_end
 answered=$(grep -c 'NOP-In ping answered' "$LG_LOG" || true)
 ((answered >= 3)) || fail "expected several answered NOP-In pings in 7 s idle at nopin_timeout 1, saw $answered"
-logins=$(grep -c 'level=info login: .*target=' "$LG_LOG" || true)
+logins=$(grep -c 'level=info msg="login" .*target=' "$LG_LOG" || true)
 ((logins == 1)) || fail "qemu-io logged in $logins times: its session did not survive the pings"
 if grep -q 'did not answer a NOP-In ping' "$LG_LOG"; then
 	fail "the gateway dropped a client that answered its pings"
@@ -75,7 +75,7 @@ log "an answering client kept its session through $answered pings"
 qemu_io_start 60000
 wait_log 'NOP-In ping answered' 30 "$answered" || fail "no ping answered before the client was stopped"
 kill -STOP "$QPID"
-wait_log 'did not answer a NOP-In ping within 2 s' 30 ||
+wait_log 'did not answer a NOP-In ping.* wait_s=2$' 30 ||
 	fail "a stopped client was not dropped within 30 s at nopin_timeout 1 / nopin_response_timeout 2"
 for ((i = 0; i < 100; i++)); do
 	(($(count_established "$PORT") == 0)) && break
@@ -92,7 +92,7 @@ stop_lungate
 # --- off: no pings, a stopped client keeps its session ---
 start_lungate -v -c "$LG_TMP/off.json"
 qemu_io_start 2000
-wait_log 'level=info login: .*target=' 30 || fail "qemu-io did not log in"
+wait_log 'level=info msg="login" .*target=' 30 || fail "qemu-io did not log in"
 kill -STOP "$QPID"
 sleep 8 # several times nopin_timeout + nopin_response_timeout of the run above
 (($(count_established "$PORT") == 1)) || fail "with pings off, the stopped client's connection was dropped"

@@ -51,10 +51,10 @@ wait_log() {
 perf_start() {
 	local before
 	PERF_OUT=$LG_TMP/perf.$1.out
-	before=$(grep -c "login: initiator=$1 " "$LG_LOG" || true)
+	before=$(grep -c "msg=\"login\" initiator=$1 " "$LG_LOG" || true)
 	bg_start iscsi-perf -i "$1" -t "$3" "$2" >"$PERF_OUT" 2>&1
 	PERF_PID=$BG_PID
-	wait_log "login: initiator=$1 " $((before + 1))
+	wait_log "msg=\"login\" initiator=$1 " $((before + 1))
 }
 
 # perf_wait: the iscsi-perf started last must end by itself, without an error.

@@ -33,9 +33,9 @@ out=$(run iscsi-inq -i "$OK_INI" "iscsi://127.0.0.1:$PORT/$TGT/0" 2>&1) ||
 out=$(run iscsi-readcapacity16 -i "$OK_INI" "iscsi://127.0.0.1:$PORT/$TGT/1" 2>&1) ||
 	fail "the ACL's initiator cannot reach LUN 1 (the block storage object): $out"
 grep -q "Total size:$((4 << 20))" <<<"$out" || fail "LUN 1 is not the 4 MiB block object: $out"
-grep -q "login: initiator=$OK_INI .*r2t=Yes imm=No" "$LG_LOG" ||
+grep -q "msg=\"login\" initiator=$OK_INI .*r2t=Yes imm=No" "$LG_LOG" ||
 	fail "the TPG's parameters (InitialR2T=Yes, ImmediateData=No) are not what login offered"
-grep -q "login: initiator=$OK_INI .*mrdsl=8192/" "$LG_LOG" ||
+grep -q "msg=\"login\" initiator=$OK_INI .*mrdsl=8192/" "$LG_LOG" ||
 	fail "MaxRecvDataSegmentLength \"8192\" is not what the gateway declared"
 # mapped LUN 1 is write_protect: a write fails, a write to LUN 0 works
 qio_url() { printf 'driver=iscsi,transport=tcp,portal=127.0.0.1:%s,target=%s,lun=%s,initiator-name=%s' "$PORT" "$TGT" "$1" "$OK_INI"; }
@@ -47,7 +47,7 @@ grep -Eqi 'error|failed|read-only|protected' <<<"$out" || fail "a write to write
 if out=$(run iscsi-inq -i "$BAD_INI" "iscsi://127.0.0.1:$PORT/$TGT/0" 2>&1); then
 	fail "an initiator without an ACL logged in: $out"
 fi
-grep -q "login refused: initiator=$BAD_INI " "$LG_LOG" || fail "the refusal of $BAD_INI is not logged"
+grep -q "msg=\"login refused\" initiator=$BAD_INI " "$LG_LOG" || fail "the refusal of $BAD_INI is not logged"
 
 # ---- lungate ls ----
 ctl_ok ls

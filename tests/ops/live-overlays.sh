@@ -79,8 +79,8 @@ ctl overlay commit c "$P3" "$LG_TMP/pc3.img"
 
 ctl_ok overlay reset c "$P3" --force
 grep -q "logged out $P3 (1 session)" <<<"$OUT" || fail "overlay reset --force does not say it logged pc3 out: $OUT"
-grep -q "closing the session of initiator=$P3 " "$LG_LOG" || fail "the forced logout is not logged"
-grep -q "overlay reset: storage=c initiator=$P3 " "$LG_LOG" || fail "the reset is not logged"
+grep -q "msg=\"control: closing a session\" initiator=$P3 " "$LG_LOG" || fail "the forced logout is not logged"
+grep -q "msg=\"overlay reset\" storage=c initiator=$P3 " "$LG_LOG" || fail "the reset is not logged"
 session_kill
 expect_disk "$P3" "the base after a forced reset" "$BASE"
 # the running iscsi-perf of pc4 was not touched

@@ -54,7 +54,8 @@ perf_bytes() {
 }
 
 config a
-start_lungate -c "$CFG" --control "$SOCK"
+MPORT=$(free_port)
+start_lungate -c "$CFG" --control "$SOCK" --metrics "127.0.0.1:$MPORT"
 perf_start "$LG_IQN_PREFIX:perf" "iscsi://127.0.0.1:$PORT/$TA/0" 40
 inq "$TB" && fail "target b is served before it is configured"
 
@@ -68,13 +69,17 @@ grep -qF "$TB" <<<"$out" || fail "SendTargets does not list the added target: $o
 ctl_ok ls
 grep -qF "$TB" <<<"$OUT" || fail "lungate ls does not show the added target"
 pid_alive "$PERF_PID" || fail "iscsi-perf ended at the reload: $(tail -c 500 "$PERF_OUT")"
+# The metrics endpoint follows the reload: it renders the configuration new
+# logins get, and the old one's LUNs are still safe to read.
+out=$(curl -sS --max-time 20 "http://127.0.0.1:$MPORT/metrics") || fail "GET /metrics failed after the reload"
+grep -F "$TB" <<<"$out" | grep -q '^lungate_' || fail "/metrics does not show the added target b after the reload"
 
 # ---- lungate reload: target a removed, b's ACL changed ----
 config b-acl
 ctl_ok reload
 grep -q 'changes: -iqn[^ ]*reload-a)' <<<"$OUT" || fail "lungate reload does not report target a removed: $OUT"
 inq "$TA" && fail "the removed target a still accepts new logins"
-grep -q "target=$TA: no such target" "$LG_LOG" || fail "the refused login to the removed target is not logged"
+grep "msg=\"login refused\" " "$LG_LOG" | grep -F "target=$TA " | grep -q "reason=\"no such target\"" || fail "the refused login to the removed target is not logged"
 inq "$TB" && fail "target b admits any initiator after its ACL changed to b-only"
 inq "$TB" "$LG_IQN_PREFIX:b-only" || fail "target b refuses b-only, which its new ACL admits"
 # the session on the removed target keeps working

@@ -41,7 +41,7 @@ size_ok -i iqn.x:bob "$(url 'bob%bob-secret-12@' '?target_user=target&target_pas
 	fail "mutual CHAP failed"
 refused -i iqn.x:bob "$(url 'bob%bob-secret-12@' '?target_user=target&target_password=not-the-secret')" ||
 	fail "the initiator accepted a target that does not know the mutual secret"
-grep -q 'initiator=iqn.x:bob .*authenticated with CHAP (MD5, mutual)' "$LG_LOG" ||
+grep -q 'msg="login" initiator=iqn.x:bob .*auth=chap-md5-mutual' "$LG_LOG" ||
 	fail "no log line for the mutual CHAP login"
 grep -q 'initiator=iqn.x:alice .*status=0x0201 reason="CHAP name or response' "$LG_LOG" ||
 	fail "the refused login has no log line with its reason"

@@ -21,7 +21,7 @@ boot good "$(ipxe_script good 'set username pxe' 'set password pxe-secret-123' \
 	'set reverse-username gateway' 'set reverse-password gateway-secret' \
 	"sanboot $(iscsi_uri 0 "$iqn")")" || fail "sanboot with mutual CHAP failed"
 expect good '^LUNGATE-BOOT OK count=1$'
-grep -q 'authenticated with CHAP (MD5, mutual)' "$gw_log" || fail "the gateway did not log a mutual CHAP login"
+grep -q 'auth=chap-md5-mutual' "$gw_log" || fail "the gateway did not log a mutual CHAP login"
 
 if boot bad "$(ipxe_script bad 'set username pxe' 'set password wrong-secret-1' \
 	"sanboot $(iscsi_uri 0 "$iqn")")"; then
