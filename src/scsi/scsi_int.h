@@ -56,6 +56,11 @@ void sbc_read_defect_data(struct scsi_task *t);
 #define SBC_MAX_CAW_BLOCKS 8        /* COMPARE AND WRITE length (Block Limits) */
 int sbc_parse_caw(struct scsi_task *t);
 void sbc_compare_and_write(struct scsi_task *t);
+#define SBC_MAX_ATOMIC_BYTES (1u << 20) /* WRITE ATOMIC, at least 256 blocks */
+uint32_t sbc_max_atomic_blocks(uint32_t block_size);
+int sbc_parse_write_atomic(struct scsi_task *t);
+void sbc_write_atomic(struct scsi_task *t);
+void sbc_orwrite(struct scsi_task *t);
 
 #define LBP_MAX_UNMAP_BLOCKS 0x100000u    /* per UNMAP descriptor */
 #define LBP_MAX_UNMAP_DESCRIPTORS 256u

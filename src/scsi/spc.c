@@ -138,6 +138,10 @@ void spc_inquiry(struct scsi_task *t)
       put32(d + 28, bs < 4096 ? 4096 / bs : 1);       /* optimal unmap granularity */
     }
     put64(d + 36, SCSI_MAX_XFER_BYTES / bs);          /* maximum write same length */
+    put32(d + 44, sbc_max_atomic_blocks(bs));         /* maximum atomic transfer length */
+    put32(d + 48, 1);                                 /* atomic alignment: any LBA */
+    put32(d + 52, 1);                                 /* atomic transfer length granularity */
+    /* 56-63: no atomic boundaries (ATOMIC BOUNDARY must be 0) */
     break;
   case 0xb1: /* block device characteristics */
     n = 0x40;
