@@ -71,6 +71,11 @@ void lbp_unmap(struct scsi_task *t);
 void lbp_write_same(struct scsi_task *t);
 void lbp_get_lba_status(struct scsi_task *t);
 
+int xcopy_parse(struct scsi_task *t);
+void xcopy_exec(struct scsi_task *t);
+int xcopy_parse_results(struct scsi_task *t);
+void xcopy_results(struct scsi_task *t);
+
 int spc_parse_alloc(struct scsi_task *t);
 void spc_test_unit_ready(struct scsi_task *t);
 void spc_inquiry(struct scsi_task *t);

@@ -57,6 +57,7 @@ static size_t inquiry_standard(const struct scsi_task *t, uint8_t *d)
   d[2] = 0x06;                     /* SPC-4 */
   d[3] = 0x12;                     /* HISUP, response data format 2 */
   d[4] = 96 - 5;
+  d[5] = 0x08;                     /* 3PC: EXTENDED COPY */
   d[7] = 0x02;                     /* CMDQUE */
   memcpy(d + 8, LG_VENDOR, 8);
   memcpy(d + 16, LG_PRODUCT, 16);
