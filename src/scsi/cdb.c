@@ -1,5 +1,6 @@
 /* The opcode table and CDB dispatch (tgt sbc.c style: one const table). */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "scsi/scsi_int.h"
@@ -102,28 +103,58 @@ const struct scsi_op scsi_ops[] = {
 };
 const size_t scsi_n_ops = sizeof scsi_ops / sizeof scsi_ops[0];
 
-/* opcode -> first table row + 1 (0: unsupported), built on first use */
-static uint8_t op_index[256];
-static void build_index(void)
+/* The rows each device type answers, in opcode (then service action)
+ * order, and opcode -> first row + 1 (0: unsupported); built on first use. */
+static struct scsi_optable disk_table, cd_table;
+
+static int row_cmp(const void *a, const void *b)
 {
-  for (size_t i = scsi_n_ops; i-- > 0;)
-    op_index[scsi_ops[i].opcode] = (uint8_t)(i + 1);
+  const struct scsi_op *x = *(const struct scsi_op *const *)a, *y = *(const struct scsi_op *const *)b;
+  return x->opcode != y->opcode ? x->opcode - y->opcode : x->sa - y->sa;
 }
 
-static const struct scsi_op *find_op(const uint8_t *cdb, bool *bad_sa)
+static void add_row(struct scsi_optable *tb, const struct scsi_op *op)
+{
+  if (tb->n < sizeof tb->rows / sizeof tb->rows[0])
+    tb->rows[tb->n++] = op;
+}
+
+static void build_tables(void)
+{
+  for (size_t i = 0; i < scsi_n_ops; i++) {
+    add_row(&disk_table, &scsi_ops[i]);
+    if (memchr(mmc_shared_opcodes, scsi_ops[i].opcode, mmc_n_shared))
+      add_row(&cd_table, &scsi_ops[i]);
+  }
+  for (size_t i = 0; i < mmc_n_ops; i++)
+    add_row(&cd_table, &mmc_ops[i]);
+  qsort(cd_table.rows, cd_table.n, sizeof cd_table.rows[0], row_cmp);
+  struct scsi_optable *tables[] = { &disk_table, &cd_table };
+  for (size_t k = 0; k < 2; k++)
+    for (size_t i = tables[k]->n; i-- > 0;)
+      tables[k]->index[tables[k]->rows[i]->opcode] = (uint8_t)(i + 1);
+}
+
+const struct scsi_optable *scsi_optable(const struct scsi_task *t)
 {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
-  pthread_once(&once, build_index);
+  pthread_once(&once, build_tables);
+  return t->lun && t->lun->so->device_type == LG_DEV_CD ? &cd_table : &disk_table;
+}
+
+static const struct scsi_op *find_op(const struct scsi_task *t, bool *bad_sa)
+{
+  const struct scsi_optable *tb = scsi_optable(t);
+  const uint8_t *cdb = t->cdb;
   *bad_sa = false;
-  unsigned i = op_index[cdb[0]];
+  unsigned i = tb->index[cdb[0]];
   if (!i)
     return NULL;
-  const struct scsi_op *op = &scsi_ops[i - 1];
-  if (!(op->flags & OP_HAS_SA))
-    return op;
-  for (; op < scsi_ops + scsi_n_ops && op->opcode == cdb[0]; op++)
-    if (op->sa == (cdb[1] & 0x1f))
-      return op;
+  if (!(tb->rows[i - 1]->flags & OP_HAS_SA))
+    return tb->rows[i - 1];
+  for (i--; i < tb->n && tb->rows[i]->opcode == cdb[0]; i++)
+    if (tb->rows[i]->sa == (cdb[1] & 0x1f))
+      return tb->rows[i];
   *bad_sa = true;
   return NULL;
 }
@@ -133,6 +164,9 @@ const char *scsi_op_name(uint8_t opcode)
   for (size_t i = 0; i < scsi_n_ops; i++)
     if (scsi_ops[i].opcode == opcode)
       return scsi_ops[i].name;
+  for (size_t i = 0; i < mmc_n_ops; i++)
+    if (mmc_ops[i].opcode == opcode)
+      return mmc_ops[i].name;
   return NULL;
 }
 
@@ -147,7 +181,7 @@ int scsi_parse(struct scsi_task *t)
   t->nblocks = 0;
   t->bs_flags = 0;
   t->data_in_len = 0;
-  t->op = find_op(t->cdb, &bad_sa);
+  t->op = find_op(t, &bad_sa);
   if (!t->op) {
     if (bad_sa)
       scsi_sense_field(t, 1, 4);

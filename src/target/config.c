@@ -193,7 +193,15 @@ static int open_storage(struct loader *L, struct lg_model *m, const json_t *j, s
     args.base_ops = base->ops;
     args.base_h = base->h;
   }
-  args.readonly = m->storage[m->n_storage].is_base;
+  /* "device_type": "disk" (the default) or "cd": a read-only MMC CD-ROM */
+  json_t *dt = json_object_get(j, "device_type");
+  bool cd = json_is_string(dt) && !strcmp(json_string_value(dt), "cd");
+  if (dt && !cd && !(json_is_string(dt) && !strcmp(json_string_value(dt), "disk"))) {
+    load_error(L, "storage_objects[%zu].device_type: use \"disk\" (the default) or \"cd\" "
+               "(an ISO image served as a CD-ROM)", i);
+    return -1;
+  }
+  args.readonly = m->storage[m->n_storage].is_base || cd;
   void *h = ops->open(j, &args);
   if (!h) {
     load_error(L, "storage_objects[%zu]: %s", i, lg_get_error());
@@ -208,6 +216,16 @@ static int open_storage(struct loader *L, struct lg_model *m, const json_t *j, s
   so->size = ops->size(h);
   so->block_size = ops->block_size(h);
   so->readonly = !ops->can_write(h);
+  if (cd) {
+    so->device_type = LG_DEV_CD;
+    so->block_size = LG_CD_BLOCK;
+    so->readonly = true;
+    if (so->size < LG_CD_BLOCK) {
+      load_error(L, "storage_objects[%zu]: a \"cd\" needs an image of at least one "
+                 "2048-byte block", i);
+      return -1;
+    }
+  }
   so->per_initiator = ops->open_client && json_is_true(json_object_get(j, "per_initiator"));
   so->shared_initiators = json_is_true(json_object_get(j, "shared_initiators"));
   so->reset_after_idle = -1;

@@ -25,6 +25,7 @@ struct lg_storage {
   uint64_t size;                     /* bytes */
   uint32_t block_size;               /* bytes per logical block */
   bool readonly;                     /* backstore cannot write */
+  uint8_t device_type;               /* SCSI peripheral type: LG_DEV_DISK or LG_DEV_CD */
   char serial[33];                   /* unit serial (VPD 0x80), from wwn */
   uint8_t naa[16];                   /* NAA IEEE registered extended id (VPD 0x83) */
   /* per-initiator storage (cow with per_initiator): each initiator gets a view */
@@ -38,6 +39,10 @@ struct lg_storage {
   /* RESERVE(6/10): the I_T nexus (a session's scsi_nexus) holding the LU */
   _Atomic uintptr_t reserved_by;
 };
+
+#define LG_DEV_DISK 0x00                 /* SBC direct access block device */
+#define LG_DEV_CD   0x05                 /* MMC CD-ROM ("device_type": "cd") */
+#define LG_CD_BLOCK 2048                 /* a CD's logical block */
 
 struct lg_lun {
   uint64_t index;                    /* LUN number in the TPG */
