@@ -1,6 +1,7 @@
 /* MMC: a storage object with "device_type": "cd" served as a read-only CD-ROM
  * (peripheral device type 5, 2048-byte blocks, one data track) with the
- * commands an OS CD driver sends: READ TOC/PMA/ATIP, GET CONFIGURATION, GET
+ * commands an OS CD driver sends: READ TOC/PMA/ATIP (formats 0, 1, 2), GET
+ * CONFIGURATION, GET
  * EVENT STATUS NOTIFICATION, READ DISC INFORMATION, MODE SENSE page 2Ah, and
  * the SPC/SBC commands it shares with disks.  Such a LUN gets this table of
  * opcodes instead of the disk's; writes are refused as write protected. */
@@ -41,8 +42,21 @@ static void put_addr(uint8_t *p, uint64_t lba, bool msf)
   p[3] = (uint8_t)(f % 75);
 }
 
+/* One descriptor of the raw TOC (format 2): session 1, ADR 1 data. */
+static size_t raw_toc_entry(uint8_t *p, uint8_t point, uint8_t pm, uint8_t ps, uint8_t pf)
+{
+  memset(p, 0, 11);
+  p[0] = 1;                          /* session */
+  p[1] = 0x14;                       /* ADR 1, CONTROL 4: data */
+  p[3] = point;
+  p[8] = pm;
+  p[9] = ps;
+  p[10] = pf;
+  return 11;
+}
+
 /* READ TOC/PMA/ATIP: format 0 (the TOC: track 1 and the lead-out) and 1
- * (the last session), as LBAs or MSF. */
+ * (the last session), as LBAs or MSF; format 2 (the raw TOC, MSF). */
 static void mmc_read_toc(struct scsi_task *t)
 {
   const uint8_t *c = t->cdb;
@@ -50,7 +64,7 @@ static void mmc_read_toc(struct scsi_task *t)
   unsigned format = c[2] & 0x0f, track = c[6];
   if (!format)
     format = c[9] >> 6;              /* the older place of the format (SFF-8020) */
-  uint8_t d[4 + 2 * 8] = { 0 };
+  uint8_t d[4 + 4 * 11] = { 0 };
   size_t n = 4;
   d[2] = 1;                          /* first track, or first session */
   d[3] = 1;                          /* last track, or last session */
@@ -74,6 +88,13 @@ static void mmc_read_toc(struct scsi_task *t)
     d[n + 2] = 1;                    /* the first track of the last session */
     put_addr(d + n + 4, 0, msf);
     n += 8;
+  } else if (format == 2) {
+    uint8_t lo[4];
+    put_addr(lo, cd_blocks(t), true);
+    n += raw_toc_entry(d + n, 0xa0, 1, 0x00, 0);   /* first track 1; disc type CD-ROM */
+    n += raw_toc_entry(d + n, 0xa1, 1, 0, 0);      /* last track 1 */
+    n += raw_toc_entry(d + n, 0xa2, lo[1], lo[2], lo[3]); /* the lead-out */
+    n += raw_toc_entry(d + n, 1, 0, 2, 0);         /* track 1 at 00:02:00 */
   } else {
     scsi_sense_field(t, 2, 3);
     return;

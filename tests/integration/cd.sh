@@ -4,7 +4,7 @@
 # qemu-img convert (whose iSCSI driver reads type-5 LUNs in 2048-byte blocks)
 # reads the ISO back byte for byte, and the MMC commands an OS CD driver sends
 # answer as a one-track data disc: READ CAPACITY(10), READ(10) of the ISO9660
-# volume descriptor, READ TOC (format 0 as LBA and MSF, format 1), GET
+# volume descriptor, READ TOC (format 0 as LBA and MSF, formats 1 and 2), GET
 # CONFIGURATION (profile CD-ROM current), GET EVENT STATUS NOTIFICATION
 # (polled), READ DISC INFORMATION, MODE SENSE page 2Ah. Writes are refused
 # as write protected, and a disk LUN beside it stays a disk.
@@ -83,6 +83,9 @@ cdb 0 43020000000000ffff00 65535
 expect "READ TOC format 0 (MSF)" "001201010014010000000200$(printf '0014aa0000%02x%02x%02x' $((f / 4500)) $((f / 75 % 60)) $((f % 75)))"
 cdb 0 43000100000000ffff00 65535
 expect "READ TOC format 1 (sessions)" "000a01010014010000000000"
+cdb 0 43000200000000ffff00 65535
+leadout=$(printf '%02x%02x%02x' $((f / 4500)) $((f / 75 % 60)) $((f % 75)))
+expect "READ TOC format 2 (raw)" "002e0101011400a000000000010000011400a100000000010000011400a200000000${leadout}0114000100000000000200"
 cdb 0 4600000000000000ff00 65535 # GET CONFIGURATION, all features
 expect "GET CONFIGURATION" "0000"
 [[ ${DATA:12:4} == 0008 ]] || fail "GET CONFIGURATION: current profile ${DATA:12:4}, want 0008 (CD-ROM)"
