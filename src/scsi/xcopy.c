@@ -79,6 +79,13 @@ static bool range_ok(const struct lg_storage *so, uint64_t lba, uint64_t n)
   return lba <= cap && n <= cap - lba;
 }
 
+/* Does another I_T nexus hold the LU (RESERVE 6/10)? */
+static bool reserved_by_other(const struct scsi_task *t, struct lg_storage *so)
+{
+  uintptr_t holder = atomic_load(&so->reserved_by);
+  return holder && holder != (uintptr_t)t->nexus;
+}
+
 /* Check the targets and segments of the parameter list; 0, or -1 with the
  * answer in the task. */
 static int check_list(struct scsi_task *t, struct copy_target *tg, size_t *ntg,
@@ -161,8 +168,7 @@ static int check_list(struct scsi_task *t, struct copy_target *tg, size_t *ntg,
       scsi_sense(t, SCSI_SENSE_DATA_PROTECT, ASC_WRITE_PROTECTED);
       return -1;
     }
-    uintptr_t holder = atomic_load(&s->dst->so->reserved_by);
-    if (holder && holder != (uintptr_t)t->nexus) {
+    if (reserved_by_other(t, s->src->so) || reserved_by_other(t, s->dst->so)) {
       t->status = SCSI_STATUS_RESERVATION_CONFLICT;
       return -1;
     }
