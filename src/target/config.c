@@ -210,7 +210,7 @@ static int open_storage(struct loader *L, struct lg_model *m, const json_t *j, s
   struct lg_storage *so = &m->storage[m->n_storage++];
   so->ops = ops;
   so->h = h;
-  pthread_rwlock_init(&so->io_lock, NULL);
+  lg_io_lock_init(&so->io_lock);
   so->name = strdup(name);
   so->plugin = strdup(plugin);
   so->size = ops->size(h);

@@ -33,8 +33,9 @@ struct lg_storage {
   int64_t reset_after_idle;          /* seconds; -1: never reset */
   bool shared_initiators;            /* one initiator name may log in from two addresses */
   bool is_base;                      /* another storage object's base: read-only */
-  /* writes hold it shared, COMPARE AND WRITE exclusively (its atomicity);
-   * all-zero bytes are a valid initial state (glibc's initializer) */
+  /* reads and writes hold it shared; COMPARE AND WRITE, WRITE ATOMIC and
+   * ORWRITE exclusively (their atomicity).  lg_io_lock_init makes waiting
+   * writers go first; all-zero bytes are a valid initial state too */
   pthread_rwlock_t io_lock;
   /* RESERVE(6/10): the I_T nexus (a session's scsi_nexus) holding the LU */
   _Atomic uintptr_t reserved_by;
@@ -158,6 +159,10 @@ void lg_overlay_put(struct lg_storage *view);
 bool lg_overlay_is_live(struct lg_storage *view);
 /* Does an iSCSI session of initiator use its view of tmpl now?  Opens nothing. */
 bool lg_overlay_is_live_by_name(struct lg_storage *tmpl, const char *initiator);
+
+/* Initialize a storage object's io_lock: a waiting exclusive holder is not
+ * starved by a steady stream of shared ones. */
+void lg_io_lock_init(pthread_rwlock_t *lock);
 
 /* Load a model from a JSON config; NULL with a message in *err (malloc'd). */
 struct lg_model *lg_model_load(const json_t *config, const char *path, char **err);
