@@ -567,11 +567,30 @@ static int data_out_done(struct iscsi_conn *c)
   return issue_r2ts(t);
 }
 
+int iscsi_send_ping(struct iscsi_conn *c)
+{
+  uint8_t bhs[ISCSI_BHS_LEN] = { ISCSI_OP_NOP_IN, ISCSI_FLAG_FINAL };
+  if (++c->ping_ttt == ISCSI_RSVD_TAG)
+    c->ping_ttt = 1;
+  iscsi_lun_encode(bhs, 0); /* echoed in the answer */
+  bhs_put32(bhs, BHS_ITT, ISCSI_RSVD_TAG);
+  bhs_put32(bhs, BHS_TTT, c->ping_ttt);
+  return iscsi_send(c, bhs, NULL, 0, SN_PEEK); /* StatSN does not advance */
+}
+
 static int nop_out_done(struct iscsi_conn *c)
 {
   const uint8_t *bhs = c->rx.bhs;
-  if (!accept_cmdsn(c, bhs) || bhs_itt(bhs) == ISCSI_RSVD_TAG)
-    return 0; /* a reply to a ping of ours, or dropped */
+  if (bhs_itt(bhs) == ISCSI_RSVD_TAG) { /* the answer to a ping of ours */
+    if (c->ping_out && bhs_get32(bhs, BHS_TTT) == c->ping_ttt) {
+      c->ping_out = false;
+      lg_debug("conn %s: NOP-In ping answered", c->peer);
+    }
+    accept_cmdsn(c, bhs);
+    return 0;
+  }
+  if (!accept_cmdsn(c, bhs))
+    return 0; /* dropped */
   uint8_t rsp[ISCSI_BHS_LEN] = { ISCSI_OP_NOP_IN, ISCSI_FLAG_FINAL };
   memcpy(rsp + BHS_LUN, bhs + BHS_LUN, 8);
   bhs_put32(rsp, BHS_ITT, bhs_itt(bhs));

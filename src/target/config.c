@@ -411,6 +411,25 @@ static int load_allowed(struct loader *L, const json_t *j, const char *where,
   return 0;
 }
 
+/* NOP-In pings: lungate's own TPG attributes, off unless given (iPXE never
+ * answers a ping).  LIO keeps its nopin_* attributes per node ACL, where
+ * targetcli always writes its defaults; those are kept but not used. */
+static int load_nopin(struct loader *L, const json_t *attrs, const char *where,
+                      struct lg_tpg *tpg)
+{
+  static const char *const keys[] = { "nopin_timeout", "nopin_response_timeout" };
+  unsigned *out[] = { &tpg->nopin_timeout, &tpg->nopin_response_timeout };
+  char w[160];
+  snprintf(w, sizeof w, "%s.attributes", where);
+  for (size_t i = 0; i < 2; i++) {
+    uint64_t v = 0;
+    if (json_object_get(attrs, keys[i]) && get_index(L, attrs, keys[i], w, 3600, &v) < 0)
+      return -1;
+    *out[i] = (unsigned)v;
+  }
+  return 0;
+}
+
 static int load_tpg(struct loader *L, struct lg_model *m, struct lg_tpg *tpg,
                     const json_t *j, const char *where)
 {
@@ -425,6 +444,8 @@ static int load_tpg(struct loader *L, struct lg_model *m, struct lg_tpg *tpg,
   tpg->generate_node_acls = json_truthy(json_object_get(attrs, "generate_node_acls"));
   tpg->authentication = json_truthy(json_object_get(attrs, "authentication"));
   tpg->demo_mode_write_protect = json_truthy(json_object_get(attrs, "demo_mode_write_protect"));
+  if (load_nopin(L, attrs, where, tpg) < 0)
+    return -1;
   if (load_chap(L, j, "", where, &tpg->chap) < 0 ||
       load_allowed(L, j, where, &tpg->allowed, &tpg->n_allowed) < 0)
     return -1;

@@ -106,6 +106,8 @@ struct lg_tpg {
   bool generate_node_acls;
   bool authentication;
   bool demo_mode_write_protect;
+  unsigned nopin_timeout;            /* s idle before a NOP-In ping; 0: no pings */
+  unsigned nopin_response_timeout;   /* s for its answer, else close; 0: never close */
   struct lg_params params;
   struct lg_portal *portals;
   size_t n_portals;
