@@ -32,6 +32,7 @@ static void usage(FILE *f)
     "usage: lungate serve [-c CONFIG] [--listen ADDR:PORT]... [--fuse MOUNTPOINT [--fuse-writable]]\n"
     "                     [--metrics ADDR:PORT] [--log-level error|warn|info|debug] [-v]\n"
     "       lungate serve --image PATH [--iqn IQN] [--readonly] [--cow DIR] [--listen ADDR:PORT]...\n"
+    "       lungate serve --image ISO --cd [--iqn IQN]   (the ISO as a CD-ROM, not a disk)\n"
     "       lungate serve                 (no config: serve a demo disk, " DEMO_IMAGE ",\n"
     "                                      each initiator writing to its own overlay)\n"
     "       lungate serve ... [--control SOCKET|none]\n"
@@ -71,7 +72,7 @@ static void name_from_path(const char *path, char *out, size_t len)
 /* The config of one image as LUN 0 of one target, open to every initiator;
  * with cow_dir, every initiator writes to its own overlay there instead. */
 static json_t *image_config(const char *path, const char *iqn, bool readonly,
-                            const char *cow_dir)
+                            const char *cow_dir, bool cd)
 {
   char name[64], abspath[PATH_MAX], defiqn[160];
   name_from_path(path, name, sizeof name);
@@ -92,6 +93,9 @@ static json_t *image_config(const char *path, const char *iqn, bool readonly,
     "attributes", "generate_node_acls", 1, "authentication", 0, "demo_mode_write_protect", 0,
     "portals", "ip_address", "0.0.0.0", "port", 3260,
     "luns", "index", 0, "storage_object", so_path);
+  if (j && cd) /* an MMC CD-ROM (read-only) rather than a disk */
+    json_object_set_new(json_array_get(json_object_get(j, "storage_objects"), 0),
+                        "device_type", json_string("cd"));
   if (j && cow_dir) {
     char absdir[PATH_MAX], base_ref[96];
     if (!realpath(cow_dir, absdir))
@@ -138,6 +142,7 @@ static int cmd_serve(int argc, char **argv)
     { "image", required_argument, NULL, 'i' },
     { "iqn", required_argument, NULL, 'q' },
     { "readonly", no_argument, NULL, 'r' },
+    { "cd", no_argument, NULL, 'D' },
     { "cow", required_argument, NULL, 'w' },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
@@ -155,7 +160,7 @@ static int cmd_serve(int argc, char **argv)
   bool fuse_writable = false;
   char *listen[MAX_LISTEN_ARGS];
   size_t n_listen = 0;
-  bool readonly = false;
+  bool readonly = false, cd = false;
   int ch;
   while ((ch = getopt_long(argc, argv, "c:l:i:q:rvh", opts, NULL)) != -1) {
     switch (ch) {
@@ -170,6 +175,7 @@ static int cmd_serve(int argc, char **argv)
     case 'i': image = optarg; break;
     case 'q': iqn = optarg; break;
     case 'r': readonly = true; break;
+    case 'D': cd = true; break;
     case 'w': cow_dir = optarg; break;
     case 'v': lg_log_set_level(LG_DEBUG); break;
     case 'F': fuse_mountpoint = optarg; break;
@@ -198,6 +204,11 @@ static int cmd_serve(int argc, char **argv)
   }
   if (config && image) {
     fprintf(stderr, "lungate serve: give either -c CONFIG or --image PATH, not both\n");
+    return 2;
+  }
+  if (cd && (!image || cow_dir)) {
+    fprintf(stderr, "lungate serve: --cd goes with --image ISO and without --cow; in a config, "
+                    "set the storage object's \"device_type\": \"cd\"\n");
     return 2;
   }
   if (config && (iqn || readonly || cow_dir)) {
@@ -241,7 +252,7 @@ static int cmd_serve(int argc, char **argv)
       fprintf(stderr, "lungate: --cow %s: %s\n", cow_dir, strerror(errno));
       return 1;
     }
-    json_t *j = image_config(image, iqn, readonly, cow_dir);
+    json_t *j = image_config(image, iqn, readonly, cow_dir, cd);
     model = j ? lg_model_load(j, NULL, &err) : NULL;
     json_decref(j);
   }

@@ -1,5 +1,6 @@
 /* The opcode table and CDB dispatch (tgt sbc.c style: one const table). */
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "scsi/scsi_int.h"
@@ -53,12 +54,22 @@ const struct scsi_op scsi_ops[] = {
     { 0x57, 0, 0, 0, 0, 0, 0, 0, 0, CTL } },
   { 0x5a, 0, "MODE SENSE(10)", 10, OP_NEEDS_LUN, spc_parse_alloc, spc_mode_sense,
     { 0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, CTL } },
+  { 0x83, 0x00, "EXTENDED COPY(LID1)", 16, OP_NEEDS_LUN | OP_HAS_SA, xcopy_parse, xcopy_exec,
+    { 0x83, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL } },
+  { 0x84, 0x00, "RECEIVE COPY RESULTS(COPY STATUS)", 16, OP_NEEDS_LUN | OP_HAS_SA,
+    xcopy_parse_results, xcopy_results,
+    { 0x84, 0x00, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL } },
+  { 0x84, 0x03, "RECEIVE COPY RESULTS(OPERATING PARAMETERS)", 16, OP_NEEDS_LUN | OP_HAS_SA,
+    xcopy_parse_results, xcopy_results,
+    { 0x84, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL } },
   { 0x88, 0, "READ(16)", 16, OP_NEEDS_LUN, sbc_parse_rw, sbc_read,
     { 0x88, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, CTL } },
   { 0x8a, 0, "WRITE(16)", 16, OP_NEEDS_LUN | OP_WRITES, sbc_parse_rw, sbc_write,
     { 0x8a, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, CTL } },
   { 0x89, 0, "COMPARE AND WRITE", 16, OP_NEEDS_LUN | OP_WRITES, sbc_parse_caw, sbc_compare_and_write,
     { 0x89, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0xff, 0x1f, CTL } },
+  { 0x8b, 0, "ORWRITE(16)", 16, OP_NEEDS_LUN | OP_WRITES, sbc_parse_rw, sbc_orwrite,
+    { 0x8b, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, CTL } },
   { 0x8e, 0, "WRITE AND VERIFY(16)", 16, OP_NEEDS_LUN | OP_WRITES, sbc_parse_rw, sbc_write,
     { 0x8e, 0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, CTL } },
   { 0x8f, 0, "VERIFY(16)", 16, OP_NEEDS_LUN, sbc_parse_verify, sbc_verify,
@@ -69,6 +80,8 @@ const struct scsi_op scsi_ops[] = {
     { 0x91, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, CTL } },
   { 0x93, 0, "WRITE SAME(16)", 16, OP_NEEDS_LUN | OP_WRITES, lbp_parse_write_same, lbp_write_same,
     { 0x93, 0x09, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, CTL } },
+  { 0x9c, 0, "WRITE ATOMIC(16)", 16, OP_NEEDS_LUN | OP_WRITES, sbc_parse_write_atomic, sbc_write_atomic,
+    { 0x9c, 0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0xff, 0xff, 0x1f, CTL } },
   { 0x9e, 0x10, "READ CAPACITY(16)", 16, OP_NEEDS_LUN | OP_HAS_SA, spc_parse_alloc, sbc_read_capacity16,
     { 0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x01, CTL } },
   { 0x9e, 0x12, "GET LBA STATUS", 16, OP_NEEDS_LUN | OP_HAS_SA, spc_parse_alloc, lbp_get_lba_status,
@@ -90,28 +103,58 @@ const struct scsi_op scsi_ops[] = {
 };
 const size_t scsi_n_ops = sizeof scsi_ops / sizeof scsi_ops[0];
 
-/* opcode -> first table row + 1 (0: unsupported), built on first use */
-static uint8_t op_index[256];
-static void build_index(void)
+/* The rows each device type answers, in opcode (then service action)
+ * order, and opcode -> first row + 1 (0: unsupported); built on first use. */
+static struct scsi_optable disk_table, cd_table;
+
+static int row_cmp(const void *a, const void *b)
 {
-  for (size_t i = scsi_n_ops; i-- > 0;)
-    op_index[scsi_ops[i].opcode] = (uint8_t)(i + 1);
+  const struct scsi_op *x = *(const struct scsi_op *const *)a, *y = *(const struct scsi_op *const *)b;
+  return x->opcode != y->opcode ? x->opcode - y->opcode : x->sa - y->sa;
 }
 
-static const struct scsi_op *find_op(const uint8_t *cdb, bool *bad_sa)
+static void add_row(struct scsi_optable *tb, const struct scsi_op *op)
+{
+  if (tb->n < sizeof tb->rows / sizeof tb->rows[0])
+    tb->rows[tb->n++] = op;
+}
+
+static void build_tables(void)
+{
+  for (size_t i = 0; i < scsi_n_ops; i++) {
+    add_row(&disk_table, &scsi_ops[i]);
+    if (memchr(mmc_shared_opcodes, scsi_ops[i].opcode, mmc_n_shared))
+      add_row(&cd_table, &scsi_ops[i]);
+  }
+  for (size_t i = 0; i < mmc_n_ops; i++)
+    add_row(&cd_table, &mmc_ops[i]);
+  qsort(cd_table.rows, cd_table.n, sizeof cd_table.rows[0], row_cmp);
+  struct scsi_optable *tables[] = { &disk_table, &cd_table };
+  for (size_t k = 0; k < 2; k++)
+    for (size_t i = tables[k]->n; i-- > 0;)
+      tables[k]->index[tables[k]->rows[i]->opcode] = (uint8_t)(i + 1);
+}
+
+const struct scsi_optable *scsi_optable(const struct scsi_task *t)
 {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
-  pthread_once(&once, build_index);
+  pthread_once(&once, build_tables);
+  return t->lun && t->lun->so->device_type == LG_DEV_CD ? &cd_table : &disk_table;
+}
+
+static const struct scsi_op *find_op(const struct scsi_task *t, bool *bad_sa)
+{
+  const struct scsi_optable *tb = scsi_optable(t);
+  const uint8_t *cdb = t->cdb;
   *bad_sa = false;
-  unsigned i = op_index[cdb[0]];
+  unsigned i = tb->index[cdb[0]];
   if (!i)
     return NULL;
-  const struct scsi_op *op = &scsi_ops[i - 1];
-  if (!(op->flags & OP_HAS_SA))
-    return op;
-  for (; op < scsi_ops + scsi_n_ops && op->opcode == cdb[0]; op++)
-    if (op->sa == (cdb[1] & 0x1f))
-      return op;
+  if (!(tb->rows[i - 1]->flags & OP_HAS_SA))
+    return tb->rows[i - 1];
+  for (i--; i < tb->n && tb->rows[i]->opcode == cdb[0]; i++)
+    if (tb->rows[i]->sa == (cdb[1] & 0x1f))
+      return tb->rows[i];
   *bad_sa = true;
   return NULL;
 }
@@ -121,6 +164,9 @@ const char *scsi_op_name(uint8_t opcode)
   for (size_t i = 0; i < scsi_n_ops; i++)
     if (scsi_ops[i].opcode == opcode)
       return scsi_ops[i].name;
+  for (size_t i = 0; i < mmc_n_ops; i++)
+    if (mmc_ops[i].opcode == opcode)
+      return mmc_ops[i].name;
   return NULL;
 }
 
@@ -135,7 +181,7 @@ int scsi_parse(struct scsi_task *t)
   t->nblocks = 0;
   t->bs_flags = 0;
   t->data_in_len = 0;
-  t->op = find_op(t->cdb, &bad_sa);
+  t->op = find_op(t, &bad_sa);
   if (!t->op) {
     if (bad_sa)
       scsi_sense_field(t, 1, 4);

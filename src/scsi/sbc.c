@@ -115,24 +115,105 @@ void sbc_read(struct scsi_task *t)
   t->data_in_len = t->spdtl;
   if (n == 0)
     return;
-  const struct lg_storage *so = t->lun->so;
+  struct lg_storage *so = t->lun->so;
+  /* shared with other reads and writes; an atomic write is seen whole or not */
+  pthread_rwlock_rdlock(&so->io_lock);
   int r = so->ops->pread(so->h, t->buf, n, t->lba * bs);
+  pthread_rwlock_unlock(&so->io_lock);
   if (r < 0) {
     t->data_in_len = 0;
     scsi_sense_errno(t, r, false);
   }
 }
 
-void sbc_write(struct scsi_task *t)
+/* Write the data-out buffer; exclusive: no other command touches the LU
+ * meanwhile (WRITE ATOMIC). */
+static void write_buf(struct scsi_task *t, bool exclusive)
 {
   if (t->spdtl == 0)
     return;
   struct lg_storage *so = t->lun->so;
-  pthread_rwlock_rdlock(&so->io_lock);
+  if (exclusive)
+    pthread_rwlock_wrlock(&so->io_lock);
+  else
+    pthread_rwlock_rdlock(&so->io_lock);
   int r = so->ops->pwrite(so->h, t->buf, t->spdtl, t->lba * so->block_size, t->bs_flags);
   pthread_rwlock_unlock(&so->io_lock);
   if (r < 0)
     scsi_sense_errno(t, r, true);
+}
+
+void sbc_write(struct scsi_task *t)
+{
+  write_buf(t, false);
+}
+
+uint32_t sbc_max_atomic_blocks(uint32_t block_size)
+{
+  uint32_t n = SBC_MAX_ATOMIC_BYTES / block_size, max = SCSI_MAX_XFER_BYTES / block_size;
+  n = n < 256 ? 256 : n;
+  return n < max ? n : max;
+}
+
+/* WRITE ATOMIC(16): LBA, ATOMIC BOUNDARY (must be 0: no boundaries are
+ * offered), TRANSFER LENGTH in bytes 12-13. */
+int sbc_parse_write_atomic(struct scsi_task *t)
+{
+  uint32_t len = get16(t->cdb + 12);
+  if (t->cdb[1] & 0x08)
+    t->bs_flags |= LG_BS_FUA;
+  if (set_blocks(t, get64(t->cdb + 2), len, SCSI_DIR_OUT) < 0)
+    return -1;
+  if (len > sbc_max_atomic_blocks(t->lun->so->block_size)) {
+    scsi_sense_field(t, 12, -1);
+    return -1;
+  }
+  return 0;
+}
+
+/* Atomic against every other command on the LU: reads and writes hold the
+ * LU's io_lock shared, this one exclusively. */
+void sbc_write_atomic(struct scsi_task *t)
+{
+  write_buf(t, true);
+}
+
+/* Read the blocks of the command, let fn turn them into the blocks to write
+ * (fn < 0: write nothing, the task holds the answer), write them, all under
+ * the exclusive io_lock: no other command sees or changes the blocks between. */
+static void read_modify_write(struct scsi_task *t, int (*fn)(struct scsi_task *t, uint8_t *cur))
+{
+  if (t->nblocks == 0)
+    return;
+  struct lg_storage *so = t->lun->so;
+  size_t len = (size_t)t->nblocks * so->block_size;
+  uint64_t off = t->lba * so->block_size;
+  uint8_t *cur = malloc(len);
+  if (!cur) {
+    scsi_sense_errno(t, -ENOMEM, true);
+    return;
+  }
+  pthread_rwlock_wrlock(&so->io_lock);
+  int r = so->ops->pread(so->h, cur, len, off);
+  if (r == 0 && fn(t, cur) == 0)
+    r = so->ops->pwrite(so->h, cur, len, off, t->bs_flags);
+  pthread_rwlock_unlock(&so->io_lock);
+  free(cur);
+  if (r < 0)
+    scsi_sense_errno(t, r, true);
+}
+
+static int or_blocks(struct scsi_task *t, uint8_t *cur)
+{
+  for (uint32_t i = 0; i < t->spdtl; i++)
+    cur[i] |= t->buf[i];
+  return 0;
+}
+
+/* ORWRITE(16): the new blocks are the old ones OR the data sent. */
+void sbc_orwrite(struct scsi_task *t)
+{
+  read_modify_write(t, or_blocks);
 }
 
 int sbc_parse_caw(struct scsi_task *t)
@@ -155,30 +236,24 @@ int sbc_parse_caw(struct scsi_task *t)
   return 0;
 }
 
-/* COMPARE AND WRITE: atomic against every other write to the LUN. */
+static int compare_then_write(struct scsi_task *t, uint8_t *cur)
+{
+  uint32_t len = t->nblocks * t->lun->so->block_size;
+  for (uint32_t i = 0; i < len; i++)
+    if (cur[i] != t->buf[i]) {
+      scsi_sense(t, SCSI_SENSE_MISCOMPARE, ASC_MISCOMPARE_DURING_VERIFY);
+      t->sense[0] |= 0x80;               /* VALID: INFORMATION is the offset */
+      put32(t->sense + 3, i);
+      return -1;
+    }
+  memcpy(cur, t->buf + len, len);
+  return 0;
+}
+
+/* COMPARE AND WRITE: atomic against every other command on the LU. */
 void sbc_compare_and_write(struct scsi_task *t)
 {
-  if (t->nblocks == 0)
-    return;
-  struct lg_storage *so = t->lun->so;
-  uint32_t len = t->nblocks * so->block_size;
-  uint8_t cur[SBC_MAX_CAW_BLOCKS * 4096];
-  pthread_rwlock_wrlock(&so->io_lock);
-  int r = so->ops->pread(so->h, cur, len, t->lba * so->block_size);
-  if (r == 0) {
-    for (uint32_t i = 0; i < len; i++)
-      if (cur[i] != t->buf[i]) {
-        pthread_rwlock_unlock(&so->io_lock);
-        scsi_sense(t, SCSI_SENSE_MISCOMPARE, ASC_MISCOMPARE_DURING_VERIFY);
-        t->sense[0] |= 0x80;               /* VALID: INFORMATION is the offset */
-        put32(t->sense + 3, i);
-        return;
-      }
-    r = so->ops->pwrite(so->h, t->buf + len, len, t->lba * so->block_size, t->bs_flags);
-  }
-  pthread_rwlock_unlock(&so->io_lock);
-  if (r < 0)
-    scsi_sense_errno(t, r, true);
+  read_modify_write(t, compare_then_write);
 }
 
 void sbc_verify(struct scsi_task *t)

@@ -12,6 +12,7 @@
 #ifndef LUNGATE_SCSI_H
 #define LUNGATE_SCSI_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +31,7 @@
 #define SCSI_SENSE_ILLEGAL_REQUEST  0x05
 #define SCSI_SENSE_UNIT_ATTENTION   0x06
 #define SCSI_SENSE_DATA_PROTECT     0x07
+#define SCSI_SENSE_COPY_ABORTED     0x0a
 #define SCSI_SENSE_ABORTED_COMMAND  0x0b
 #define SCSI_SENSE_MISCOMPARE       0x0e
 
@@ -51,16 +53,36 @@
 #define ASC_SAVING_PARAMS_UNSUPPORTED 0x3900
 #define ASC_LUN_COMM_FAILURE        0x0800
 #define ASC_DATA_PHASE_ERROR        0x4b00
+#define ASC_COPY_TARGET_NOT_REACHABLE 0x0d02
+#define ASC_TOO_MANY_TARGET_DESCRIPTORS 0x2606
+#define ASC_UNSUPPORTED_TARGET_DESCRIPTOR 0x2607
+#define ASC_TOO_MANY_SEGMENT_DESCRIPTORS 0x2608
+#define ASC_UNSUPPORTED_SEGMENT_DESCRIPTOR 0x2609
 
 #define SCSI_SENSE_MAX 18           /* fixed-format sense we produce */
 
 /* Transfer direction of a decoded command. */
 enum scsi_dir { SCSI_DIR_NONE, SCSI_DIR_IN, SCSI_DIR_OUT };
 
-/* What a session offers the SCSI layer: its LUN map (for REPORT LUNS). */
+/* The outcome of an EXTENDED COPY, for RECEIVE COPY RESULTS (xcopy.c). */
+struct scsi_copy_result {
+  bool used;
+  uint8_t list_id;
+  uint8_t status;                    /* COPY MANAGER STATUS */
+  uint16_t segments;                 /* segments processed */
+  uint32_t bytes;                    /* bytes transferred */
+};
+#define SCSI_COPY_RESULTS 8          /* kept per I_T nexus, oldest replaced */
+
+/* What a session offers the SCSI layer: its LUN map (for REPORT LUNS and
+ * EXTENDED COPY), and state of its own.  All-zero bytes are a valid initial
+ * state. */
 struct scsi_nexus {
   const struct lg_lun_view *luns;
   size_t n_luns;
+  pthread_mutex_t copies_lock;       /* zero bytes: glibc's initializer */
+  struct scsi_copy_result copies[SCSI_COPY_RESULTS];
+  unsigned copies_next;
 };
 
 struct scsi_op;
@@ -70,7 +92,7 @@ struct scsi_task {
   uint8_t cdb[16];
   uint64_t lun_id;                   /* LUN number as the initiator addressed it */
   const struct lg_lun_view *lun;     /* NULL: no such LUN for this initiator */
-  const struct scsi_nexus *nexus;
+  struct scsi_nexus *nexus;
   uint32_t edtl;                     /* the transport's expected transfer length */
 
   /* set by scsi_parse */

@@ -24,6 +24,19 @@ struct scsi_op {
 /* The table, in opcode (then service action) order. */
 extern const struct scsi_op scsi_ops[];
 extern const size_t scsi_n_ops;
+/* MMC (mmc.c): the CD-only rows, and the disk rows a CD answers too. */
+extern const struct scsi_op mmc_ops[];
+extern const size_t mmc_n_ops;
+extern const uint8_t mmc_shared_opcodes[];
+extern const size_t mmc_n_shared;
+
+/* The rows the task's LUN answers (by its device type), in opcode order. */
+struct scsi_optable {
+  const struct scsi_op *rows[255];
+  size_t n;
+  uint8_t index[256];                /* opcode -> first row + 1; 0: none */
+};
+const struct scsi_optable *scsi_optable(const struct scsi_task *t);
 
 static inline uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static inline uint32_t get24(const uint8_t *p) { return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2]; }
@@ -56,6 +69,11 @@ void sbc_read_defect_data(struct scsi_task *t);
 #define SBC_MAX_CAW_BLOCKS 8        /* COMPARE AND WRITE length (Block Limits) */
 int sbc_parse_caw(struct scsi_task *t);
 void sbc_compare_and_write(struct scsi_task *t);
+#define SBC_MAX_ATOMIC_BYTES (1u << 20) /* WRITE ATOMIC, at least 256 blocks */
+uint32_t sbc_max_atomic_blocks(uint32_t block_size);
+int sbc_parse_write_atomic(struct scsi_task *t);
+void sbc_write_atomic(struct scsi_task *t);
+void sbc_orwrite(struct scsi_task *t);
 
 #define LBP_MAX_UNMAP_BLOCKS 0x100000u    /* per UNMAP descriptor */
 #define LBP_MAX_UNMAP_DESCRIPTORS 256u
@@ -65,6 +83,13 @@ int lbp_parse_write_same(struct scsi_task *t);
 void lbp_unmap(struct scsi_task *t);
 void lbp_write_same(struct scsi_task *t);
 void lbp_get_lba_status(struct scsi_task *t);
+
+int xcopy_parse(struct scsi_task *t);
+void xcopy_exec(struct scsi_task *t);
+int xcopy_parse_results(struct scsi_task *t);
+void xcopy_results(struct scsi_task *t);
+
+size_t mmc_mode_page_capabilities(uint8_t *p, int pc);
 
 int spc_parse_alloc(struct scsi_task *t);
 void spc_test_unit_ready(struct scsi_task *t);

@@ -6,6 +6,7 @@
 
 #define LG_VENDOR  "LUNGATE "             /* 8 bytes, T10 vendor id */
 #define LG_PRODUCT "lungate disk    "     /* 16 bytes */
+#define LG_PRODUCT_CD "lungate cdrom   "
 #define LG_REV     "0001"                 /* 4 bytes */
 #define REPLY_MAX  65536u                 /* no reply of ours is longer */
 
@@ -50,19 +51,27 @@ void spc_release(struct scsi_task *t)
   atomic_compare_exchange_strong(&t->lun->so->reserved_by, &me, 0);
 }
 
+static bool is_cd(const struct scsi_task *t)
+{
+  return t->lun && t->lun->so->device_type == LG_DEV_CD;
+}
+
 static size_t inquiry_standard(const struct scsi_task *t, uint8_t *d)
 {
+  bool cd = is_cd(t);
   memset(d, 0, 96);
-  d[0] = t->lun ? 0x00 : 0x7f;     /* disk; or no LU at this LUN */
+  d[0] = t->lun ? t->lun->so->device_type : 0x7f; /* disk or CD; or no LU at this LUN */
+  d[1] = cd ? 0x80 : 0;            /* RMB: a CD's medium is removable */
   d[2] = 0x06;                     /* SPC-4 */
   d[3] = 0x12;                     /* HISUP, response data format 2 */
   d[4] = 96 - 5;
+  d[5] = cd ? 0 : 0x08;            /* 3PC: EXTENDED COPY */
   d[7] = 0x02;                     /* CMDQUE */
   memcpy(d + 8, LG_VENDOR, 8);
-  memcpy(d + 16, LG_PRODUCT, 16);
+  memcpy(d + 16, cd ? LG_PRODUCT_CD : LG_PRODUCT, 16);
   memcpy(d + 32, LG_REV, 4);
-  static const uint16_t versions[] = { 0x00a0 /* SAM-5 */, 0x0960 /* iSCSI */,
-                                       0x0460 /* SPC-4 */, 0x04c0 /* SBC-3 */ };
+  uint16_t versions[] = { 0x00a0 /* SAM-5 */, 0x0960 /* iSCSI */, 0x0460 /* SPC-4 */,
+                          cd ? 0x02a0 /* MMC-5 */ : 0x04c0 /* SBC-3 */ };
   for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++)
     put16(d + 58 + 2 * i, versions[i]);
   return 96;
@@ -108,12 +117,18 @@ void spc_inquiry(struct scsi_task *t)
   const struct lg_storage *so = t->lun->so;
   uint32_t bs = so->block_size;
   memset(d, 0, sizeof d);
+  d[0] = so->device_type;
   d[1] = page;
+  if (is_cd(t) && page >= 0xb0) { /* the block device pages are a disk's */
+    scsi_sense_field(t, 2, -1);
+    return;
+  }
   switch (page) {
   case 0x00: { /* supported pages */
     static const uint8_t pages[] = { 0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2 };
-    memcpy(d + 4, pages, sizeof pages);
-    n = 4 + sizeof pages;
+    size_t np = is_cd(t) ? 3 : sizeof pages;
+    memcpy(d + 4, pages, np);
+    n = 4 + np;
     break;
   }
   case 0x80: { /* unit serial number */
@@ -138,6 +153,10 @@ void spc_inquiry(struct scsi_task *t)
       put32(d + 28, bs < 4096 ? 4096 / bs : 1);       /* optimal unmap granularity */
     }
     put64(d + 36, SCSI_MAX_XFER_BYTES / bs);          /* maximum write same length */
+    put32(d + 44, sbc_max_atomic_blocks(bs));         /* maximum atomic transfer length */
+    put32(d + 48, 1);                                 /* atomic alignment: any LBA */
+    put32(d + 52, 1);                                 /* atomic transfer length granularity */
+    /* 56-63: no atomic boundaries (ATOMIC BOUNDARY must be 0) */
     break;
   case 0xb1: /* block device characteristics */
     n = 0x40;
@@ -179,12 +198,16 @@ static size_t mode_page(const struct scsi_task *t, uint8_t *p, uint8_t code, int
 {
   switch (code) {
   case 0x08: /* caching */
+    if (is_cd(t))
+      return 0;
     memset(p, 0, 20);
     p[0] = 0x08;
     p[1] = 18;
     if (pc != 1)
       p[2] = 0x04;                 /* WCE: writes are cached until SYNCHRONIZE CACHE */
     return 20;
+  case 0x2a: /* MM capabilities and mechanical status: a CD's */
+    return is_cd(t) ? mmc_mode_page_capabilities(p, pc) : 0;
   case 0x0a: /* control */
     memset(p, 0, 12);
     p[0] = 0x0a;
@@ -221,8 +244,9 @@ void spc_mode_sense(struct scsi_task *t)
   size_t hdr = ten ? 8 : 4, n = hdr;
   const struct lg_storage *so = t->lun->so;
   bool wp = t->lun->write_protect || so->readonly;
-  d[ten ? 3 : 2] = (uint8_t)((wp ? 0x80 : 0) | 0x10); /* WP, DPOFUA */
-  if (!dbd) {
+  bool cd = is_cd(t);              /* MMC: no block descriptors, nor these bits */
+  d[ten ? 3 : 2] = cd ? 0 : (uint8_t)((wp ? 0x80 : 0) | 0x10); /* WP, DPOFUA */
+  if (!dbd && !cd) {
     uint64_t blocks = so->size / so->block_size;
     if (llbaa) {
       d[4] = 1;                    /* LONGLBA */
@@ -242,6 +266,7 @@ void spc_mode_sense(struct scsi_task *t)
   if (page == 0x3f) {
     n += mode_page(t, d + n, 0x08, pc);
     n += mode_page(t, d + n, 0x0a, pc);
+    n += mode_page(t, d + n, 0x2a, pc);
   } else {
     size_t len = mode_page(t, d + n, page, pc);
     if (!len) {
@@ -295,12 +320,13 @@ void spc_report_opcodes(struct scsi_task *t)
   uint32_t alloc = get32(c + 6);
   uint8_t d[4096];
   size_t n = 0;
+  const struct scsi_optable *tb = scsi_optable(t);
   static const uint8_t timeouts[12] = { 0x00, 0x0a };       /* descriptor length 10 */
 
   if (opts == 0) {
     n = 4;
-    for (size_t i = 0; i < scsi_n_ops && n + 20 <= sizeof d; i++) {
-      const struct scsi_op *op = &scsi_ops[i];
+    for (size_t i = 0; i < tb->n && n + 20 <= sizeof d; i++) {
+      const struct scsi_op *op = tb->rows[i];
       uint8_t *e = d + n;
       memset(e, 0, 8);
       e[0] = op->opcode;
@@ -323,8 +349,8 @@ void spc_report_opcodes(struct scsi_task *t)
   }
   const struct scsi_op *found = NULL;
   bool op_has_sa = false;
-  for (size_t i = 0; i < scsi_n_ops; i++) {
-    const struct scsi_op *op = &scsi_ops[i];
+  for (size_t i = 0; i < tb->n; i++) {
+    const struct scsi_op *op = tb->rows[i];
     if (op->opcode != req_op)
       continue;
     op_has_sa = op->flags & OP_HAS_SA;

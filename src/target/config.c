@@ -233,7 +233,15 @@ static int open_storage(struct loader *L, struct lg_model *m, const json_t *j, s
     args.base_ops = base->ops;
     args.base_h = base->h;
   }
-  args.readonly = L->is_base;
+  /* "device_type": "disk" (the default) or "cd": a read-only MMC CD-ROM */
+  json_t *dt = json_object_get(j, "device_type");
+  bool cd = json_is_string(dt) && !strcmp(json_string_value(dt), "cd");
+  if (dt && !cd && !(json_is_string(dt) && !strcmp(json_string_value(dt), "disk"))) {
+    load_error(L, "storage_objects[%zu].device_type: use \"disk\" (the default) or \"cd\" "
+               "(an ISO image served as a CD-ROM)", i);
+    return -1;
+  }
+  args.readonly = L->is_base || cd;
   so = calloc(1, sizeof *so);
   void *h = so ? ops->open(j, &args) : NULL;
   if (!h) {
@@ -251,12 +259,22 @@ static int open_storage(struct loader *L, struct lg_model *m, const json_t *j, s
   }
   so->ops = ops;
   so->h = h;
-  pthread_rwlock_init(&so->io_lock, NULL);
+  lg_io_lock_init(&so->io_lock);
   so->name = strdup(name);
   so->plugin = strdup(plugin);
   so->size = ops->size(h);
   so->block_size = ops->block_size(h);
   so->readonly = !ops->can_write(h);
+  if (cd) {
+    so->device_type = LG_DEV_CD;
+    so->block_size = LG_CD_BLOCK;
+    so->readonly = true;
+    if (so->size < LG_CD_BLOCK) {
+      load_error(L, "storage_objects[%zu]: a \"cd\" needs an image of at least one "
+                 "2048-byte block", i);
+      return -1;
+    }
+  }
   so->per_initiator = ops->open_client && json_is_true(json_object_get(j, "per_initiator"));
   so->shared_initiators = json_is_true(json_object_get(j, "shared_initiators"));
   so->reset_after_idle = -1;

@@ -10,6 +10,15 @@
 
 #include "target/model.h"
 
+void lg_io_lock_init(pthread_rwlock_t *lock)
+{
+  pthread_rwlockattr_t a;
+  pthread_rwlockattr_init(&a);
+  pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(lock, &a);
+  pthread_rwlockattr_destroy(&a);
+}
+
 struct lg_target *lg_model_find_target(struct lg_model *m, const char *iqn)
 {
   for (size_t i = 0; i < m->n_targets; i++)

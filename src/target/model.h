@@ -26,6 +26,7 @@ struct lg_storage {
   uint64_t size;                     /* bytes */
   uint32_t block_size;               /* bytes per logical block */
   bool readonly;                     /* backstore cannot write */
+  uint8_t device_type;               /* SCSI peripheral type: LG_DEV_DISK or LG_DEV_CD */
   char serial[33];                   /* unit serial (VPD 0x80), from wwn */
   uint8_t naa[16];                   /* NAA IEEE registered extended id (VPD 0x83) */
   /* per-initiator storage (cow with per_initiator): each initiator gets a view */
@@ -33,8 +34,9 @@ struct lg_storage {
   int64_t reset_after_idle;          /* seconds; -1: never reset */
   bool shared_initiators;            /* one initiator name may log in from two addresses */
   bool is_base;                      /* another storage object's base: read-only */
-  /* writes hold it shared, COMPARE AND WRITE exclusively (its atomicity);
-   * all-zero bytes are a valid initial state (glibc's initializer) */
+  /* reads and writes hold it shared; COMPARE AND WRITE, WRITE ATOMIC and
+   * ORWRITE exclusively (their atomicity).  lg_io_lock_init makes waiting
+   * writers go first; all-zero bytes are a valid initial state too */
   pthread_rwlock_t io_lock;
   /* RESERVE(6/10): the I_T nexus (a session's scsi_nexus) holding the LU */
   _Atomic uintptr_t reserved_by;
@@ -43,6 +45,10 @@ struct lg_storage {
   json_t *def;                       /* its storage_objects entry */
   struct lg_storage *base;           /* the object below a layered one (held) */
 };
+
+#define LG_DEV_DISK 0x00                 /* SBC direct access block device */
+#define LG_DEV_CD   0x05                 /* MMC CD-ROM ("device_type": "cd") */
+#define LG_CD_BLOCK 2048                 /* a CD's logical block */
 
 struct lg_lun {
   uint64_t index;                    /* LUN number in the TPG */
@@ -172,6 +178,10 @@ const struct lg_storage *lg_overlay_template(const struct lg_overlay *o);
  * keep current; false when no view is open.  Opens nothing. */
 bool lg_overlay_allocated_open(struct lg_storage *tmpl, const char *initiator,
                                uint64_t *bytes);
+
+/* Initialize a storage object's io_lock: a waiting exclusive holder is not
+ * starved by a steady stream of shared ones. */
+void lg_io_lock_init(pthread_rwlock_t *lock);
 
 /* Load a model from a JSON config; NULL with a message in *err (malloc'd). */
 struct lg_model *lg_model_load(const json_t *config, const char *path, char **err);

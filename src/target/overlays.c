@@ -104,7 +104,7 @@ static struct lg_overlay *overlay_open(struct lg_storage *tmpl, const char *init
   }
   o->tmpl = tmpl;
   o->view = *tmpl;
-  pthread_rwlock_init(&o->view.io_lock, NULL); /* its own, not a copy of the template's */
+  lg_io_lock_init(&o->view.io_lock); /* its own, not a copy of the template's */
   o->view.h = h;
   o->view.per_initiator = false;
   o->view.readonly = !tmpl->ops->can_write(h);

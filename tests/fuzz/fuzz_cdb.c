@@ -1,5 +1,6 @@
 /* Fuzz CDB decoding and execution against a 1 MiB in-memory LUN.  Input:
- * 16 bytes of CDB, 1 byte of flags (bit 0: no LUN, bit 1: write protect),
+ * 16 bytes of CDB, 1 byte of flags (bit 0: no LUN, bit 1: write protect,
+ * bit 2: the LUN is a CD-ROM of 2048-byte blocks over the same memory),
  * 4 bytes of transfer buffer size, then data-out bytes. */
 #include <errno.h>
 #include <stdint.h>
@@ -42,8 +43,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
   static struct lg_storage so = { .name = "mem", .plugin = "mem", .ops = &mem_ops,
                                   .size = MEM_SIZE, .block_size = 512, .serial = "fuzz" };
-  struct lg_lun_view view = { .index = 0, .so = &so, .write_protect = data[16] & 2 };
-  struct scsi_nexus nx = { &view, 1 };
+  static struct lg_storage cd = { .name = "cd", .plugin = "mem", .ops = &mem_ops,
+                                  .size = MEM_SIZE, .block_size = 2048, .readonly = true,
+                                  .device_type = LG_DEV_CD, .serial = "fuzzcd" };
+  struct lg_lun_view view = { .index = 0, .so = (data[16] & 4) ? &cd : &so,
+                              .write_protect = data[16] & 2 };
+  struct scsi_nexus nx = { .luns = &view, .n_luns = 1 };
   struct scsi_task t;
   memset(&t, 0, sizeof t);
   memcpy(t.cdb, data, 16);

@@ -16,7 +16,8 @@ require_cmd iscsi-test-cu
 SUITES=(TestUnitReady Inquiry ReadCapacity10 ReadCapacity16 Read6 Read10 Read12 Read16
 	Write10 Write12 Write16 ReportSupportedOpcodes Mandatory
 	Unmap WriteSame10 WriteSame16 GetLBAStatus CompareAndWrite WriteVerify10 WriteVerify12
-	WriteVerify16 Prefetch10 Prefetch16 ReadDefectData10 ReadDefectData12 Reserve6)
+	WriteVerify16 Prefetch10 Prefetch16 ReadDefectData10 ReadDefectData12 Reserve6
+	WriteAtomic16 OrWrite ExtendedCopy ReceiveCopyResults)
 RO_TESTS=(Write10.WriteProtect Write12.WriteProtect Write16.WriteProtect)
 
 list=$(iscsi-test-cu --list) || fail "iscsi-test-cu --list failed"
