@@ -123,6 +123,17 @@ void sbc_read(struct scsi_task *t)
   }
 }
 
+bool sbc_read_nowait(struct scsi_task *t)
+{
+  const struct lg_storage *so = t->lun->so;
+  uint32_t n = t->spdtl < t->bufcap ? t->spdtl : t->bufcap;
+  if (n && (!so->ops->pread_nowait ||
+            so->ops->pread_nowait(so->h, t->buf, n, t->lba * so->block_size) < 0))
+    return false; /* not cached, or an error: sbc_read on a worker reports it */
+  t->data_in_len = t->spdtl;
+  return true;
+}
+
 void sbc_write(struct scsi_task *t)
 {
   if (t->spdtl == 0)
