@@ -258,27 +258,6 @@ static int write_full(int fd, const void *buf, size_t n, uint64_t off)
   return 0;
 }
 
-static int read_full(int fd, void *buf, size_t n, uint64_t off)
-{
-  char *p = buf;
-  while (n > 0) {
-    ssize_t r = pread(fd, p, n, (off_t)off);
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      return -errno;
-    }
-    if (r == 0) { /* sparse tail */
-      memset(p, 0, n);
-      return 0;
-    }
-    p += r;
-    n -= (size_t)r;
-    off += (uint64_t)r;
-  }
-  return 0;
-}
-
 static void header_encode(const struct cow *c, uint8_t *h, const char *client)
 {
   memset(h, 0, HDR_SIZE);
@@ -321,7 +300,8 @@ static int map_load(struct cow *c)
     uint64_t best_gen = 0;
     bool found = false;
     for (int s = 0; s < 2; s++) {
-      r = read_full(c->fd, slot, PAGE_SIZE_, MAP_OFF + (p * 2 + (uint64_t)s) * PAGE_SIZE_);
+      r = lg_pread_full(c->fd, slot, PAGE_SIZE_, MAP_OFF + (p * 2 + (uint64_t)s) * PAGE_SIZE_,
+                        false);
       if (r < 0)
         break;
       uint64_t gen = get_le64(slot);
@@ -451,7 +431,7 @@ static struct cow *overlay_open(struct cow *t, const char *client)
       goto err;
     }
   } else {
-    int r = read_full(c->fd, hdr, HDR_SIZE, 0);
+    int r = lg_pread_full(c->fd, hdr, HDR_SIZE, 0, false);
     if (r == 0)
       r = header_check(hdr);
     if (r < 0) {
@@ -631,12 +611,19 @@ static uint64_t block_len(const struct cow *c, uint64_t b)
   return c->size - start < c->block ? c->size - start : c->block;
 }
 
-static int cow_pread(void *hv, void *buf, size_t count, uint64_t offset)
+/* Reads of unallocated blocks go straight to the base, into the caller's
+ * buffer: no copy, no lock (the bitmap is read atomically).  nowait: only
+ * from the page cache (-EAGAIN otherwise, see backstore.h). */
+static int cow_read(void *hv, void *buf, size_t count, uint64_t offset, bool nowait)
 {
   struct cow *c = hv;
   uint8_t *p = buf;
+  int (*base_read)(void *, void *, size_t, uint64_t) =
+    nowait ? c->bops->pread_nowait : c->bops->pread;
+  if (!base_read)
+    return -EAGAIN;
   if (c->fd < 0) /* a per-initiator template reads as its base */
-    return c->bops->pread(c->bh, buf, count, offset);
+    return base_read(c->bh, buf, count, offset);
   while (count > 0) {
     /* a run of blocks in the same state, read with one call */
     uint64_t b = offset / c->block;
@@ -645,8 +632,8 @@ static int cow_pread(void *hv, void *buf, size_t count, uint64_t offset)
     while (end < offset + count && bit_get(c, end / c->block) == in_overlay)
       end += c->block;
     size_t n = end - offset < count ? (size_t)(end - offset) : count;
-    int r = in_overlay ? read_full(c->fd, p, n, c->data_off + offset)
-                       : c->bops->pread(c->bh, p, n, offset);
+    int r = in_overlay ? lg_pread_full(c->fd, p, n, c->data_off + offset, nowait)
+                       : base_read(c->bh, p, n, offset);
     if (r < 0)
       return r;
     p += n;
@@ -654,6 +641,16 @@ static int cow_pread(void *hv, void *buf, size_t count, uint64_t offset)
     count -= n;
   }
   return 0;
+}
+
+static int cow_pread(void *hv, void *buf, size_t count, uint64_t offset)
+{
+  return cow_read(hv, buf, count, offset, false);
+}
+
+static int cow_pread_nowait(void *hv, void *buf, size_t count, uint64_t offset)
+{
+  return cow_read(hv, buf, count, offset, true);
 }
 
 /* First write into block b: fill the block from the base around the new data. */
@@ -880,6 +877,7 @@ const struct lg_backstore_ops lg_cow_backstore = {
   .can_zero = cow_can_write,
   .can_extents = cow_can_true,
   .pread = cow_pread,
+  .pread_nowait = cow_pread_nowait,
   .pwrite = cow_pwrite,
   .flush = cow_flush,
   .trim = cow_trim,
@@ -921,7 +919,7 @@ int cow_info_read(const char *path, struct cow_info *info)
   if (fd < 0)
     return -errno;
   uint8_t *buf = malloc(HDR_SIZE + 16);
-  int r = buf ? read_full(fd, buf, HDR_SIZE + 16, 0) : -ENOMEM;
+  int r = buf ? lg_pread_full(fd, buf, HDR_SIZE + 16, 0, false) : -ENOMEM;
   if (r == 0)
     r = header_check(buf);
   if (r == 0) {
@@ -952,7 +950,8 @@ int cow_info_read(const char *path, struct cow_info *info)
     for (uint64_t p = 0; slot && p < npages && r == 0; p++) {
       uint64_t best = 0, cnt = 0;
       for (int s = 0; s < 2; s++) {
-        if ((r = read_full(fd, slot, PAGE_SIZE_, MAP_OFF + (p * 2 + (uint64_t)s) * PAGE_SIZE_)) < 0)
+        if ((r = lg_pread_full(fd, slot, PAGE_SIZE_,
+                               MAP_OFF + (p * 2 + (uint64_t)s) * PAGE_SIZE_, false)) < 0)
           break;
         uint64_t gen = get_le64(slot);
         if (gen == 0 || gen <= best || get_le32(slot + 8) != (crc(slot + 16, PAGE_SIZE_ - 16) ^ (uint32_t)gen))

@@ -144,24 +144,12 @@ static bool file_can_trim(void *hv)
 
 static int file_pread(void *hv, void *buf, size_t count, uint64_t offset)
 {
-  struct fileio *h = hv;
-  char *p = buf;
-  while (count > 0) {
-    ssize_t r = pread(h->fd, p, count, (off_t)offset);
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      return -errno;
-    }
-    if (r == 0) { /* past the end of a file shorter than its LUN: zeroes */
-      memset(p, 0, count);
-      return 0;
-    }
-    p += r;
-    count -= (size_t)r;
-    offset += (uint64_t)r;
-  }
-  return 0;
+  return lg_pread_full(((struct fileio *)hv)->fd, buf, count, offset, false);
+}
+
+static int file_pread_nowait(void *hv, void *buf, size_t count, uint64_t offset)
+{
+  return lg_pread_full(((struct fileio *)hv)->fd, buf, count, offset, true);
 }
 
 static int file_pwrite(void *hv, const void *buf, size_t count, uint64_t offset,
@@ -276,4 +264,5 @@ const struct lg_backstore_ops lg_file_backstore = {
   .trim = file_trim,
   .zero = file_zero,
   .extents = file_extents,
+  .pread_nowait = file_pread_nowait,
 };

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "backends/common.h"
 #include "backends/cow.h"
@@ -57,4 +58,27 @@ int lg_resolve_path(char *out, size_t outlen, const char *dir, const char *path)
     ? snprintf(out, outlen, "%s", path)
     : snprintf(out, outlen, "%s/%s", dir, path);
   return (n < 0 || (size_t)n >= outlen) ? -ENAMETOOLONG : 0;
+}
+
+int lg_pread_full(int fd, void *buf, size_t n, uint64_t off, bool nowait)
+{
+  char *p = buf;
+  while (n > 0) {
+    struct iovec iov = { p, n };
+    ssize_t r = preadv2(fd, &iov, 1, (off_t)off, nowait ? RWF_NOWAIT : 0);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      /* EOPNOTSUPP: a file system without RWF_NOWAIT; the caller waits */
+      return nowait && errno == EOPNOTSUPP ? -EAGAIN : -errno;
+    }
+    if (r == 0) { /* past the end of a file shorter than its LUN: zeroes */
+      memset(p, 0, n);
+      return 0;
+    }
+    p += r;
+    n -= (size_t)r;
+    off += (uint64_t)r;
+  }
+  return 0;
 }

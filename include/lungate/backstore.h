@@ -72,6 +72,12 @@ struct lg_backstore_ops {
    * handle of these same ops; NULL with lg_set_error() on failure.  Views
    * are closed with ->close before h. */
   void *(*open_client)(void *h, const char *client);
+
+  /* Optional: ->pread, but only if it need not wait for a device (the data
+   * is in the page cache); -EAGAIN when it would (buf may then hold part of
+   * the data).  Lets the transport answer cached reads at once, on the
+   * thread that received them, with no hand-off to a worker. */
+  int (*pread_nowait)(void *h, void *buf, size_t count, uint64_t offset);
 };
 
 /* The registry: every backstore compiled in, looked up by plugin name. */

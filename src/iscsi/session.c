@@ -309,8 +309,10 @@ void iscsi_task_run(struct iscsi_task *t)
 /* Run a complete command: on the receiving thread when it is the
  * connection's only one and nothing else has arrived behind it (one command
  * at a time, as iPXE and QD1 clients send: no hand-off to a worker and
- * back), else on the worker pool, so that a deep queue runs in parallel and
- * a task management request right behind a command still finds it. */
+ * back), or when it is a read the page cache answers at once (no waiting
+ * for a device, so deep queues of cached reads need no hand-off either);
+ * else on the worker pool, so that a deep queue runs in parallel and a task
+ * management request right behind a command still finds it. */
 static void task_queue(struct iscsi_task *t)
 {
   struct iscsi_conn *c = t->conn;
@@ -320,6 +322,8 @@ static void task_queue(struct iscsi_task *t)
   pthread_mutex_unlock(&c->task_lock);
   if (alone)
     iscsi_task_run(t);
+  else if (scsi_exec_nowait(&t->scsi))
+    task_respond(t);
   else
     iscsi_workq_push(t);
 }

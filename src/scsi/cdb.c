@@ -234,6 +234,11 @@ void scsi_exec(struct scsi_task *t)
   t->op->exec(t);
 }
 
+bool scsi_exec_nowait(struct scsi_task *t)
+{
+  return t->op->exec == sbc_read && sbc_read_nowait(t);
+}
+
 void scsi_reply(struct scsi_task *t, const void *data, size_t n, uint32_t alloc_len)
 {
   if (n > alloc_len)

@@ -126,6 +126,26 @@ void sbc_read(struct scsi_task *t)
   }
 }
 
+bool sbc_read_nowait(struct scsi_task *t)
+{
+  struct lg_storage *so = t->lun->so;
+  uint32_t n = t->spdtl < t->bufcap ? t->spdtl : t->bufcap;
+  if (n && !so->ops->pread_nowait)
+    return false;
+  if (n) {
+    /* as sbc_read, but never wait here: a held or awaited exclusive lock
+     * (an atomic write) sends the read to a worker */
+    if (pthread_rwlock_tryrdlock(&so->io_lock))
+      return false;
+    int r = so->ops->pread_nowait(so->h, t->buf, n, t->lba * so->block_size);
+    pthread_rwlock_unlock(&so->io_lock);
+    if (r < 0)
+      return false; /* not cached, or an error: sbc_read on a worker reports it */
+  }
+  t->data_in_len = t->spdtl;
+  return true;
+}
+
 /* Write the data-out buffer; exclusive: no other command touches the LU
  * meanwhile (WRITE ATOMIC). */
 static void write_buf(struct scsi_task *t, bool exclusive)

@@ -124,6 +124,11 @@ bool scsi_write_truncatable(const struct scsi_task *t);
 /* Run a parsed command; buf must hold spdtl bytes (data-out: received). */
 void scsi_exec(struct scsi_task *t);
 
+/* Run a parsed command only if it can finish without waiting for a device
+ * (a READ the backstore has in the page cache): true when it ran, as
+ * scsi_exec would have; false when the task is as it was, for scsi_exec. */
+bool scsi_exec_nowait(struct scsi_task *t);
+
 /* Fill CHECK CONDITION with fixed-format sense. */
 void scsi_sense(struct scsi_task *t, uint8_t key, uint16_t asc_ascq);
 /* INVALID FIELD IN CDB pointing at the CDB byte (and bit, or -1) at fault. */

@@ -60,6 +60,7 @@ int sbc_parse_rw(struct scsi_task *t);
 int sbc_parse_verify(struct scsi_task *t);
 int sbc_parse_sync(struct scsi_task *t);
 void sbc_read(struct scsi_task *t);
+bool sbc_read_nowait(struct scsi_task *t);  /* from the page cache, or false */
 void sbc_write(struct scsi_task *t);
 void sbc_verify(struct scsi_task *t);
 void sbc_sync_cache(struct scsi_task *t);

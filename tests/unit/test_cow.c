@@ -1,5 +1,6 @@
-/* The cow backstore: name escaping, copy-up, the map across reopen, a torn
- * map slot, base identity and quota — table-driven where it fits. */
+/* The cow backstore: name escaping, copy-up (and page-cache-only reads), the
+ * map across reopen, a torn map slot, base identity and quota — table-driven
+ * where it fits. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -129,6 +130,11 @@ START_TEST(test_copy_up)
   ck_assert_int_eq(lg_cow_backstore.pwrite(v, buf, cu_rows[_i].len, cu_rows[_i].off, 0), 0);
   ck_assert_int_eq(lg_cow_backstore.pread(v, buf, BASE_SIZE, 0), 0);
   ck_assert_msg(!memcmp(buf, want, BASE_SIZE), "row %d (%s): merged view wrong", _i, cu_rows[_i].what);
+  /* the same from the page cache only (just read, so cached): what the
+   * receiving thread answers without a worker */
+  memset(buf, 0, BASE_SIZE);
+  ck_assert_int_eq(lg_cow_backstore.pread_nowait(v, buf, BASE_SIZE, 0), 0);
+  ck_assert_msg(!memcmp(buf, want, BASE_SIZE), "row %d (%s): nowait view wrong", _i, cu_rows[_i].what);
   ck_assert_msg(cow_allocated(v) == cu_rows[_i].blocks * CB, "row %d (%s): %llu allocated",
                 _i, cu_rows[_i].what, (unsigned long long)cow_allocated(v));
   /* another client and the template still see the base */
