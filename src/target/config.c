@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "backends/common.h"
+#include "scsi/scsi.h"
 #include "target/model.h"
 #include "util/log.h"
 
@@ -181,6 +182,32 @@ static struct lg_storage *find_storage(struct lg_model *m, const char *ref)
   return NULL;
 }
 
+/* Where a storage object keeps its persistent reservations when an initiator
+ * asks for APTPL: beside the config file (lungate-pr-PLUGIN-NAME.json), or
+ * with no config file (serve --image) beside the image (IMAGE.pr.json). */
+static char *pr_state_file(const struct loader *L, const char *plugin, const char *name,
+                           const json_t *j)
+{
+  char *path = NULL;
+  if (L->config_dir) {
+    char safe[256];
+    size_t n = 0;
+    for (const char *p = plugin; *p && n < 100; p++)
+      safe[n++] = isalnum((unsigned char)*p) ? *p : '_';
+    safe[n++] = '-';
+    for (const char *p = name; *p && n < sizeof safe - 1; p++)
+      safe[n++] = isalnum((unsigned char)*p) || *p == '-' || *p == '.' ? *p : '_';
+    safe[n] = '\0';
+    if (asprintf(&path, "%s/lungate-pr-%s.json", L->config_dir, safe) < 0)
+      path = NULL;
+  } else {
+    const char *dev = json_string_value(json_object_get(j, "dev"));
+    if (dev && asprintf(&path, "%s.pr.json", dev) < 0)
+      path = NULL;
+  }
+  return path;
+}
+
 /* Open one storage object; base: its "base" object, already open. */
 static int open_storage(struct loader *L, struct lg_model *m, const json_t *j, size_t i,
                         struct lg_storage *base)
@@ -224,6 +251,7 @@ static int open_storage(struct loader *L, struct lg_model *m, const json_t *j, s
     return -1;
   }
   storage_ids(so, j);
+  so->pr_file = pr_state_file(L, plugin, name, j);
   return so->name && so->plugin ? 0 : -1;
 }
 
@@ -685,6 +713,8 @@ void lg_model_unref(struct lg_model *m)
       so->ops->close(so->h);
       pthread_rwlock_destroy(&so->io_lock);
     }
+    scsi_lu_free(so);
+    free(so->pr_file);
     free(so->name);
     free(so->plugin);
   }

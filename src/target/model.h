@@ -16,6 +16,8 @@
 
 #include "lungate/backstore.h"
 
+struct scsi_lu;
+
 /* An opened storage object (backstore instance). */
 struct lg_storage {
   char *name;                        /* storage object name */
@@ -37,6 +39,10 @@ struct lg_storage {
   pthread_rwlock_t io_lock;
   /* RESERVE(6/10): the I_T nexus (a session's scsi_nexus) holding the LU */
   _Atomic uintptr_t reserved_by;
+  /* SCSI state of the logical unit (persistent reservations, unit attentions,
+   * mode pages), made on first use by the SCSI layer; NULL until then */
+  struct scsi_lu *_Atomic lu;
+  char *pr_file;                     /* APTPL state file, or NULL: APTPL refused */
 };
 
 struct lg_lun {

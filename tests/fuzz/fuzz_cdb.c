@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   static struct lg_storage so = { .name = "mem", .plugin = "mem", .ops = &mem_ops,
                                   .size = MEM_SIZE, .block_size = 512, .serial = "fuzz" };
   struct lg_lun_view view = { .index = 0, .so = &so, .write_protect = data[16] & 2 };
-  struct scsi_nexus nx = { &view, 1 };
+  struct scsi_nexus nx = { .luns = &view, .n_luns = 1 };
   struct scsi_task t;
   memset(&t, 0, sizeof t);
   memcpy(t.cdb, data, 16);

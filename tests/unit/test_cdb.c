@@ -97,7 +97,7 @@ static uint32_t run(const uint8_t *cdb, struct lg_lun_view *view, uint8_t *out, 
                     struct scsi_task *t)
 {
   static struct lg_lun_view luns[3];
-  static struct scsi_nexus nx = { luns, 3 };
+  static struct scsi_nexus nx = { .luns = luns, .n_luns = 3 };
   luns[0] = (struct lg_lun_view){ .index = 0, .so = &so, .write_protect = false };
   luns[1] = (struct lg_lun_view){ .index = 1, .so = &so, .write_protect = false };
   luns[2] = (struct lg_lun_view){ .index = 300, .so = &so, .write_protect = false };
