@@ -5,7 +5,8 @@
 # RESERVATION CONFLICT. The state is in IMAGE.pr.json (serve --image). After
 # the gateway restarts, the keys and the reservation are back and B's WRITE
 # still conflicts; once A unregisters with APTPL=0 the file is gone, and after
-# another restart no registration is left.
+# another restart no registration is left.  With a config file the state is
+# in lungate-pr-fileio-NAME.json beside it.
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
 : "${PRCLIENT:?PRCLIENT must name the prclient helper}"
@@ -64,5 +65,30 @@ stop_lungate
 start_lungate --image "$IMG" --iqn "$IQN"
 expect "" "$A" keys
 expect GOOD "$B" write 1
+stop_lungate
+
+# With a config file, the state file is beside it, named after the storage object.
+mkdir "$LG_TMP/conf"
+CFG=$LG_TMP/conf/gw.json
+cat >"$CFG" <<JSON
+{
+  "storage_objects": [ { "plugin": "fileio", "name": "d0", "dev": "$IMG" } ],
+  "targets": [ {
+    "wwn": "$IQN", "fabric": "iscsi",
+    "tpgs": [ { "tag": 1, "enable": true,
+      "attributes": { "generate_node_acls": 1, "authentication": 0, "demo_mode_write_protect": 0 },
+      "portals": [ { "ip_address": "127.0.0.1", "port": 3260 } ],
+      "luns": [ { "index": 0, "storage_object": "/backstores/fileio/d0" } ] } ]
+  } ]
+}
+JSON
+start_lungate -c "$CFG"
+expect GOOD "$A" register 0x4444 aptpl
+expect GOOD "$A" reserve 0x4444 3
+[[ -s $LG_TMP/conf/lungate-pr-fileio-d0.json ]] || fail "no state file lungate-pr-fileio-d0.json beside the config"
+stop_lungate
+start_lungate -c "$CFG"
+expect "3 0x0000000000004444" "$B" reservation
+expect RESERVATION_CONFLICT "$B" read 1
 stop_lungate
 log "PASS"
