@@ -259,7 +259,8 @@ static int pr_copy(struct pr_state *dst, const struct pr_state *src)
   dst->regs = malloc((src->n_regs ? src->n_regs : 1) * sizeof *src->regs);
   if (!dst->regs)
     return -ENOMEM;
-  memcpy(dst->regs, src->regs, src->n_regs * sizeof *src->regs);
+  if (src->n_regs)
+    memcpy(dst->regs, src->regs, src->n_regs * sizeof *src->regs);
   return 0;
 }
 

@@ -205,25 +205,14 @@ static struct pr_out_result do_preempt(struct pr_state *st, const struct pr_id *
     if (!valid_type(type))
       return result(PR_BAD_CDB, 2, 3);
     uint8_t old_type = st->type;
-    if (all_registrants(st->type)) {
-      for (size_t i = 0; i < st->n_regs;) {
-        if (!pr_id_equal(&st->regs[i].id, me)) {
-          add_ua(fx, &st->regs[i].id, UA_REG_PREEMPTED, abort);
-          memmove(&st->regs[i], &st->regs[i + 1], (st->n_regs - i - 1) * sizeof st->regs[0]);
-          st->n_regs--;
-        } else {
-          i++;
-        }
-      }
-    } else {
-      for (size_t i = 0; i < st->n_regs;) {
-        if (st->regs[i].key == sark && !pr_id_equal(&st->regs[i].id, me)) {
-          add_ua(fx, &st->regs[i].id, UA_REG_PREEMPTED, abort);
-          memmove(&st->regs[i], &st->regs[i + 1], (st->n_regs - i - 1) * sizeof st->regs[0]);
-          st->n_regs--;
-        } else {
-          i++;
-        }
+    bool all = all_registrants(st->type); /* SARK 0: every other registrant goes */
+    for (size_t i = 0; i < st->n_regs;) {
+      if (!pr_id_equal(&st->regs[i].id, me) && (all || st->regs[i].key == sark)) {
+        add_ua(fx, &st->regs[i].id, UA_REG_PREEMPTED, abort);
+        memmove(&st->regs[i], &st->regs[i + 1], (st->n_regs - i - 1) * sizeof st->regs[0]);
+        st->n_regs--;
+      } else {
+        i++;
       }
     }
     st->reserved = true;
