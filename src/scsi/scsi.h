@@ -141,6 +141,9 @@ enum scsi_reset {
 /* Task management on a LU, for all its nexuses: commands not yet running
  * end with TASK ABORTED (the control page's TAS is 1). */
 void scsi_lu_reset(struct lg_storage *so, enum scsi_reset kind);
+/* The SCSI state of a storage object, made (and its APTPL file loaded) on
+ * first use; NULL: out of memory. */
+struct scsi_lu *scsi_lu_get(struct lg_storage *so);
 /* Free the SCSI state of a storage object being closed. */
 void scsi_lu_free(struct lg_storage *so);
 

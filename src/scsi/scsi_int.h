@@ -63,8 +63,6 @@ struct scsi_lu {
   atomic_bool swp;                   /* control page: software write protect */
 };
 
-/* The LU state of a storage object, made on first use (NULL: out of memory). */
-struct scsi_lu *scsi_lu_get(struct lg_storage *so);
 /* Join the task to its nexus on the LU and report a pending unit attention;
  * -1 when the task is answered. */
 int lu_enter(struct scsi_task *t);

@@ -251,7 +251,11 @@ static int open_storage(struct loader *L, struct lg_model *m, const json_t *j, s
     return -1;
   }
   storage_ids(so, j);
-  so->pr_file = pr_state_file(L, plugin, name, j);
+  if (!so->per_initiator) { /* a per-initiator disk keeps no APTPL state */
+    so->pr_file = pr_state_file(L, plugin, name, j);
+    if (so->pr_file)
+      scsi_lu_get(so);               /* reload the APTPL state now, and say so */
+  }
   return so->name && so->plugin ? 0 : -1;
 }
 

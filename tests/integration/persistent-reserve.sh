@@ -47,6 +47,8 @@ expect GOOD "$A" write 1
 stop_lungate
 
 start_lungate --image "$IMG" --iqn "$IQN"
+grep -qF "2 persistent registrations and a reservation loaded from $IMG.pr.json" "$LG_LOG" ||
+	fail "the gateway did not say at start that it loaded the state from $IMG.pr.json"
 expect $'0x0000000000001111\n0x0000000000002222' "$B" keys
 expect "1 0x0000000000001111" "$B" reservation
 expect RESERVATION_CONFLICT "$B" write 1
