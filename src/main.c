@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ctl/ctl.h"
 #include "demo.h"
 #include "fuse/fuse_view.h"
 #include "iscsi/server.h"
@@ -32,7 +33,10 @@ static void usage(FILE *f)
     "       lungate serve --image PATH [--iqn IQN] [--readonly] [--cow DIR] [--listen ADDR:PORT]...\n"
     "       lungate serve                 (no config: serve a demo disk, " DEMO_IMAGE ",\n"
     "                                      each initiator writing to its own overlay)\n"
-    "       lungate overlay list|reset|commit|gc -c CONFIG ...  (lungate overlay --help)\n"
+    "       lungate serve ... [--control SOCKET|none]\n"
+    "       lungate ls | sessions | overlays [NAME] | save [FILE] | reload | restore FILE\n"
+    "               [--control SOCKET] [--json]   (ask a running gateway)\n"
+    "       lungate overlay list|reset|commit|gc [-c CONFIG] ...  (lungate overlay --help)\n"
     "       lungate mount -c CONFIG MOUNTPOINT [--fuse-writable] [--foreground]\n"
     "       lungate demo-disk PATH [SIZE_MIB]\n"
     "\n"
@@ -41,7 +45,10 @@ static void usage(FILE *f)
     "saveconfig.json (targetcli's format).  --listen overrides the config's portals\n"
     "and may be repeated (IPv6: [::]:3260).  --fuse shows every LUN and every\n"
     "client's disk as a file under MOUNTPOINT while the gateway runs (lungate\n"
-    "mount: the same with no gateway running).\n");
+    "mount: the same with no gateway running).  SIGHUP reloads CONFIG.  The control\n"
+    "socket (default %s) answers ls, sessions,\n"
+    "overlays, overlay, save and reload.\n", lg_ctl_default_path() ? lg_ctl_default_path()
+    : "none: not root and no XDG_RUNTIME_DIR");
 }
 
 /* A storage object name and IQN suffix from an image path: [a-z0-9_-]. */
@@ -128,6 +135,25 @@ static void print_ipxe_lines(const char *iqn, char *const *listen, size_t n_list
   fprintf(stderr, "\n(QEMU user networking reaches this host as 10.0.2.2.)\n\n");
 }
 
+#define CTL_FAILED ((struct lg_ctl *)-1)
+
+/* The control socket of `serve --control SOCKET|none` (NULL: the default),
+ * bound before the portals listen: NULL when there is none, CTL_FAILED
+ * (after saying why) when the one asked for cannot be had. */
+static struct lg_ctl *serve_control(const char *control)
+{
+  if (control && !strcmp(control, "none"))
+    return NULL;
+  char *err = NULL;
+  struct lg_ctl *ctl = lg_ctl_open(control, &err);
+  if (!ctl && err) {
+    fprintf(stderr, "lungate: %s\n", err);
+    free(err);
+    return CTL_FAILED;
+  }
+  return ctl;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
   static const struct option opts[] = {
@@ -141,8 +167,10 @@ static int cmd_serve(int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { "fuse", required_argument, NULL, 'F' },
     { "fuse-writable", no_argument, NULL, 'W' },
+    { "control", required_argument, NULL, 'C' },
     { NULL, 0, NULL, 0 },
   };
+  const char *control = NULL;
   const char *config = NULL, *image = NULL, *iqn = NULL, *cow_dir = NULL;
   const char *fuse_mountpoint = NULL;
   bool fuse_writable = false;
@@ -167,6 +195,7 @@ static int cmd_serve(int argc, char **argv)
     case 'v': lg_log_set_level(LG_DEBUG); break;
     case 'F': fuse_mountpoint = optarg; break;
     case 'W': fuse_writable = true; break;
+    case 'C': control = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -247,10 +276,17 @@ static int cmd_serve(int argc, char **argv)
       return 1;
     }
   }
+  struct lg_ctl *ctl = serve_control(control);
+  if (ctl == CTL_FAILED) {
+    lg_fuse_stop(fuse);
+    lg_model_unref(model);
+    return 1;
+  }
   struct lg_server *srv = lg_server_new(model, listen, n_listen, &err);
   if (!srv) {
     fprintf(stderr, "lungate: %s\n", err ? err : "cannot start");
     free(err);
+    lg_ctl_stop(ctl);
     lg_fuse_stop(fuse);
     lg_model_unref(model);
     return 1;
@@ -266,7 +302,16 @@ static int cmd_serve(int argc, char **argv)
   }
   if (demo)
     print_ipxe_lines(iqn, listen, n_listen);
+  if (ctl && lg_ctl_serve(ctl, srv) < 0) {
+    lg_ctl_stop(ctl);
+    ctl = NULL;
+  }
+  if (!fuse) { /* the server holds the model: once a reload replaces it, it can go */
+    lg_model_unref(model);
+    model = NULL;
+  }
   int rc = lg_server_run(srv);
+  lg_ctl_stop(ctl);
   lg_fuse_stop(fuse); /* unmounts; before the model goes */
   lg_server_free(srv);
   lg_model_unref(model);
@@ -296,6 +341,9 @@ int main(int argc, char **argv)
     return cmd_mount(argc - 1, argv + 1);
   if (!strcmp(cmd, "overlay"))
     return cmd_overlay(argc - 1, argv + 1);
+  if (!strcmp(cmd, "ls") || !strcmp(cmd, "sessions") || !strcmp(cmd, "overlays") ||
+      !strcmp(cmd, "save") || !strcmp(cmd, "reload") || !strcmp(cmd, "restore"))
+    return cmd_ctl(argc - 1, argv + 1);
   if (!strcmp(cmd, "demo-disk"))
     return cmd_demo_disk(argc - 1, argv + 1);
   if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {

@@ -306,7 +306,7 @@ static struct lg_storage *fv_find_storage(struct lg_model *m, const char *ref)
   if (!slash)
     return NULL;
   for (size_t i = 0; i < m->n_storage; i++) {
-    struct lg_storage *so = &m->storage[i];
+    struct lg_storage *so = m->storage[i];
     if (strlen(so->plugin) == (size_t)(slash - p) && !strncmp(so->plugin, p, (size_t)(slash - p)) &&
         !strcmp(so->name, slash + 1))
       return so;
@@ -1260,7 +1260,7 @@ static void mount_usage(FILE *fp)
 static char *mount_find_busy_overlay(struct lg_model *m)
 {
   for (size_t i = 0; i < m->n_storage; i++) {
-    struct lg_storage *so = &m->storage[i];
+    struct lg_storage *so = m->storage[i];
     if (so->ops != &lg_cow_backstore || !so->per_initiator)
       continue;
     const char *dir = cow_overlay_dir(so->h);

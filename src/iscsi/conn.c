@@ -393,6 +393,76 @@ static int rx_direct_done(struct iscsi_conn *c, uint8_t *ptr, size_t n)
   return 0;
 }
 
+/* ---- NOP-In pings ----
+ * With the TPG's nopin_timeout set, the receive timeout is the idle time
+ * before a ping; once one is out, the time left for its answer
+ * (nopin_response_timeout), however much else arrives meanwhile. */
+
+static void rcv_timeout(struct iscsi_conn *c, int sec)
+{
+  if (sec != c->rcv_timeout) {
+    set_recv_timeout(c->fd, sec);
+    c->rcv_timeout = sec;
+  }
+}
+
+/* Seconds until the ping's deadline, rounded up; <= 0 once it passed. */
+static int ping_left(const struct iscsi_conn *c)
+{
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  time_t s = c->ping_deadline.tv_sec - now.tv_sec;
+  long ns = c->ping_deadline.tv_nsec - now.tv_nsec;
+  if (ns > 0)
+    s++;
+  return s < 0 ? 0 : (int)s;
+}
+
+/* Login done: take the TPG's ping settings. */
+static void ping_start(struct iscsi_conn *c)
+{
+  const struct lg_tpg *tpg = c->sess && !c->sess->discovery ? c->sess->tpg : NULL;
+  c->nopin_idle = tpg ? tpg->nopin_timeout : 0;
+  c->nopin_wait = tpg ? tpg->nopin_response_timeout : 0;
+  c->rcv_timeout = LOGIN_TIMEOUT_SEC;
+  rcv_timeout(c, (int)c->nopin_idle);
+}
+
+/* After input: keep the timeout in step with the ping state; -1 to close. */
+static int ping_update(struct iscsi_conn *c)
+{
+  if (!c->ping_out) {
+    rcv_timeout(c, (int)c->nopin_idle);
+    return 0;
+  }
+  int left = ping_left(c);
+  if (left <= 0) {
+    lg_warn("conn %s: initiator=%s did not answer a NOP-In ping within %u s "
+            "(nopin_response_timeout); closing the connection", c->peer,
+            c->sess->initiator_log, c->nopin_wait);
+    return -1;
+  }
+  rcv_timeout(c, left);
+  return 0;
+}
+
+/* The receive timeout expired in full feature phase; -1 to close. */
+static int ping_timer(struct iscsi_conn *c)
+{
+  if (c->ping_out)
+    return ping_update(c);
+  if (iscsi_send_ping(c) < 0)
+    return -1;
+  lg_debug("conn %s: %u s without input; NOP-In ping sent", c->peer, c->nopin_idle);
+  if (!c->nopin_wait)
+    return 0; /* ping again after the next idle spell; never close for it */
+  c->ping_out = true;
+  clock_gettime(CLOCK_MONOTONIC, &c->ping_deadline);
+  c->ping_deadline.tv_sec += c->nopin_wait;
+  rcv_timeout(c, (int)c->nopin_wait);
+  return 0;
+}
+
 void iscsi_conn_run(struct iscsi_conn *c)
 {
   uint8_t *buf = malloc(RX_BUF);
@@ -410,6 +480,11 @@ void iscsi_conn_run(struct iscsi_conn *c)
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (c->phase == PHASE_FULL_FEATURE && !c->login) {
+        if (ping_timer(c) < 0)
+          break;
+        continue;
+      }
       lg_info("conn %s: no login within %d s; closing", c->peer, LOGIN_TIMEOUT_SEC);
       break;
     }
@@ -421,7 +496,9 @@ void iscsi_conn_run(struct iscsi_conn *c)
       break;
     if (c->phase == PHASE_FULL_FEATURE && c->login) {
       iscsi_login_free(c);       /* login finished: no more login timeout */
-      set_recv_timeout(c->fd, 0);
+      ping_start(c);
+    } else if (c->nopin_idle && ping_update(c) < 0) {
+      break;
     }
   }
   free(buf);

@@ -163,6 +163,14 @@ struct iscsi_conn {
   uint8_t *scratch;
   uint32_t scratch_len;
 
+  /* NOP-In pings (the TPG's nopin_timeout), on the receiving thread */
+  unsigned nopin_idle;               /* s without input before a ping; 0: none */
+  unsigned nopin_wait;               /* s for the answer; 0: never close */
+  int rcv_timeout;                   /* SO_RCVTIMEO now set, s */
+  bool ping_out;                     /* a ping waits for its answer */
+  uint32_t ping_ttt;                 /* its Target Transfer Tag */
+  struct timespec ping_deadline;     /* CLOCK_MONOTONIC */
+
   /* pending text response continuation */
   struct iscsi_text text_pending;
   size_t text_sent;
@@ -187,6 +195,9 @@ struct iscsi_session {
   bool overlays_held;                /* per-initiator overlays acquired */
   struct scsi_nexus nexus;
   struct iscsi_session *next;        /* registry */
+  time_t since;                      /* login time (registration) */
+  atomic_uint_fast64_t bytes_read;   /* data sent to the initiator (Data-In) */
+  atomic_uint_fast64_t bytes_written; /* data written by completed commands */
 };
 
 enum iscsi_sn_mode { SN_NONE, SN_PEEK, SN_STAT }; /* StatSN: leave, set, set+advance */
@@ -224,6 +235,8 @@ int iscsi_ffp_header(struct iscsi_conn *c);
 int iscsi_ffp_pdu(struct iscsi_conn *c);
 void iscsi_task_run(struct iscsi_task *t);   /* on a worker */
 void iscsi_conn_drain_tasks(struct iscsi_conn *c);
+/* Send a NOP-In ping with a new Target Transfer Tag (c->ping_ttt). */
+int iscsi_send_ping(struct iscsi_conn *c);
 /* Registry of live sessions, for reinstatement and TSIH allocation. */
 int iscsi_session_register(struct iscsi_session *s);
 void iscsi_session_unregister(struct iscsi_session *s);

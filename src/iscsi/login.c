@@ -35,7 +35,13 @@ static int login_respond(struct iscsi_conn *c, uint8_t flags, uint16_t status,
   bhs_put32(bhs, BHS_ITT, L->itt);
   bhs[36] = (uint8_t)(status >> 8);
   bhs[37] = (uint8_t)status;
+  /* Digests start after the Login Response that ends the login: none on any
+   * login PDU, although the keys already hold what was negotiated. */
+  bool hd = c->params.header_digest, dd = c->params.data_digest;
+  c->params.header_digest = c->params.data_digest = false;
   int r = iscsi_send(c, bhs, text ? text->buf : NULL, text ? (uint32_t)text->len : 0, SN_STAT);
+  c->params.header_digest = hd;
+  c->params.data_digest = dd;
   if (status != ISCSI_LOGIN_SUCCESS) {
     c->phase = PHASE_CLOSING;
     return -1;

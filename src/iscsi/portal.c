@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,7 +97,9 @@ void iscsi_workq_stop(void)
 /* ---- server ---- */
 
 struct lg_server {
-  struct lg_model *model;
+  struct lg_model *model;            /* the current one, under lock; a reload swaps it */
+  pthread_mutex_t reload_lock;       /* one reload at a time */
+  bool listen_given;                 /* --listen: the config's portals are not used */
   int lfd[MAX_LISTEN];
   char lname[MAX_LISTEN][64];
   size_t n_listen;
@@ -196,6 +199,26 @@ fail: {
   }
 }
 
+/* Every portal of every enabled TPG, once, as "ADDR:PORT" (malloc'd). */
+static size_t model_portals(const struct lg_model *model, char **specs, size_t n)
+{
+  for (size_t i = 0; i < model->n_targets; i++) {
+    struct lg_tpg *tpg = lg_target_tpg(&model->targets[i]);
+    for (size_t k = 0; tpg && k < tpg->n_portals && n < MAX_LISTEN; k++) {
+      char buf[96];
+      const char *ip = tpg->portals[k].ip;
+      bool v6 = strchr(ip, ':') && ip[0] != '[';
+      snprintf(buf, sizeof buf, v6 ? "[%s]:%u" : "%s:%u", ip, tpg->portals[k].port);
+      bool dup = false;
+      for (size_t j = 0; j < n; j++)
+        dup |= !strcmp(specs[j], buf);
+      if (!dup)
+        specs[n++] = strdup(buf);
+    }
+  }
+  return n;
+}
+
 struct lg_server *lg_server_new(struct lg_model *model, char *const *listen,
                                 size_t n_listen, char **err)
 {
@@ -205,7 +228,9 @@ struct lg_server *lg_server_new(struct lg_model *model, char *const *listen,
   s->model = model;
   lg_model_ref(model);
   pthread_mutex_init(&s->lock, NULL);
+  pthread_mutex_init(&s->reload_lock, NULL);
   pthread_cond_init(&s->cond, NULL);
+  s->listen_given = n_listen > 0;
 
   /* the addresses: --listen, or every portal of every enabled TPG, once */
   char *specs[MAX_LISTEN];
@@ -213,20 +238,7 @@ struct lg_server *lg_server_new(struct lg_model *model, char *const *listen,
   for (size_t i = 0; i < n_listen && n < MAX_LISTEN; i++)
     specs[n++] = strdup(listen[i]);
   if (!n_listen)
-    for (size_t i = 0; i < model->n_targets; i++) {
-      struct lg_tpg *tpg = lg_target_tpg(&model->targets[i]);
-      for (size_t k = 0; tpg && k < tpg->n_portals && n < MAX_LISTEN; k++) {
-        char buf[96];
-        const char *ip = tpg->portals[k].ip;
-        bool v6 = strchr(ip, ':') && ip[0] != '[';
-        snprintf(buf, sizeof buf, v6 ? "[%s]:%u" : "%s:%u", ip, tpg->portals[k].port);
-        bool dup = false;
-        for (size_t j = 0; j < n; j++)
-          dup |= !strcmp(specs[j], buf);
-        if (!dup)
-          specs[n++] = strdup(buf);
-      }
-    }
+    n = model_portals(model, specs, 0);
   if (n == 0 && asprintf(err, "nothing to listen on: give --listen ADDR:PORT or a "
                          "portal in the config") < 0)
     *err = NULL;
@@ -328,7 +340,9 @@ static void accept_one(struct lg_server *s, int lfd)
   int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
   if (fd < 0)
     return;
-  struct iscsi_conn *c = iscsi_conn_new(fd, s->model);
+  struct lg_model *m = lg_server_model(s); /* a connection keeps the model it came in on */
+  struct iscsi_conn *c = iscsi_conn_new(fd, m);
+  lg_model_unref(m);
   if (!c) {
     close(fd);
     return;
@@ -398,8 +412,11 @@ int lg_server_run(struct lg_server *s)
       struct signalfd_siginfo si;
       if (read(sfd, &si, sizeof si) == sizeof si) {
         if (si.ssi_signo == SIGHUP) {
-          lg_warn("SIGHUP: configuration reload is not supported yet; restart to "
-                  "apply changes");
+          char *err = NULL;
+          if (lg_server_reload(s, NULL, &err) < 0)
+            lg_err("SIGHUP: reload failed, still serving the previous configuration: %s",
+                   err ? err : "out of memory");
+          free(err); /* the summary, already logged, or why it failed */
           continue;
         }
         lg_info("signal %s: finishing in-flight commands and stopping",
@@ -443,7 +460,101 @@ void lg_server_free(struct lg_server *s)
     if (s->lfd[i] >= 0)
       close(s->lfd[i]);
   pthread_mutex_destroy(&s->lock);
+  pthread_mutex_destroy(&s->reload_lock);
   pthread_cond_destroy(&s->cond);
   lg_model_unref(s->model);
   free(s);
+}
+
+struct lg_model *lg_server_model(struct lg_server *s)
+{
+  pthread_mutex_lock(&s->lock);
+  struct lg_model *m = s->model;
+  lg_model_ref(m);
+  pthread_mutex_unlock(&s->lock);
+  return m;
+}
+
+/* Names in a but not in b, for the reload summary: "+name" or "-name". */
+static void diff_names(char *out, size_t len, char sign, char *const *a, size_t na,
+                       char *const *b, size_t nb)
+{
+  for (size_t i = 0; i < na; i++) {
+    bool found = false;
+    for (size_t k = 0; k < nb && !found; k++)
+      found = !strcasecmp(a[i], b[k]);
+    size_t used = strlen(out);
+    if (!found && used + 4 < len)
+      snprintf(out + used, len - used, " %c%s", sign, a[i]);
+  }
+}
+
+/* What changed between two models, for the log and the control socket. */
+static char *reload_summary(const struct lg_model *old, const struct lg_model *m)
+{
+  char *ot[256], *nt[256], *os[256], *ns[256], targets[2048] = "", storage[2048] = "";
+  size_t not = 0, nnt = 0, nos = 0, nns = 0, kept = 0;
+  for (size_t i = 0; i < old->n_targets && not < 256; i++)
+    ot[not++] = old->targets[i].iqn;
+  for (size_t i = 0; i < m->n_targets && nnt < 256; i++)
+    nt[nnt++] = m->targets[i].iqn;
+  for (size_t i = 0; i < old->n_storage && nos < 256; i++)
+    os[nos++] = old->storage[i]->name;
+  for (size_t i = 0; i < m->n_storage && nns < 256; i++) {
+    ns[nns++] = m->storage[i]->name;
+    for (size_t k = 0; k < old->n_storage; k++)
+      kept += m->storage[i] == old->storage[k];
+  }
+  diff_names(targets, sizeof targets, '+', nt, nnt, ot, not);
+  diff_names(targets, sizeof targets, '-', ot, not, nt, nnt);
+  diff_names(storage, sizeof storage, '+', ns, nns, os, nos);
+  diff_names(storage, sizeof storage, '-', os, nos, ns, nns);
+  char *out;
+  if (asprintf(&out, "generation %u: %zu targets (changes:%s), %zu storage objects "
+               "(%zu kept open, changes:%s); new logins use it, existing sessions keep "
+               "the previous one until they log out", m->generation, m->n_targets,
+               *targets ? targets : " none", m->n_storage, kept,
+               *storage ? storage : " none") < 0)
+    out = NULL;
+  return out;
+}
+
+int lg_server_reload(struct lg_server *s, const char *file, char **msg)
+{
+  *msg = NULL;
+  pthread_mutex_lock(&s->reload_lock);
+  struct lg_model *old = lg_server_model(s);
+  int rc = -1;
+  if (!file && !old->path) {
+    if (asprintf(msg, "the gateway was started without a config file (--image); "
+                 "nothing to reload") < 0)
+      *msg = NULL;
+    goto out;
+  }
+  struct lg_model *m = lg_model_reload_file(file ? file : old->path, old, msg);
+  if (!m)
+    goto out;
+  if (!s->listen_given) { /* listeners are opened at start only */
+    char *a[MAX_LISTEN], *b[MAX_LISTEN], added[512] = "";
+    size_t na = model_portals(old, a, 0), nb = model_portals(m, b, 0);
+    diff_names(added, sizeof added, '+', b, nb, a, na);
+    if (*added)
+      lg_warn("reload: new portals (%s ) are listened on after a restart", added);
+    for (size_t i = 0; i < na; i++)
+      free(a[i]);
+    for (size_t i = 0; i < nb; i++)
+      free(b[i]);
+  }
+  *msg = reload_summary(old, m);
+  pthread_mutex_lock(&s->lock);
+  struct lg_model *prev = s->model;
+  s->model = m; /* the server's reference moves to the new model */
+  pthread_mutex_unlock(&s->lock);
+  lg_model_unref(prev);
+  lg_info("reload: %s: %s", m->path, *msg ? *msg : "done");
+  rc = 0;
+out:
+  pthread_mutex_unlock(&s->reload_lock);
+  lg_model_unref(old);
+  return rc;
 }

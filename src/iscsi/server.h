@@ -17,6 +17,13 @@ struct lg_server *lg_server_new(struct lg_model *model, char *const *listen,
  * in-flight commands finish before it returns. */
 int lg_server_run(struct lg_server *s);
 void lg_server_free(struct lg_server *s);
+/* The model new connections get (a reference: lg_model_unref it). */
+struct lg_model *lg_server_model(struct lg_server *s);
+/* Load the config file again (or file, which becomes the config file) and
+ * serve it to new logins (SIGHUP, the control socket); existing sessions
+ * keep the model they logged in with.  0 with a summary in *msg, or -1 with
+ * why in *msg (the running configuration stays); *msg is malloc'd. */
+int lg_server_reload(struct lg_server *s, const char *file, char **msg);
 
 /* Split "ADDR:PORT", "[V6]:PORT" or "ADDR" into host and port; -EINVAL. */
 int lg_parse_hostport(const char *s, char *host, size_t hostlen, unsigned *port);

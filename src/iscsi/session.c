@@ -35,12 +35,13 @@ int iscsi_session_register(struct iscsi_session *s)
   pthread_mutex_lock(&reg_lock);
   /* Reinstatement: same initiator, ISID and target replaces the old session. */
   for (struct iscsi_session *o = reg_head; o; o = o->next)
-    if (!o->discovery && !s->discovery && o->target == s->target &&
+    if (!o->discovery && !s->discovery && !strcasecmp(o->target->iqn, s->target->iqn) &&
         !memcmp(o->isid, s->isid, 6) && !strcasecmp(o->initiator, s->initiator)) {
       lg_info("session reinstatement: initiator=%s isid reused by %s; closing the old "
               "session from %s", s->initiator_log, s->conn->peer, o->conn->peer);
       iscsi_conn_shutdown(o->conn);
     }
+  s->since = time(NULL);
   s->tsih = next_tsih++;
   if (next_tsih == 0)
     next_tsih = 1;
@@ -291,10 +292,15 @@ static void task_respond(struct iscsi_task *t)
       if (sent > t->edtl)
         sent = t->edtl;
     }
-    if (sent)
+    struct iscsi_session *s = t->conn->sess;
+    if (sent) {
       send_data_in(t, sent);
-    else
+      atomic_fetch_add(&s->bytes_read, sent);
+    } else {
       send_scsi_response(t, t->scsi.dir == SCSI_DIR_OUT && !t->failed ? t->xfer : 0);
+      if (t->scsi.dir == SCSI_DIR_OUT && !t->failed && t->scsi.status == SCSI_STATUS_GOOD)
+        atomic_fetch_add(&s->bytes_written, t->xfer);
+    }
   }
   task_free(t);
 }
@@ -577,11 +583,30 @@ static int data_out_done(struct iscsi_conn *c)
   return issue_r2ts(t);
 }
 
+int iscsi_send_ping(struct iscsi_conn *c)
+{
+  uint8_t bhs[ISCSI_BHS_LEN] = { ISCSI_OP_NOP_IN, ISCSI_FLAG_FINAL };
+  if (++c->ping_ttt == ISCSI_RSVD_TAG)
+    c->ping_ttt = 1;
+  iscsi_lun_encode(bhs, 0); /* echoed in the answer */
+  bhs_put32(bhs, BHS_ITT, ISCSI_RSVD_TAG);
+  bhs_put32(bhs, BHS_TTT, c->ping_ttt);
+  return iscsi_send(c, bhs, NULL, 0, SN_PEEK); /* StatSN does not advance */
+}
+
 static int nop_out_done(struct iscsi_conn *c)
 {
   const uint8_t *bhs = c->rx.bhs;
-  if (!accept_cmdsn(c, bhs) || bhs_itt(bhs) == ISCSI_RSVD_TAG)
-    return 0; /* a reply to a ping of ours, or dropped */
+  if (bhs_itt(bhs) == ISCSI_RSVD_TAG) { /* the answer to a ping of ours */
+    if (c->ping_out && bhs_get32(bhs, BHS_TTT) == c->ping_ttt) {
+      c->ping_out = false;
+      lg_debug("conn %s: NOP-In ping answered", c->peer);
+    }
+    accept_cmdsn(c, bhs);
+    return 0;
+  }
+  if (!accept_cmdsn(c, bhs))
+    return 0; /* dropped */
   uint8_t rsp[ISCSI_BHS_LEN] = { ISCSI_OP_NOP_IN, ISCSI_FLAG_FINAL };
   memcpy(rsp + BHS_LUN, bhs + BHS_LUN, 8);
   bhs_put32(rsp, BHS_ITT, bhs_itt(bhs));

@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "backends/common.h"
 #include "scsi/scsi.h"
@@ -23,6 +26,8 @@ struct loader {
   const char *file;                  /* for messages */
   char *err;                         /* first error, malloc'd */
   const char *config_dir;
+  const struct lg_model *prev;       /* a reload: storage objects to share */
+  bool is_base;                      /* the object being opened is a base */
 };
 
 static void load_error(struct loader *L, const char *fmt, ...)
@@ -174,7 +179,7 @@ static struct lg_storage *find_storage(struct lg_model *m, const char *ref)
   if (!slash)
     return NULL;
   for (size_t i = m->n_storage; i-- > 0;) { /* layered objects before their bases */
-    struct lg_storage *so = &m->storage[i];
+    struct lg_storage *so = m->storage[i];
     if (strlen(so->plugin) == (size_t)(slash - p) &&
         !strncmp(so->plugin, p, (size_t)(slash - p)) && !strcmp(so->name, slash + 1))
       return so;
@@ -208,6 +213,37 @@ static char *pr_state_file(const struct loader *L, const char *plugin, const cha
   return path;
 }
 
+/* The previous model's storage object defined exactly like j (same JSON,
+ * same base, same role), which a reload keeps open; or NULL. */
+static struct lg_storage *prev_storage(const struct loader *L, const json_t *j,
+                                       const struct lg_storage *base)
+{
+  for (size_t i = 0; L->prev && i < L->prev->n_storage; i++) {
+    struct lg_storage *so = L->prev->storage[i];
+    if (so->base == base && so->is_base == L->is_base && json_equal(so->def, (json_t *)j))
+      return so;
+  }
+  return NULL;
+}
+
+/* Drop a model's hold on a storage object; the last one closes it. */
+static void storage_unref(struct lg_storage *so)
+{
+  if (!so || atomic_fetch_sub(&so->refs, 1) != 1)
+    return;
+  if (so->h) {
+    so->ops->close(so->h);
+    pthread_rwlock_destroy(&so->io_lock);
+  }
+  scsi_lu_free(so);
+  free(so->pr_file);
+  free(so->name);
+  free(so->plugin);
+  json_decref(so->def);
+  storage_unref(so->base);
+  free(so);
+}
+
 /* Open one storage object; base: its "base" object, already open. */
 static int open_storage(struct loader *L, struct lg_model *m, const json_t *j, size_t i,
                         struct lg_storage *base)
@@ -215,18 +251,33 @@ static int open_storage(struct loader *L, struct lg_model *m, const json_t *j, s
   const char *plugin = json_string_value(json_object_get(j, "plugin"));
   const char *name = json_string_value(json_object_get(j, "name"));
   const struct lg_backstore_ops *ops = lg_backstore_find(plugin);
+  struct lg_storage *so = prev_storage(L, j, base);
+  if (so) { /* unchanged by a reload: the same open object */
+    atomic_fetch_add(&so->refs, 1);
+    m->storage[m->n_storage++] = so;
+    return 0;
+  }
   struct lg_bs_open_args args = { .name = name, .config_dir = L->config_dir };
   if (base) {
     args.base_ops = base->ops;
     args.base_h = base->h;
   }
-  args.readonly = m->storage[m->n_storage].is_base;
-  void *h = ops->open(j, &args);
+  args.readonly = L->is_base;
+  so = calloc(1, sizeof *so);
+  void *h = so ? ops->open(j, &args) : NULL;
   if (!h) {
-    load_error(L, "storage_objects[%zu]: %s", i, lg_get_error());
+    free(so);
+    load_error(L, "storage_objects[%zu]: %s", i, so ? lg_get_error() : "out of memory");
     return -1;
   }
-  struct lg_storage *so = &m->storage[m->n_storage++];
+  m->storage[m->n_storage++] = so;
+  atomic_init(&so->refs, 1);
+  so->is_base = L->is_base;
+  so->def = json_deep_copy(j);
+  if (base) {
+    so->base = base;
+    atomic_fetch_add(&base->refs, 1);
+  }
   so->ops = ops;
   so->h = h;
   pthread_rwlock_init(&so->io_lock, NULL);
@@ -256,7 +307,7 @@ static int open_storage(struct loader *L, struct lg_model *m, const json_t *j, s
     if (so->pr_file)
       scsi_lu_get(so);               /* reload the APTPL state now, and say so */
   }
-  return so->name && so->plugin ? 0 : -1;
+  return so->name && so->plugin && so->def ? 0 : -1;
 }
 
 static int load_storage(struct loader *L, struct lg_model *m, const json_t *arr)
@@ -313,6 +364,7 @@ static int load_storage(struct loader *L, struct lg_model *m, const json_t *arr)
       if (layered != (round == 1))
         continue;
       struct lg_storage *base = NULL;
+      L->is_base = false;
       if (layered) {
         base = bref ? find_storage(m, bref) : NULL;
         if (!base) {
@@ -333,7 +385,7 @@ static int load_storage(struct loader *L, struct lg_model *m, const json_t *arr)
         json_array_foreach(arr, k, o) {
           const char *b = json_string_value(json_object_get(o, "base"));
           if (b && !strcmp(b, ref))
-            m->storage[m->n_storage].is_base = true;
+            L->is_base = true;
         }
       }
       if (open_storage(L, m, j, i, base) < 0)
@@ -425,6 +477,25 @@ static int load_allowed(struct loader *L, const json_t *j, const char *where,
   return 0;
 }
 
+/* NOP-In pings: lungate's own TPG attributes, off unless given (iPXE never
+ * answers a ping).  LIO keeps its nopin_* attributes per node ACL, where
+ * targetcli always writes its defaults; those are kept but not used. */
+static int load_nopin(struct loader *L, const json_t *attrs, const char *where,
+                      struct lg_tpg *tpg)
+{
+  static const char *const keys[] = { "nopin_timeout", "nopin_response_timeout" };
+  unsigned *out[] = { &tpg->nopin_timeout, &tpg->nopin_response_timeout };
+  char w[160];
+  snprintf(w, sizeof w, "%s.attributes", where);
+  for (size_t i = 0; i < 2; i++) {
+    uint64_t v = 0;
+    if (json_object_get(attrs, keys[i]) && get_index(L, attrs, keys[i], w, 3600, &v) < 0)
+      return -1;
+    *out[i] = (unsigned)v;
+  }
+  return 0;
+}
+
 static int load_tpg(struct loader *L, struct lg_model *m, struct lg_tpg *tpg,
                     const json_t *j, const char *where)
 {
@@ -439,6 +510,8 @@ static int load_tpg(struct loader *L, struct lg_model *m, struct lg_tpg *tpg,
   tpg->generate_node_acls = json_truthy(json_object_get(attrs, "generate_node_acls"));
   tpg->authentication = json_truthy(json_object_get(attrs, "authentication"));
   tpg->demo_mode_write_protect = json_truthy(json_object_get(attrs, "demo_mode_write_protect"));
+  if (load_nopin(L, attrs, where, tpg) < 0)
+    return -1;
   if (load_chap(L, j, "", where, &tpg->chap) < 0 ||
       load_allowed(L, j, where, &tpg->allowed, &tpg->n_allowed) < 0)
     return -1;
@@ -620,9 +693,10 @@ static int load_fabric(struct loader *L, struct lg_model *m, const json_t *arr)
   return 0;
 }
 
-struct lg_model *lg_model_load(const json_t *config, const char *path, char **err)
+static struct lg_model *model_load(const json_t *config, const char *path,
+                                   const struct lg_model *prev, char **err)
 {
-  struct loader L = { .file = path ? path : "(built-in config)" };
+  struct loader L = { .file = path ? path : "(built-in config)", .prev = prev };
   char dirbuf[PATH_MAX];
   if (path) {
     snprintf(dirbuf, sizeof dirbuf, "%s", path);
@@ -634,6 +708,7 @@ struct lg_model *lg_model_load(const json_t *config, const char *path, char **er
     return NULL;
   }
   atomic_init(&m->refs, 1);
+  m->generation = prev ? prev->generation + 1 : 1;
   m->json = json_deep_copy(config);
   m->path = path ? strdup(path) : NULL;
   if (!json_is_object(config))
@@ -653,7 +728,13 @@ struct lg_model *lg_model_load(const json_t *config, const char *path, char **er
   return m;
 }
 
-struct lg_model *lg_model_load_file(const char *path, char **err)
+struct lg_model *lg_model_load(const json_t *config, const char *path, char **err)
+{
+  return model_load(config, path, NULL, err);
+}
+
+struct lg_model *lg_model_reload_file(const char *path, const struct lg_model *prev,
+                                      char **err)
 {
   json_error_t je;
   json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
@@ -667,9 +748,58 @@ struct lg_model *lg_model_load_file(const char *path, char **err)
     }
     return NULL;
   }
-  struct lg_model *m = lg_model_load(j, path, err);
+  struct lg_model *m = model_load(j, path, prev, err);
   json_decref(j);
   return m;
+}
+
+struct lg_model *lg_model_load_file(const char *path, char **err)
+{
+  return lg_model_reload_file(path, NULL, err);
+}
+
+int lg_model_save(const struct lg_model *m, const char *path)
+{
+  char *tmp = NULL, dirbuf[PATH_MAX];
+  if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
+    return -ENOMEM;
+  int fd = mkstemp(tmp); /* 0600 */
+  if (fd < 0) {
+    int e = errno;
+    free(tmp);
+    return -e;
+  }
+  int r = 0;
+  char *text = json_dumps(m->json, JSON_INDENT(2));
+  size_t len = text ? strlen(text) : 0;
+  if (!text)
+    r = -ENOMEM;
+  for (size_t off = 0; r == 0 && off < len;) {
+    ssize_t n = write(fd, text + off, len - off);
+    if (n < 0)
+      r = -errno;
+    else
+      off += (size_t)n;
+  }
+  if (r == 0 && (write(fd, "\n", 1) != 1 || fchmod(fd, 0600) < 0 || fsync(fd) < 0))
+    r = -errno;
+  if (close(fd) < 0 && r == 0)
+    r = -errno;
+  if (r == 0 && rename(tmp, path) < 0)
+    r = -errno;
+  if (r < 0) {
+    unlink(tmp);
+  } else { /* the rename itself is durable once the directory is synced */
+    snprintf(dirbuf, sizeof dirbuf, "%s", path);
+    int dfd = open(dirname(dirbuf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      fsync(dfd);
+      close(dfd);
+    }
+  }
+  free(text);
+  free(tmp);
+  return r;
 }
 
 void lg_model_ref(struct lg_model *m) { atomic_fetch_add(&m->refs, 1); }
@@ -711,17 +841,8 @@ void lg_model_unref(struct lg_model *m)
     free(m->targets[i].iqn);
   }
   free(m->targets);
-  for (size_t i = m->n_storage; i-- > 0;) { /* layered objects before their bases */
-    struct lg_storage *so = &m->storage[i];
-    if (so->h) {
-      so->ops->close(so->h);
-      pthread_rwlock_destroy(&so->io_lock);
-    }
-    scsi_lu_free(so);
-    free(so->pr_file);
-    free(so->name);
-    free(so->plugin);
-  }
+  for (size_t i = m->n_storage; i-- > 0;) /* layered objects before their bases */
+    storage_unref(m->storage[i]);
   free(m->storage);
   free_chap(&m->discovery_chap);
   json_decref(m->json);

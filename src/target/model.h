@@ -43,6 +43,10 @@ struct lg_storage {
    * mode pages), made on first use by the SCSI layer; NULL until then */
   struct scsi_lu *_Atomic lu;
   char *pr_file;                     /* APTPL state file, or NULL: APTPL refused */
+  /* shared by the models that define it alike: a reload keeps it open */
+  atomic_int refs;                   /* models holding it */
+  json_t *def;                       /* its storage_objects entry */
+  struct lg_storage *base;           /* the object below a layered one (held) */
 };
 
 struct lg_lun {
@@ -106,6 +110,8 @@ struct lg_tpg {
   bool generate_node_acls;
   bool authentication;
   bool demo_mode_write_protect;
+  unsigned nopin_timeout;            /* s idle before a NOP-In ping; 0: no pings */
+  unsigned nopin_response_timeout;   /* s for its answer, else close; 0: never close */
   struct lg_params params;
   struct lg_portal *portals;
   size_t n_portals;
@@ -122,10 +128,11 @@ struct lg_target {
 };
 
 struct lg_model {
-  atomic_int refs;
+  atomic_int refs;                   /* the server, connections, the FUSE view */
   json_t *json;                      /* the config as loaded (unknown keys kept) */
   char *path;                        /* config file, or NULL */
-  struct lg_storage *storage;
+  unsigned generation;               /* 1, then one more per reload */
+  struct lg_storage **storage;       /* reference-counted, shared across reloads */
   size_t n_storage;
   struct lg_target *targets;
   size_t n_targets;
@@ -159,11 +166,23 @@ void lg_overlay_put(struct lg_storage *view);
 bool lg_overlay_is_live(struct lg_storage *view);
 /* Does an iSCSI session of initiator use its view of tmpl now?  Opens nothing. */
 bool lg_overlay_is_live_by_name(struct lg_storage *tmpl, const char *initiator);
+/* While blocked, logins of initiator that would use its overlay of tmpl are
+ * refused (an administrator's reset or commit is under way). */
+void lg_overlay_block(const struct lg_storage *tmpl, const char *initiator, bool block);
+/* The per-initiator storage object an open overlay belongs to. */
+const struct lg_storage *lg_overlay_template(const struct lg_overlay *o);
 
 /* Load a model from a JSON config; NULL with a message in *err (malloc'd). */
 struct lg_model *lg_model_load(const json_t *config, const char *path, char **err);
 /* Parse and load a config file. */
 struct lg_model *lg_model_load_file(const char *path, char **err);
+/* Load a config file again (a reload): storage objects whose definition is
+ * unchanged are shared with prev, not opened a second time. */
+struct lg_model *lg_model_reload_file(const char *path, const struct lg_model *prev,
+                                      char **err);
+/* Write the model's JSON (unknown keys included) to path atomically: a
+ * temporary file in the same directory, fsync, rename; mode 0600.  -errno. */
+int lg_model_save(const struct lg_model *m, const char *path);
 void lg_model_ref(struct lg_model *m);
 void lg_model_unref(struct lg_model *m);
 

@@ -1,11 +1,18 @@
-/* `lungate overlay list|reset|commit|gc -c CONFIG ...`: the overlay
- * lifecycle, offline (a running gateway holds its overlays locked, and these
- * commands then say so instead of touching them). */
+/* `lungate overlay list|reset|commit|gc`: the overlay lifecycle.
+ *
+ * The operations work on a model's cow storage objects and return JSON
+ * results.  `lungate overlay` sends them to a running gateway's control
+ * socket when one serves the config (the gateway runs them, and can log a
+ * client out first with --force), and runs them itself on the overlay
+ * directories otherwise (a running gateway holds its overlays locked, and
+ * these then say so instead of touching them).
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,18 +21,46 @@
 #include <unistd.h>
 
 #include "backends/cow.h"
+#include "ctl/ctl.h"
 #include "target/model.h"
 #include "target/overlay_cmd.h"
 #include "util/log.h"
 
+#define LIVE_WAIT_MS 20000           /* a forced logout must end within this */
+
 static void overlay_usage(FILE *f)
 {
   fprintf(f,
-    "usage: lungate overlay list   -c CONFIG [NAME]\n"
-    "       lungate overlay reset  -c CONFIG NAME INITIATOR|--all\n"
-    "       lungate overlay commit -c CONFIG NAME INITIATOR NEW-BASE-FILE\n"
-    "       lungate overlay gc     -c CONFIG --days N [--dry-run] [NAME]\n"
-    "NAME is a cow storage object's name or a target IQN (all its cow LUNs).\n");
+    "usage: lungate overlay list   [-c CONFIG] [NAME]\n"
+    "       lungate overlay reset  [-c CONFIG] NAME INITIATOR|--all [--force]\n"
+    "       lungate overlay commit [-c CONFIG] NAME INITIATOR NEW-BASE-FILE [--force]\n"
+    "       lungate overlay gc     [-c CONFIG] --days N [--dry-run] [NAME]\n"
+    "  [--control SOCKET] [--json]\n"
+    "NAME is a cow storage object's name or a target IQN (all its cow LUNs).\n"
+    "A running gateway is asked through its control socket (--control, default\n"
+    "%s); without one, -c CONFIG works on the overlay files.\n"
+    "--force logs a client out before resetting or committing its overlay.\n",
+    lg_ctl_default_path() ? lg_ctl_default_path() : "none");
+}
+
+static json_t *result_new(void)
+{
+  return json_pack("{s:b,s:[],s:[]}", "ok", 1, "messages", "errors");
+}
+
+static void add_msg(json_t *res, bool error, const char *fmt, ...)
+  __attribute__((format(printf, 3, 4)));
+
+static void add_msg(json_t *res, bool error, const char *fmt, ...)
+{
+  char buf[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  json_array_append_new(json_object_get(res, error ? "errors" : "messages"), json_string(buf));
+  if (error)
+    json_object_set_new(res, "ok", json_false());
 }
 
 /* The cow storage objects NAME selects (all of them when NAME is NULL). */
@@ -34,7 +69,7 @@ static size_t select_cows(struct lg_model *m, const char *name, struct lg_storag
 {
   size_t n = 0;
   for (size_t i = 0; i < m->n_storage && n < max; i++) {
-    struct lg_storage *so = &m->storage[i];
+    struct lg_storage *so = m->storage[i];
     if (so->ops != &lg_cow_backstore)
       continue;
     bool take = !name || !strcmp(so->name, name);
@@ -48,16 +83,43 @@ static size_t select_cows(struct lg_model *m, const char *name, struct lg_storag
   return n;
 }
 
+/* Select, or say in res that nothing matched; 0 when nothing did. */
+static size_t select_or_fail(struct lg_ovl_ctx *x, const char *name, struct lg_storage **out,
+                             size_t max, json_t *res)
+{
+  size_t n = select_cows(x->m, name, out, max);
+  if (n == 0)
+    add_msg(res, true, "%s%s%s has no cow storage object%s",
+            x->m->path ? x->m->path : "the configuration", name ? ": " : "", name ? name : "",
+            name ? " by that name or target IQN" : "");
+  return n;
+}
+
+/* "TARGET/LUN" of every LUN that serves so, comma-separated. */
+static void lun_names(struct lg_model *m, const struct lg_storage *so, char *out, size_t len)
+{
+  *out = '\0';
+  for (size_t i = 0; i < m->n_targets; i++)
+    for (size_t k = 0; k < m->targets[i].n_tpgs; k++)
+      for (size_t l = 0; l < m->targets[i].tpgs[k].n_luns; l++)
+        if (m->targets[i].tpgs[k].luns[l].so == so) {
+          size_t used = strlen(out);
+          snprintf(out + used, len - used, "%s%s/%llu", used ? "," : "", m->targets[i].iqn,
+                   (unsigned long long)m->targets[i].tpgs[k].luns[l].index);
+        }
+}
+
+typedef int overlay_fn(struct lg_ovl_ctx *x, struct lg_storage *so, const char *path,
+                       const struct cow_info *info, void *arg, json_t *res);
+
 /* Call fn for every overlay file of a cow storage object. */
-static int foreach_overlay(struct lg_storage *so,
-                           int (*fn)(struct lg_storage *, const char *path,
-                                     const struct cow_info *, void *),
-                           void *arg)
+static int foreach_overlay(struct lg_ovl_ctx *x, struct lg_storage *so, overlay_fn *fn,
+                           void *arg, json_t *res)
 {
   const char *dir = cow_overlay_dir(so->h);
   DIR *d = opendir(dir);
   if (!d) {
-    fprintf(stderr, "lungate: overlay_dir %s of %s: %s\n", dir, so->name, strerror(errno));
+    add_msg(res, true, "overlay_dir %s of %s: %s", dir, so->name, strerror(errno));
     return -1;
   }
   int rc = 0;
@@ -71,17 +133,284 @@ static int foreach_overlay(struct lg_storage *so,
     struct cow_info info;
     int r = cow_info_read(path, &info);
     if (r < 0) {
-      fprintf(stderr, "lungate: %s: not a readable overlay (%s); skipped\n", path, strerror(-r));
+      json_t *w = json_object_get(res, "warnings");
+      if (!w)
+        json_object_set_new(res, "warnings", w = json_array());
+      char msg[PATH_MAX + 128];
+      snprintf(msg, sizeof msg, "%s: not a readable overlay (%s); skipped", path, strerror(-r));
+      json_array_append_new(w, json_string(msg));
       continue;
     }
-    if (fn(so, path, &info, arg) < 0)
+    if (fn(x, so, path, &info, arg, res) < 0)
       rc = -1;
   }
   closedir(d);
   return rc;
 }
 
-static void human(uint64_t n, char *out, size_t len)
+/* Is a client's overlay live: in a gateway, an iSCSI session uses it;
+ * offline, a process (a gateway) holds it open. */
+static bool overlay_live(struct lg_ovl_ctx *x, struct lg_storage *so, const char *client,
+                         const char *path)
+{
+  if (x->logout && so->per_initiator)
+    return lg_overlay_is_live_by_name(so, client);
+  return cow_in_use(path);
+}
+
+static int list_one(struct lg_ovl_ctx *x, struct lg_storage *so, const char *path,
+                    const struct cow_info *info, void *arg, json_t *res)
+{
+  (void)arg;
+  char luns[1024];
+  lun_names(x->m, so, luns, sizeof luns);
+  json_array_append_new(json_object_get(res, "overlays"),
+    json_pack("{s:s,s:s,s:s?,s:I,s:I,s:I,s:I,s:b,s:s}", "storage", so->name, "luns", luns,
+              "initiator", info->client[0] ? info->client : NULL,
+              "allocated", (json_int_t)info->allocated, "quota", (json_int_t)cow_quota(so->h),
+              "size", (json_int_t)info->size, "last_use", (json_int_t)info->last_use,
+              "live", overlay_live(x, so, info->client, path), "file", path));
+  return 0;
+}
+
+json_t *lg_ovl_list(struct lg_ovl_ctx *x, const char *name)
+{
+  json_t *res = result_new();
+  json_object_set_new(res, "overlays", json_array());
+  struct lg_storage *cows[256];
+  size_t n = select_or_fail(x, name, cows, 256, res);
+  for (size_t i = 0; i < n; i++)
+    foreach_overlay(x, cows[i], list_one, NULL, res);
+  return res;
+}
+
+/* Wait until no session uses the client's overlay; false on a timeout. */
+static bool wait_not_live(struct lg_storage *so, const char *client)
+{
+  for (int ms = 0; ms < LIVE_WAIT_MS; ms += 50) {
+    if (!lg_overlay_is_live_by_name(so, client))
+      return true;
+    struct timespec ts = { 0, 50 * 1000000 };
+    nanosleep(&ts, NULL);
+  }
+  return false;
+}
+
+/* In a gateway, hold the client off its overlay (logged out first with
+ * force); false, with the reason in res, when it is live and not forced. */
+static bool hold_client(struct lg_ovl_ctx *x, struct lg_storage *so, const char *client,
+                        bool force, const char *what, json_t *res)
+{
+  if (!x->logout || !so->per_initiator)
+    return true;
+  char safe[LG_SAFE_MAX];
+  lg_safe(client, safe, sizeof safe);
+  lg_overlay_block(so, client, true);
+  if (!lg_overlay_is_live_by_name(so, client))
+    return true;
+  if (!force) {
+    lg_overlay_block(so, client, false);
+    add_msg(res, true, "overlay of %s on %s: in use (the client is logged in); log it out "
+            "first, or add --force to log it out and %s it", safe, so->name, what);
+    return false;
+  }
+  lg_info("overlay %s: logging out initiator=%s on storage=%s (--force)", what, safe, so->name);
+  int n = x->logout(so, client, x->arg);
+  if (!wait_not_live(so, client)) {
+    lg_overlay_block(so, client, false);
+    add_msg(res, true, "overlay of %s on %s: the client's sessions did not end within %d s",
+            safe, so->name, LIVE_WAIT_MS / 1000);
+    return false;
+  }
+  add_msg(res, false, "logged out %s (%d session%s)", safe, n, n == 1 ? "" : "s");
+  return true;
+}
+
+static void release_client(struct lg_ovl_ctx *x, struct lg_storage *so, const char *client)
+{
+  if (x->logout && so->per_initiator)
+    lg_overlay_block(so, client, false);
+}
+
+/* Reset one client's overlay (client NULL or "": the shared one). */
+static int reset_client(struct lg_ovl_ctx *x, struct lg_storage *so, const char *client,
+                        bool force, bool quiet_missing, json_t *res)
+{
+  char safe[LG_SAFE_MAX];
+  lg_safe(client && *client ? client : "(shared)", safe, sizeof safe);
+  const char *who = so->per_initiator && client && *client ? client : NULL;
+  if (who && !hold_client(x, so, who, force, "reset", res))
+    return -1;
+  int r = cow_overlay_remove(so->h, who);
+  if (who)
+    release_client(x, so, who);
+  if (r == -ENOENT) {
+    if (!quiet_missing)
+      add_msg(res, false, "%s has no overlay on %s", safe, so->name);
+    return 0;
+  }
+  if (r < 0) {
+    add_msg(res, true, "overlay of %s on %s: %s", safe, so->name,
+            r != -EBUSY ? strerror(-r)
+            : x->logout ? "in use (open in the FUSE view, or the LUN's shared overlay)"
+                        : "in use by a running gateway; log the client out first");
+    return -1;
+  }
+  if (x->logout)
+    lg_info("overlay reset: storage=%s initiator=%s (administrator)", so->name, safe);
+  add_msg(res, false, "reset %s on %s", safe, so->name);
+  return 0;
+}
+
+static int reset_one(struct lg_ovl_ctx *x, struct lg_storage *so, const char *path,
+                     const struct cow_info *info, void *arg, json_t *res)
+{
+  (void)path;
+  return reset_client(x, so, info->client, *(bool *)arg, false, res);
+}
+
+json_t *lg_ovl_reset(struct lg_ovl_ctx *x, const char *name, const char *initiator, bool force)
+{
+  json_t *res = result_new();
+  struct lg_storage *cows[256];
+  size_t n = select_or_fail(x, name, cows, 256, res);
+  for (size_t i = 0; i < n; i++) {
+    if (!initiator)
+      foreach_overlay(x, cows[i], reset_one, &force, res);
+    else
+      reset_client(x, cows[i], cows[i]->per_initiator ? initiator : NULL, force, false, res);
+  }
+  return res;
+}
+
+struct gc_arg {
+  uint64_t max_age;
+  bool dry_run;
+};
+
+static int gc_one(struct lg_ovl_ctx *x, struct lg_storage *so, const char *path,
+                  const struct cow_info *info, void *arg, json_t *res)
+{
+  struct gc_arg *g = arg;
+  uint64_t now = (uint64_t)time(NULL);
+  if (info->last_use + g->max_age > now)
+    return 0;
+  char safe[LG_SAFE_MAX];
+  lg_safe(info->client, safe, sizeof safe);
+  if (overlay_live(x, so, info->client, path) || cow_in_use(path)) {
+    /* a live client is not idle, whatever its record says */
+    add_msg(res, false, "kept %s on %s: in use by a running gateway", safe, so->name);
+    return 0;
+  }
+  if (g->dry_run) {
+    add_msg(res, false, "would remove %s on %s (unused for %llu days): %s", safe, so->name,
+            (unsigned long long)((now - info->last_use) / 86400), path);
+    return 0;
+  }
+  return reset_client(x, so, info->client, false, true, res);
+}
+
+json_t *lg_ovl_gc(struct lg_ovl_ctx *x, const char *name, long days, bool dry_run)
+{
+  json_t *res = result_new();
+  struct lg_storage *cows[256];
+  size_t n = select_or_fail(x, name, cows, 256, res);
+  struct gc_arg g = { (uint64_t)days * 86400, dry_run };
+  for (size_t i = 0; i < n; i++)
+    foreach_overlay(x, cows[i], gc_one, &g, res);
+  return res;
+}
+
+/* Write a client's merged view (its overlay over the base) to a new file. */
+static int commit_view(struct lg_ovl_ctx *x, struct lg_storage *view, const char *initiator,
+                       const char *out, json_t *res)
+{
+  int rc = -1;
+  size_t chunk = 1 << 20;
+  uint8_t *buf = malloc(chunk);
+  int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0 || !buf) {
+    add_msg(res, true, "cannot create %s: %s%s", out, strerror(errno),
+            errno == EEXIST ? " (choose a new file name: commit never overwrites)" : "");
+    goto out;
+  }
+  uint64_t size = view->size;
+  if (ftruncate(fd, (off_t)size) < 0) {
+    add_msg(res, true, "%s: %s", out, strerror(errno));
+    goto out;
+  }
+  bool tty = x->progress && isatty(STDERR_FILENO);
+  int last_pct = -1;
+  for (uint64_t off = 0; off < size; off += chunk) {
+    size_t n = size - off < chunk ? (size_t)(size - off) : chunk;
+    int r = view->ops->pread(view->h, buf, n, off);
+    if (r < 0) {
+      add_msg(res, true, "reading %s's disk at %llu: %s", initiator, (unsigned long long)off,
+              strerror(-r));
+      goto out;
+    }
+    bool zero = buf[0] == 0 && !memcmp(buf, buf + 1, n - 1);
+    if (!zero && pwrite(fd, buf, n, (off_t)off) != (ssize_t)n) { /* keep zeroes sparse */
+      add_msg(res, true, "writing %s: %s", out, strerror(errno));
+      goto out;
+    }
+    int pct = (int)((off + n) * 100 / size);
+    if (tty && pct != last_pct) {
+      fprintf(stderr, "\rcommitting %s: %3d%%", initiator, pct);
+      last_pct = pct;
+    }
+  }
+  if (fsync(fd) < 0) {
+    add_msg(res, true, "%s: %s", out, strerror(errno));
+    goto out;
+  }
+  if (tty)
+    fprintf(stderr, "\n");
+  add_msg(res, false, "wrote %s's disk (%llu bytes) to %s.\nTo make it the next base, point "
+          "the base storage object's \"dev\" at it and reset the overlays (they were made "
+          "over the old base and will be refused).", initiator, (unsigned long long)size, out);
+  rc = 0;
+out:
+  if (fd >= 0)
+    close(fd);
+  if (rc && fd >= 0)
+    unlink(out);
+  free(buf);
+  return rc;
+}
+
+json_t *lg_ovl_commit(struct lg_ovl_ctx *x, const char *name, const char *initiator,
+                      const char *out, bool force)
+{
+  json_t *res = result_new();
+  struct lg_storage *cows[256];
+  size_t n = select_or_fail(x, name, cows, 256, res);
+  if (n == 0)
+    return res;
+  struct lg_storage *so = cows[0];
+  char path[PATH_MAX], safe[LG_SAFE_MAX];
+  lg_safe(initiator, safe, sizeof safe);
+  if (n > 1 || !so->per_initiator) {
+    add_msg(res, true, "name one per-initiator cow storage object to commit from");
+  } else if (cow_overlay_path(so->h, initiator, path, sizeof path) < 0 ||
+             access(path, F_OK) < 0) {
+    add_msg(res, true, "%s has no overlay on %s (nothing to commit)", safe, so->name);
+  } else if (hold_client(x, so, initiator, force, "commit", res)) {
+    char *why = NULL;
+    struct lg_storage *view = lg_overlay_get(so, initiator, &why);
+    if (!view) {
+      add_msg(res, true, "%s", why ? why : lg_get_error());
+    } else {
+      commit_view(x, view, safe, out, res);
+      lg_overlay_put(view);
+    }
+    free(why);
+    release_client(x, so, initiator);
+  }
+  return res;
+}
+
+void lg_human_bytes(uint64_t n, char *out, size_t len)
 {
   static const char *units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
   double v = (double)n;
@@ -93,145 +422,53 @@ static void human(uint64_t n, char *out, size_t len)
   snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
 }
 
-static int list_one(struct lg_storage *so, const char *path, const struct cow_info *info,
-                    void *arg)
+int lg_ovl_print(const char *sub, const json_t *res)
 {
-  (void)arg;
-  char alloc[32], quota[32] = "-", when[32] = "-";
-  human(info->allocated, alloc, sizeof alloc);
-  if (cow_quota(so->h))
-    human(cow_quota(so->h), quota, sizeof quota);
-  if (info->last_use) {
-    time_t t = (time_t)info->last_use;
-    struct tm tm;
-    strftime(when, sizeof when, "%Y-%m-%d %H:%M", localtime_r(&t, &tm));
-  }
-  bool live = cow_in_use(path);
-  char safe[LG_SAFE_MAX];
-  printf("%-12s %-44s %10s %10s  %-16s %s%s\n", so->name,
-         info->client[0] ? lg_safe(info->client, safe, sizeof safe) : "(shared)", alloc,
-         quota, when, path, live ? "  (in use)" : "");
-  return 0;
-}
-
-static int reset_one(struct lg_storage *so, const char *path, const struct cow_info *info,
-                     void *arg)
-{
-  (void)path;
-  (void)arg;
-  char safe[LG_SAFE_MAX];
-  lg_safe(info->client, safe, sizeof safe);
-  int r = cow_overlay_remove(so->h, info->client[0] ? info->client : NULL);
-  if (r < 0) {
-    fprintf(stderr, "lungate: overlay of %s on %s: %s\n", safe, so->name,
-            r == -EBUSY ? "in use by a running gateway; log the client out first"
-                        : strerror(-r));
-    return -1;
-  }
-  printf("reset %s on %s\n", safe, so->name);
-  return 0;
-}
-
-struct gc_arg {
-  uint64_t max_age;
-  bool dry_run;
-};
-
-static int gc_one(struct lg_storage *so, const char *path, const struct cow_info *info,
-                  void *arg)
-{
-  struct gc_arg *g = arg;
-  uint64_t now = (uint64_t)time(NULL);
-  if (info->last_use + g->max_age > now)
-    return 0;
-  char safe[LG_SAFE_MAX];
-  lg_safe(info->client, safe, sizeof safe);
-  if (cow_in_use(path)) { /* a live client is not idle, whatever its record says */
-    printf("kept %s on %s: in use by a running gateway\n", safe, so->name);
-    return 0;
-  }
-  if (g->dry_run) {
-    printf("would remove %s on %s (unused for %llu days): %s\n", safe, so->name,
-           (unsigned long long)((now - info->last_use) / 86400), path);
-    return 0;
-  }
-  return reset_one(so, path, info, NULL);
-}
-
-/* Write a client's merged view (overlay over base) to a new image file. */
-static int commit(struct lg_storage *so, const char *initiator, const char *out)
-{
-  char path[PATH_MAX];
-  if (cow_overlay_path(so->h, initiator, path, sizeof path) < 0 || access(path, F_OK) < 0) {
-    fprintf(stderr, "lungate: %s has no overlay on %s (nothing to commit)\n", initiator,
-            so->name);
-    return 1;
-  }
-  void *view = so->ops->open_client(so->h, initiator);
-  if (!view) {
-    fprintf(stderr, "lungate: %s\n", lg_get_error());
-    return 1;
-  }
-  int rc = 1;
-  size_t chunk = 1 << 20;
-  uint8_t *buf = malloc(chunk);
-  int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0 || !buf) {
-    fprintf(stderr, "lungate: cannot create %s: %s%s\n", out, strerror(errno),
-            errno == EEXIST ? " (choose a new file name: commit never overwrites)" : "");
-    goto out;
-  }
-  uint64_t size = so->ops->size(view);
-  if (ftruncate(fd, (off_t)size) < 0) {
-    fprintf(stderr, "lungate: %s: %s\n", out, strerror(errno));
-    goto out;
-  }
-  bool tty = isatty(STDERR_FILENO);
-  int last_pct = -1;
-  for (uint64_t off = 0; off < size; off += chunk) {
-    size_t n = size - off < chunk ? (size_t)(size - off) : chunk;
-    int r = so->ops->pread(view, buf, n, off);
-    if (r < 0) {
-      fprintf(stderr, "lungate: reading %s's disk at %llu: %s\n", initiator,
-              (unsigned long long)off, strerror(-r));
-      goto out;
-    }
-    bool zero = buf[0] == 0 && !memcmp(buf, buf + 1, n - 1);
-    if (!zero && pwrite(fd, buf, n, (off_t)off) != (ssize_t)n) { /* keep zeroes sparse */
-      fprintf(stderr, "lungate: writing %s: %s\n", out, strerror(errno));
-      goto out;
-    }
-    int pct = (int)((off + n) * 100 / size);
-    if (tty && pct != last_pct) {
-      fprintf(stderr, "\rcommitting %s: %3d%%", initiator, pct);
-      last_pct = pct;
+  size_t i;
+  json_t *v;
+  json_t *ovs = json_object_get(res, "overlays");
+  if (!strcmp(sub, "list") && json_is_array(ovs)) {
+    printf("%-12s %-44s %10s %10s  %-16s %s\n", "STORAGE", "INITIATOR", "ALLOCATED",
+           "QUOTA", "LAST USE", "FILE");
+    json_array_foreach(ovs, i, v) {
+      char alloc[32], quota[32] = "-", when[32] = "-", safe[LG_SAFE_MAX];
+      const char *client = json_string_value(json_object_get(v, "initiator"));
+      uint64_t q = (uint64_t)json_integer_value(json_object_get(v, "quota"));
+      time_t t = (time_t)json_integer_value(json_object_get(v, "last_use"));
+      lg_human_bytes((uint64_t)json_integer_value(json_object_get(v, "allocated")), alloc, sizeof alloc);
+      if (q)
+        lg_human_bytes(q, quota, sizeof quota);
+      if (t) {
+        struct tm tm;
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M", localtime_r(&t, &tm));
+      }
+      printf("%-12s %-44s %10s %10s  %-16s %s%s\n",
+             json_string_value(json_object_get(v, "storage")),
+             client ? lg_safe(client, safe, sizeof safe) : "(shared)", alloc, quota, when,
+             json_string_value(json_object_get(v, "file")),
+             json_is_true(json_object_get(v, "live")) ? "  (in use)" : "");
     }
   }
-  if (fsync(fd) < 0) {
-    fprintf(stderr, "lungate: %s: %s\n", out, strerror(errno));
-    goto out;
-  }
-  if (tty)
-    fprintf(stderr, "\n");
-  printf("wrote %s's disk (%llu bytes) to %s.\nTo make it the next base, point the base "
-         "storage object's \"dev\" at it and reset the overlays (they were made over "
-         "the old base and will be refused).\n", initiator, (unsigned long long)size, out);
-  rc = 0;
-out:
-  if (fd >= 0)
-    close(fd);
-  if (rc && fd >= 0)
-    unlink(out);
-  free(buf);
-  so->ops->close(view);
-  return rc;
+  json_array_foreach(json_object_get(res, "messages"), i, v)
+    printf("%s\n", json_string_value(v));
+  json_array_foreach(json_object_get(res, "warnings"), i, v)
+    fprintf(stderr, "lungate: %s\n", json_string_value(v));
+  json_array_foreach(json_object_get(res, "errors"), i, v)
+    fprintf(stderr, "lungate: %s\n", json_string_value(v));
+  const char *err = json_string_value(json_object_get(res, "error"));
+  if (err)
+    fprintf(stderr, "lungate: %s\n", err);
+  return json_is_true(json_object_get(res, "ok")) ? 0 : 1;
 }
 
 int cmd_overlay(int argc, char **argv)
 {
   static const struct option opts[] = {
     { "config", required_argument, NULL, 'c' },
+    { "control", required_argument, NULL, 'C' },
     { "all", no_argument, NULL, 'a' },
+    { "force", no_argument, NULL, 'f' },
+    { "json", no_argument, NULL, 'j' },
     { "days", required_argument, NULL, 'd' },
     { "dry-run", no_argument, NULL, 'n' },
     { "help", no_argument, NULL, 'h' },
@@ -246,15 +483,18 @@ int cmd_overlay(int argc, char **argv)
     overlay_usage(stdout);
     return 0;
   }
-  const char *config = NULL;
-  bool all = false, dry_run = false;
+  const char *config = NULL, *control = NULL;
+  bool all = false, dry_run = false, force = false, as_json = false;
   long days = -1;
   int ch;
   optind = 2;
   while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
     switch (ch) {
     case 'c': config = optarg; break;
+    case 'C': control = optarg; break;
     case 'a': all = true; break;
+    case 'f': force = true; break;
+    case 'j': as_json = true; break;
     case 'd': days = strtol(optarg, NULL, 10); break;
     case 'n': dry_run = true; break;
     case 'h': overlay_usage(stdout); return 0;
@@ -263,10 +503,6 @@ int cmd_overlay(int argc, char **argv)
   }
   char **rest = argv + optind;
   int nrest = argc - optind;
-  if (!config) {
-    fprintf(stderr, "lungate overlay %s: give the gateway's config with -c CONFIG\n", sub);
-    return 2;
-  }
   bool ok_args = (!strcmp(sub, "list") && nrest <= 1) ||
                  (!strcmp(sub, "reset") && nrest == (all ? 1 : 2)) ||
                  (!strcmp(sub, "commit") && nrest == 3) ||
@@ -275,55 +511,74 @@ int cmd_overlay(int argc, char **argv)
     overlay_usage(stderr);
     return 2;
   }
+  const char *name = nrest ? rest[0] : NULL;
+  char outbuf[PATH_MAX];
+  const char *out = NULL;
+  if (!strcmp(sub, "commit")) { /* the gateway may run elsewhere in the tree */
+    out = lg_ctl_abspath(rest[2], outbuf, sizeof outbuf);
+  }
+
+  /* a gateway that serves this config (or the one named): ask it */
   char *err = NULL;
-  struct lg_model *m = lg_model_load_file(config, &err);
-  if (!m) {
-    fprintf(stderr, "lungate: %s\n", err ? err : "out of memory");
+  int fd = lg_ctl_connect_for(control, config, &err);
+  if (fd == -2) {
+    fprintf(stderr, "lungate overlay %s: %s\n", sub, err ? err : "out of memory");
     free(err);
     return 1;
   }
-  struct lg_storage *cows[64];
-  const char *name = nrest ? rest[0] : NULL;
-  size_t n = select_cows(m, name, cows, 64);
-  int rc = 0;
-  if (n == 0) {
-    fprintf(stderr, "lungate: %s%s%s has no cow storage object%s\n", config,
-            name ? ": " : "", name ? name : "", name ? " by that name or target IQN" : "");
-    rc = 1;
-  } else if (!strcmp(sub, "list")) {
-    printf("%-12s %-44s %10s %10s  %-16s %s\n", "STORAGE", "INITIATOR", "ALLOCATED",
-           "QUOTA", "LAST USE", "FILE");
-    for (size_t i = 0; i < n; i++)
-      foreach_overlay(cows[i], list_one, NULL);
-  } else if (!strcmp(sub, "reset")) {
-    for (size_t i = 0; i < n; i++) {
-      if (all) {
-        rc |= foreach_overlay(cows[i], reset_one, NULL) < 0;
-        continue;
-      }
-      int r = cow_overlay_remove(cows[i]->h, cows[i]->per_initiator ? rest[1] : NULL);
-      if (r < 0 && r != -ENOENT) {
-        fprintf(stderr, "lungate: overlay of %s on %s: %s\n", rest[1], cows[i]->name,
-                r == -EBUSY ? "in use by a running gateway; log the client out first"
-                            : strerror(-r));
-        rc = 1;
-      } else {
-        printf(r == -ENOENT ? "%s has no overlay on %s\n" : "reset %s on %s\n", rest[1],
-               cows[i]->name);
-      }
-    }
-  } else if (!strcmp(sub, "commit")) {
-    if (n > 1 || !cows[0]->per_initiator) {
-      fprintf(stderr, "lungate: name one per-initiator cow storage object to commit from\n");
-      rc = 2;
-    } else {
-      rc = commit(cows[0], rest[1], rest[2]);
+  free(err);
+  err = NULL;
+  json_t *res;
+  struct lg_model *m = NULL;
+  if (fd >= 0) {
+    char cmd[32];
+    snprintf(cmd, sizeof cmd, "overlay-%s", sub);
+    json_t *req = json_pack("{s:s,s:s?,s:s?,s:b,s:s?,s:I,s:b}", "cmd", cmd, "name", name,
+                            "initiator", !strcmp(sub, "reset") || !strcmp(sub, "commit")
+                                         ? (all ? NULL : rest[1]) : NULL,
+                            "force", force, "file", out, "days", (json_int_t)days,
+                            "dry_run", dry_run);
+    res = lg_ctl_call(fd, req, &err);
+    json_decref(req);
+    close(fd);
+    if (!res) {
+      fprintf(stderr, "lungate overlay %s: %s\n", sub, err ? err : "out of memory");
+      free(err);
+      return 1;
     }
   } else {
-    struct gc_arg g = { (uint64_t)days * 86400, dry_run };
-    for (size_t i = 0; i < n; i++)
-      rc |= foreach_overlay(cows[i], gc_one, &g) < 0;
+    if (!config) {
+      fprintf(stderr, "lungate overlay %s: no gateway answers on %s; give the gateway's "
+              "config with -c CONFIG to work on its overlay files\n", sub,
+              control ? control : lg_ctl_default_path() ? lg_ctl_default_path() : "(none)");
+      return 2;
+    }
+    m = lg_model_load_file(config, &err);
+    if (!m) {
+      fprintf(stderr, "lungate: %s\n", err ? err : "out of memory");
+      free(err);
+      return 1;
+    }
+    struct lg_ovl_ctx x = { .m = m, .progress = true };
+    if (!strcmp(sub, "list"))
+      res = lg_ovl_list(&x, name);
+    else if (!strcmp(sub, "reset"))
+      res = lg_ovl_reset(&x, name, all ? NULL : rest[1], force);
+    else if (!strcmp(sub, "commit"))
+      res = lg_ovl_commit(&x, name, rest[1], out, force);
+    else
+      res = lg_ovl_gc(&x, name, days, dry_run);
   }
+  int rc;
+  if (as_json) {
+    char *text = json_dumps(res, JSON_INDENT(2));
+    printf("%s\n", text ? text : "null");
+    free(text);
+    rc = json_is_true(json_object_get(res, "ok")) ? 0 : 1;
+  } else {
+    rc = lg_ovl_print(sub, res);
+  }
+  json_decref(res);
   lg_model_unref(m);
   return rc;
 }

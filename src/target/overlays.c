@@ -27,6 +27,22 @@ struct lg_overlay {
 static pthread_mutex_t ov_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct lg_overlay *ov_head;
 
+/* Overlays an administrator's reset or commit is working on: no login. */
+struct ov_block {
+  struct ov_block *next;
+  const struct lg_storage *tmpl;
+  char *initiator;                   /* normalized */
+};
+static struct ov_block *ov_blocked;
+
+static bool is_blocked(const struct lg_storage *tmpl, const char *norm)
+{
+  for (struct ov_block *b = ov_blocked; b; b = b->next)
+    if (b->tmpl == tmpl && !strcmp(b->initiator, norm))
+      return true;
+  return false;
+}
+
 static struct lg_overlay *find(const struct lg_storage *tmpl, const char *norm)
 {
   for (struct lg_overlay *o = ov_head; o; o = o->next)
@@ -115,6 +131,13 @@ int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *initiator,
     if (!tmpl->per_initiator)
       continue;
     struct lg_overlay *o = find(tmpl, norm);
+    if (is_blocked(tmpl, norm)) {
+      if (asprintf(why, "the overlay on storage object \"%s\" is being reset or committed "
+                   "by an administrator; log in again in a moment", tmpl->name) < 0)
+        *why = NULL;
+      rc = -EBUSY;
+      break;
+    }
     if (o && o->sessions && !tmpl->shared_initiators && strcmp(o->peer, peer_ip)) {
       char safe[LG_SAFE_MAX];
       if (asprintf(why, "initiator %s is already logged in from %s; a second machine "
@@ -216,4 +239,39 @@ bool lg_overlay_is_live_by_name(struct lg_storage *tmpl, const char *initiator)
   pthread_mutex_unlock(&ov_lock);
   free(norm);
   return live;
+}
+
+void lg_overlay_block(const struct lg_storage *tmpl, const char *initiator, bool block)
+{
+  char *norm = strdup(initiator);
+  if (!norm)
+    return;
+  cow_name_normalize(initiator, norm);
+  pthread_mutex_lock(&ov_lock);
+  if (block) {
+    struct ov_block *b = calloc(1, sizeof *b);
+    if (b) {
+      b->tmpl = tmpl;
+      b->initiator = norm;
+      norm = NULL;
+      b->next = ov_blocked;
+      ov_blocked = b;
+    }
+  } else {
+    for (struct ov_block **pp = &ov_blocked; *pp; pp = &(*pp)->next)
+      if ((*pp)->tmpl == tmpl && !strcmp((*pp)->initiator, norm)) {
+        struct ov_block *b = *pp;
+        *pp = b->next;
+        free(b->initiator);
+        free(b);
+        break;
+      }
+  }
+  pthread_mutex_unlock(&ov_lock);
+  free(norm);
+}
+
+const struct lg_storage *lg_overlay_template(const struct lg_overlay *o)
+{
+  return o->tmpl;
 }

@@ -9,6 +9,8 @@
 # --readonly LUN, where they must run (not skip) and pass.
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
+# shellcheck source=cunit.sh
+source "$(dirname "$0")/cunit.sh"
 require_cmd iscsi-test-cu
 
 SUITES=(TestUnitReady Inquiry ReadCapacity10 ReadCapacity16 Read6 Read10 Read12 Read16
@@ -35,36 +37,10 @@ expected_tests() {
 	echo "$n"
 }
 
-# skipped_tests LOG: "Suite.Test: reason" for every test that was skipped. A
-# [SKIPPED] line printed after a test's result belongs to the next suite's
-# set-up (clearing persistent reservations), not to a test.
-skipped_tests() {
-	awk '
-		function reason(s) { sub(/.*\[SKIPPED\] */, "", s); return s }
-		/^Suite: / { suite = $2; intest = 0; next }
-		/^  Test: / {
-			test = $2
-			rest = $0
-			sub(/^  Test: [^ ]+ \.\.\./, "", rest)
-			intest = rest !~ /^(passed|FAILED)/
-			if (intest && rest ~ /\[SKIPPED\]/) print suite "." test ": " reason(rest)
-			next
-		}
-		intest && /^(passed|FAILED)/ { intest = 0; next }
-		intest && /\[SKIPPED\]/ { print suite "." test ": " reason($0); next }
-	' "$1" | sort -u
-}
-
-# cu_fail MESSAGE: print the iscsi-test-cu log of the run being checked, then fail.
-cu_fail() {
-	cat "$LG_CU_LOG" >&2
-	fail "$@"
-}
-
 # run_suite LOG URL NAME...: run SCSI.NAME... and check the CUnit run summary
 # (LG_QUIET=1: say nothing unless it fails).
 run_suite() {
-	local logf=$1 url=$2 tests rc=0 want line
+	local logf=$1 url=$2 tests rc=0 want
 	shift 2
 	want=$(expected_tests "$@")
 	tests=$(printf 'SCSI.%s,' "$@")
@@ -73,23 +49,13 @@ run_suite() {
 	LG_CU_LOG=$logf
 	LG_CMD_TIMEOUT=400 run iscsi-test-cu -d -i "$LG_INITIATOR" -I "$LG_INITIATOR-2" \
 		-t "$tests" "$url" >"$logf" 2>&1 || rc=$?
-	grep -q '^Run Summary:' "$logf" || cu_fail "iscsi-test-cu ended (status $rc) without a run summary"
-	# Run Summary:    Type  Total    Ran Passed Failed Inactive
-	#               suites     13     13    n/a      0        0
-	#                tests     52     52     52      0        0
-	#              asserts  22673  22673  22673      0      n/a
-	read -r _ s_total s_ran _ s_failed s_inactive <<<"$(grep -E '^ +suites ' "$logf")"
-	read -r _ t_total t_ran t_passed t_failed t_inactive <<<"$(grep -E '^ +tests ' "$logf")"
-	read -r _ a_total a_ran _ a_failed _ <<<"$(grep -E '^ +asserts ' "$logf")"
-	line="suites $s_ran/$s_total (failed $s_failed), tests $t_passed/$t_total passed (failed $t_failed), asserts failed $a_failed"
-	[[ -n ${LG_QUIET:-} ]] || log "$line"
+	cu_summary "$logf"
+	[[ -n ${LG_QUIET:-} ]] || log "$CU_LINE"
 	local nsuites
 	nsuites=$(printf "%s\n" "$@" | cut -d. -f1 | sort -u | wc -l)
-	((s_total == nsuites)) || cu_fail "iscsi-test-cu registered $s_total suites, want $nsuites: $line"
-	((t_total == want)) || cu_fail "iscsi-test-cu registered $t_total tests, want $want: $line"
-	((s_failed == 0 && s_inactive == 0 && s_ran == s_total)) || cu_fail "a suite failed to set up or run: $line"
-	((t_ran == t_total && t_failed == 0 && t_inactive == 0 && t_passed == t_total)) || cu_fail "tests failed: $line"
-	((a_failed == 0 && a_ran == a_total)) || cu_fail "asserts failed: $line"
+	((CU_S_TOTAL == nsuites)) || cu_fail "iscsi-test-cu registered $CU_S_TOTAL suites, want $nsuites: $CU_LINE"
+	((CU_T_TOTAL == want)) || cu_fail "iscsi-test-cu registered $CU_T_TOTAL tests, want $want: $CU_LINE"
+	cu_check_summary
 	# After Reserve6.LUNReset, the suite's clean-up (clearing persistent
 	# reservations) meets the reset's unit attention, as SAM-5 wants, and
 	# prints a [FAILED] that belongs to no test.

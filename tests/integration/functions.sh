@@ -173,8 +173,9 @@ wait_port() {
 
 # start_lungate SERVE-ARGS...: start `lungate serve SERVE-ARGS... --listen 127.0.0.1:PORT`
 # on a new free port (PORT), wait until it accepts, and set LG_PID and LG_LOG.
-# LG_LISTEN_V6=1 also listens on [::1]:PORT; LG_NO_LISTEN=1 gives no --listen at
-# all (the config's portals are used) and waits on 127.0.0.1:$PORT as set by the caller.
+# LG_LISTEN_V6=1 also listens on [::1]:PORT; LG_SECOND_PORT=1 also on a second
+# portal 127.0.0.1:PORT2; LG_NO_LISTEN=1 gives no --listen at all (the config's
+# portals are used) and waits on 127.0.0.1:$PORT as set by the caller.
 start_lungate() {
 	local listen=()
 	for _ in 1 2 3; do
@@ -182,6 +183,11 @@ start_lungate() {
 			PORT=$(free_port)
 			listen=(--listen "127.0.0.1:$PORT")
 			[[ -z ${LG_LISTEN_V6:-} ]] || listen+=(--listen "[::1]:$PORT")
+			if [[ -n ${LG_SECOND_PORT:-} ]]; then
+				PORT2=$(free_port)
+				[[ $PORT2 != "$PORT" ]] || PORT2=$(free_port)
+				listen+=(--listen "127.0.0.1:$PORT2")
+			fi
 		fi
 		LG_LOG=$LG_TMP/lungate.${#LG_LOGS[@]}.log
 		LG_LOGS+=("$LG_LOG")
@@ -192,6 +198,9 @@ start_lungate() {
 		if wait_port "$LG_PID" 127.0.0.1 "$PORT" 30; then
 			if [[ -n ${LG_LISTEN_V6:-} ]] && ! wait_port "$LG_PID" ::1 "$PORT" 10; then
 				fail "lungate (pid $LG_PID) accepts on 127.0.0.1:$PORT but not on [::1]:$PORT"
+			fi
+			if [[ -n ${LG_SECOND_PORT:-} ]] && ! wait_port "$LG_PID" 127.0.0.1 "$PORT2" 10; then
+				fail "lungate (pid $LG_PID) accepts on 127.0.0.1:$PORT but not on its second portal 127.0.0.1:$PORT2"
 			fi
 			return 0
 		fi
@@ -255,9 +264,9 @@ splice_file() {
 	dd if="$3" of="$1" bs=4096 seek="$2" oflag=seek_bytes conv=notrunc status=none
 }
 
-# iscsi_url [LUN] [IQN] [HOST]: the URL of a LUN of the gateway started last.
+# iscsi_url [LUN] [IQN] [HOST] [PORT]: the URL of a LUN of the gateway started last.
 iscsi_url() {
-	printf 'iscsi://%s:%s/%s/%s' "${3:-127.0.0.1}" "$PORT" "${2:-$IQN}" "${1:-0}"
+	printf 'iscsi://%s:%s/%s/%s' "${3:-127.0.0.1}" "${4:-$PORT}" "${2:-$IQN}" "${1:-0}"
 }
 
 # count_established PORT [STATES]: server-side TCP sockets on PORT (IPv4 and

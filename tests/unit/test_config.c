@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "target/model.h"
@@ -68,7 +69,7 @@ START_TEST(test_load)
   if (!rows[_i].error) {
     ck_assert_msg(m, "row %d: failed: %s", _i, err);
     ck_assert_uint_eq(m->n_targets, 1);
-    ck_assert_uint_eq(m->storage[0].size, 1 << 20);
+    ck_assert_uint_eq(m->storage[0]->size, 1 << 20);
   } else {
     char *want = subst(rows[_i].error);
     ck_assert_msg(!m, "row %d: loaded, want error \"%s\"", _i, want);
@@ -122,6 +123,67 @@ START_TEST(test_params_and_acls)
 }
 END_TEST
 
+/* write text (with @D substituted) to @D/<name>; the path, malloc'd */
+static char *write_config(const char *name, const char *json)
+{
+  char *text = subst(json), *path;
+  ck_assert_int_ge(asprintf(&path, "%s/%s", dir, name), 0);
+  FILE *f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(text, f);
+  fclose(f);
+  free(text);
+  return path;
+}
+
+/* A reload shares unchanged storage objects, reopens changed ones, and the
+ * last model holding an object closes it; save writes the JSON back. */
+START_TEST(test_reload_and_save)
+{
+  char *err = NULL;
+  char *path = write_config("r.json", rows[0].json);
+  struct lg_model *m1 = lg_model_load_file(path, &err);
+  ck_assert_msg(m1, "%s", err);
+  struct lg_model *m2 = lg_model_reload_file(path, m1, &err);
+  ck_assert_msg(m2, "%s", err);
+  ck_assert_uint_eq(m2->generation, 2);
+  ck_assert_ptr_eq(m2->storage[0], m1->storage[0]);   /* unchanged: kept open */
+  ck_assert_int_eq(atomic_load(&m1->storage[0]->refs), 2);
+  lg_model_unref(m1);                                 /* m2 keeps it */
+  ck_assert_uint_eq(m2->storage[0]->size, 1 << 20);
+
+  free(write_config("r.json", "{\"storage_objects\":[{\"plugin\":\"fileio\",\"name\":\"a\","
+                    "\"dev\":\"@D/a.img\",\"readonly\":true}]," TGT(LUN0, "") ",\"x\":{\"y\":1}}"));
+  struct lg_model *m3 = lg_model_reload_file(path, m2, &err);
+  ck_assert_msg(m3, "%s", err);
+  ck_assert_ptr_ne(m3->storage[0], m2->storage[0]);   /* changed: opened anew */
+  ck_assert(m3->storage[0]->readonly);
+  ck_assert(!m2->storage[0]->readonly);
+
+  free(write_config("r.json", "{\"targets\": ["));    /* broken: no model */
+  ck_assert_ptr_null(lg_model_reload_file(path, m3, &err));
+  ck_assert_msg(err && strstr(err, "not valid JSON"), "%s", err);
+  free(err);
+
+  char *out;
+  ck_assert_int_ge(asprintf(&out, "%s/saved.json", dir), 0);
+  ck_assert_int_eq(lg_model_save(m3, out), 0);
+  json_t *back = json_load_file(out, 0, NULL);
+  ck_assert(json_equal(back, m3->json));             /* every key, unknown ones too */
+  ck_assert_ptr_nonnull(json_object_get(back, "x"));
+  struct stat st;
+  ck_assert_int_eq(stat(out, &st), 0);
+  ck_assert_int_eq(st.st_mode & 0777, 0600);
+  json_decref(back);
+  unlink(out);
+  free(out);
+  lg_model_unref(m2);
+  lg_model_unref(m3);
+  unlink(path);
+  free(path);
+}
+END_TEST
+
 static const struct { const char *pat, *name; bool match; } match_rows[] = {
   { "iqn.x:*", "iqn.x:pc1", true },
   { "IQN.X:*", "iqn.x:PC1", true },
@@ -153,6 +215,7 @@ int main(void)
   TCase *tc = tcase_create("config");
   tcase_add_loop_test(tc, test_load, 0, sizeof rows / sizeof rows[0]);
   tcase_add_test(tc, test_params_and_acls);
+  tcase_add_test(tc, test_reload_and_save);
   tcase_add_loop_test(tc, test_name_match, 0, sizeof match_rows / sizeof match_rows[0]);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
