@@ -23,6 +23,15 @@ static uint16_t next_tsih = 1;
 
 int iscsi_session_register(struct iscsi_session *s)
 {
+  if (!s->discovery) { /* the I_T nexus joins its LUs (persistent reservations, UAs) */
+    struct pr_id *id = &s->nexus.id;
+    snprintf(id->initiator, sizeof id->initiator, "%s", s->initiator);
+    snprintf(id->target, sizeof id->target, "%s", s->target->iqn);
+    memcpy(id->isid, s->isid, 6);
+    id->tpgt = s->tpg->tag;
+    if (scsi_nexus_attach(&s->nexus) < 0)
+      return -1;
+  }
   pthread_mutex_lock(&reg_lock);
   /* Reinstatement: same initiator, ISID and target replaces the old session. */
   for (struct iscsi_session *o = reg_head; o; o = o->next)
@@ -67,6 +76,7 @@ void iscsi_session_free(struct iscsi_session *s)
   if (s->tsih)
     iscsi_session_unregister(s);
   scsi_release_nexus(&s->nexus, s->luns, s->n_luns); /* I_T nexus loss */
+  scsi_nexus_detach(&s->nexus);
   if (s->overlays_held)
     lg_overlays_release(s->luns, s->n_luns);
   free(s->initiator);
@@ -644,6 +654,14 @@ static void abort_tasks(struct iscsi_conn *c, bool all, uint64_t lun, struct isc
   pthread_mutex_unlock(&c->task_lock);
 }
 
+/* Cold reset: close another session of the same target. */
+static void close_target_session(struct iscsi_session *o, void *arg)
+{
+  struct iscsi_session *s = arg;
+  if (o != s && !o->discovery && o->target == s->target)
+    iscsi_conn_shutdown(o->conn);
+}
+
 static int tmf_done(struct iscsi_conn *c)
 {
   const uint8_t *bhs = c->rx.bhs;
@@ -672,10 +690,10 @@ static int tmf_done(struct iscsi_conn *c)
       break;
     }
     abort_tasks(c, false, lun, NULL);
-    if (fn == ISCSI_TMF_LUN_RESET) {
-      const struct lg_lun_view *v = find_lun(s, lun);
-      atomic_store(&v->so->reserved_by, 0); /* a reset releases reservations */
-    }
+    /* the task set is shared (TST 0): other nexuses' commands end TASK ABORTED */
+    if (fn != ISCSI_TMF_ABORT_TASK_SET)
+      scsi_lu_reset(find_lun(s, lun)->so,
+                    fn == ISCSI_TMF_LUN_RESET ? SCSI_LU_RESET : SCSI_CLEAR_TASK_SET);
     if (fn == ISCSI_TMF_LUN_RESET)
       lg_kv(LG_INFO, "task management: LUN reset", "initiator=%s peer=%s lun=%llu",
             s->initiator_log, c->peer, (unsigned long long)lun);
@@ -683,8 +701,10 @@ static int tmf_done(struct iscsi_conn *c)
   case ISCSI_TMF_TARGET_WARM_RESET:
   case ISCSI_TMF_TARGET_COLD_RESET:
     abort_tasks(c, true, 0, NULL);
-    for (size_t i = 0; i < s->n_luns; i++)
-      atomic_store(&s->luns[i].so->reserved_by, 0);
+    for (size_t i = 0; i < s->n_luns; i++) /* every nexus's commands, UAs, RESERVE(6/10) */
+      scsi_lu_reset(s->luns[i].so, SCSI_TARGET_RESET);
+    if (fn == ISCSI_TMF_TARGET_COLD_RESET) /* RFC 7143 11.5.1: every session's connections go */
+      iscsi_sessions_foreach(close_target_session, s);
     lg_kv(LG_INFO, "task management: target reset", "initiator=%s peer=%s kind=%s",
           s->initiator_log, c->peer, fn == ISCSI_TMF_TARGET_COLD_RESET ? "cold" : "warm");
     break;

@@ -16,6 +16,8 @@ const struct scsi_op scsi_ops[] = {
     { 0x08, 0x1f, 0xff, 0xff, 0xff, CTL } },
   { 0x0a, 0, "WRITE(6)", 6, OP_NEEDS_LUN | OP_WRITES, sbc_parse_rw, sbc_write,
     { 0x0a, 0x1f, 0xff, 0xff, 0xff, CTL } },
+  { 0x15, 0, "MODE SELECT(6)", 6, OP_NEEDS_LUN, lu_parse_mode_select, lu_mode_select,
+    { 0x15, 0x11, 0, 0, 0xff, CTL } },
   { 0x16, 0, "RESERVE(6)", 6, OP_NEEDS_LUN | OP_RES_OK, NULL, spc_reserve,
     { 0x16, 0, 0, 0, 0, CTL } },
   { 0x17, 0, "RELEASE(6)", 6, OP_NEEDS_LUN | OP_RES_OK, NULL, spc_release,
@@ -48,12 +50,36 @@ const struct scsi_op scsi_ops[] = {
     { 0x41, 0x08, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, CTL } },
   { 0x42, 0, "UNMAP", 10, OP_NEEDS_LUN | OP_WRITES, lbp_parse_unmap, lbp_unmap,
     { 0x42, 0x00, 0, 0, 0, 0, 0x1f, 0xff, 0xff, CTL } },
+  { 0x55, 0, "MODE SELECT(10)", 10, OP_NEEDS_LUN, lu_parse_mode_select, lu_mode_select,
+    { 0x55, 0x11, 0, 0, 0, 0, 0, 0xff, 0xff, CTL } },
   { 0x56, 0, "RESERVE(10)", 10, OP_NEEDS_LUN | OP_RES_OK, NULL, spc_reserve,
     { 0x56, 0, 0, 0, 0, 0, 0, 0, 0, CTL } },
   { 0x57, 0, "RELEASE(10)", 10, OP_NEEDS_LUN | OP_RES_OK, NULL, spc_release,
     { 0x57, 0, 0, 0, 0, 0, 0, 0, 0, CTL } },
   { 0x5a, 0, "MODE SENSE(10)", 10, OP_NEEDS_LUN, spc_parse_alloc, spc_mode_sense,
     { 0x5a, 0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff, CTL } },
+  { 0x5e, 0, "PERSISTENT RESERVE IN", 10, OP_NEEDS_LUN | OP_HAS_SA, lu_parse_pr_in, lu_pr_in,
+    { 0x5e, 0x1f, 0, 0, 0, 0, 0, 0xff, 0xff, CTL } },
+  { 0x5e, 1, "PERSISTENT RESERVE IN", 10, OP_NEEDS_LUN | OP_HAS_SA, lu_parse_pr_in, lu_pr_in,
+    { 0x5e, 0x1f, 0, 0, 0, 0, 0, 0xff, 0xff, CTL } },
+  { 0x5e, 2, "PERSISTENT RESERVE IN", 10, OP_NEEDS_LUN | OP_HAS_SA, lu_parse_pr_in, lu_pr_in,
+    { 0x5e, 0x1f, 0, 0, 0, 0, 0, 0xff, 0xff, CTL } },
+  { 0x5e, 3, "PERSISTENT RESERVE IN", 10, OP_NEEDS_LUN | OP_HAS_SA, lu_parse_pr_in, lu_pr_in,
+    { 0x5e, 0x1f, 0, 0, 0, 0, 0, 0xff, 0xff, CTL } },
+  { 0x5f, 0, "PERSISTENT RESERVE OUT", 10, OP_NEEDS_LUN | OP_HAS_SA, lu_parse_pr_out, lu_pr_out,
+    { 0x5f, 0x1f, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, CTL } },
+  { 0x5f, 1, "PERSISTENT RESERVE OUT", 10, OP_NEEDS_LUN | OP_HAS_SA, lu_parse_pr_out, lu_pr_out,
+    { 0x5f, 0x1f, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, CTL } },
+  { 0x5f, 2, "PERSISTENT RESERVE OUT", 10, OP_NEEDS_LUN | OP_HAS_SA, lu_parse_pr_out, lu_pr_out,
+    { 0x5f, 0x1f, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, CTL } },
+  { 0x5f, 3, "PERSISTENT RESERVE OUT", 10, OP_NEEDS_LUN | OP_HAS_SA, lu_parse_pr_out, lu_pr_out,
+    { 0x5f, 0x1f, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, CTL } },
+  { 0x5f, 4, "PERSISTENT RESERVE OUT", 10, OP_NEEDS_LUN | OP_HAS_SA, lu_parse_pr_out, lu_pr_out,
+    { 0x5f, 0x1f, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, CTL } },
+  { 0x5f, 5, "PERSISTENT RESERVE OUT", 10, OP_NEEDS_LUN | OP_HAS_SA, lu_parse_pr_out, lu_pr_out,
+    { 0x5f, 0x1f, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, CTL } },
+  { 0x5f, 6, "PERSISTENT RESERVE OUT", 10, OP_NEEDS_LUN | OP_HAS_SA, lu_parse_pr_out, lu_pr_out,
+    { 0x5f, 0x1f, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, CTL } },
   { 0x83, 0x00, "EXTENDED COPY(LID1)", 16, OP_NEEDS_LUN | OP_HAS_SA, xcopy_parse, xcopy_exec,
     { 0x83, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL } },
   { 0x84, 0x00, "RECEIVE COPY RESULTS(COPY STATUS)", 16, OP_NEEDS_LUN | OP_HAS_SA,
@@ -182,6 +208,9 @@ int scsi_parse(struct scsi_task *t)
   t->bs_flags = 0;
   t->data_in_len = 0;
   t->op = find_op(t, &bad_sa);
+  t->lun_nexus = NULL;
+  if (lu_enter(t) < 0) /* a pending unit attention comes first */
+    return -1;
   if (!t->op) {
     if (bad_sa)
       scsi_sense_field(t, 1, 4);
@@ -199,6 +228,10 @@ int scsi_parse(struct scsi_task *t)
     t->status = SCSI_STATUS_RESERVATION_CONFLICT;
     return -1;
   }
+  if (lu_pr_conflict(t)) { /* a persistent reservation */
+    t->status = SCSI_STATUS_RESERVATION_CONFLICT;
+    return -1;
+  }
   /* reserved bits set in the CDB (outside the usage map) are invalid */
   for (unsigned i = 1; i < t->op->cdb_len; i++)
     if (t->cdb[i] & ~t->op->usage[i]) {
@@ -212,6 +245,12 @@ int scsi_parse(struct scsi_task *t)
     scsi_sense(t, SCSI_SENSE_DATA_PROTECT, ASC_WRITE_PROTECTED);
     return -1;
   }
+  if ((t->op->flags & OP_WRITES) && t->lun && lu_swp(t->lun->so)) {
+    scsi_sense(t, SCSI_SENSE_DATA_PROTECT, ASC_WRITE_PROTECTED_SW);
+    return -1;
+  }
+  if (t->op->exec == sbc_write && !lu_wce(t->lun->so)) /* caching page WCE=0: write through */
+    t->bs_flags |= LG_BS_FUA;
   return 0;
 }
 
@@ -231,6 +270,13 @@ bool scsi_write_truncatable(const struct scsi_task *t)
 
 void scsi_exec(struct scsi_task *t)
 {
+  /* aborted by another nexus's task management or PREEMPT AND ABORT */
+  if (t->lun_nexus && atomic_load(&t->lun_nexus->epoch) != t->epoch) {
+    t->status = SCSI_STATUS_TASK_ABORTED;
+    t->sense_len = 0;
+    t->data_in_len = 0;
+    return;
+  }
   t->op->exec(t);
 }
 

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "scsi/pr.h"
 #include "target/model.h"
 
 #define SCSI_STATUS_GOOD            0x00
@@ -24,6 +25,7 @@
 #define SCSI_STATUS_BUSY            0x08
 #define SCSI_STATUS_RESERVATION_CONFLICT 0x18
 #define SCSI_STATUS_TASK_SET_FULL   0x28
+#define SCSI_STATUS_TASK_ABORTED    0x40
 
 #define SCSI_SENSE_NOT_READY        0x02
 #define SCSI_SENSE_MEDIUM_ERROR     0x03
@@ -58,6 +60,9 @@
 #define ASC_UNSUPPORTED_TARGET_DESCRIPTOR 0x2607
 #define ASC_TOO_MANY_SEGMENT_DESCRIPTORS 0x2608
 #define ASC_UNSUPPORTED_SEGMENT_DESCRIPTOR 0x2609
+#define ASC_WRITE_PROTECTED_SW      0x2702  /* by the control mode page's SWP */
+#define ASC_INVALID_RELEASE_PR      0x2604
+#define ASC_INSUFFICIENT_REG_RES    0x5504
 
 #define SCSI_SENSE_MAX 18           /* fixed-format sense we produce */
 
@@ -74,12 +79,16 @@ struct scsi_copy_result {
 };
 #define SCSI_COPY_RESULTS 8          /* kept per I_T nexus, oldest replaced */
 
+struct scsi_lu_nexus;
+
 /* What a session offers the SCSI layer: its LUN map (for REPORT LUNS and
- * EXTENDED COPY), and state of its own.  All-zero bytes are a valid initial
- * state. */
+ * EXTENDED COPY), the identity of its I_T nexus (persistent reservations),
+ * and state of its own.  All-zero bytes are a valid initial state. */
 struct scsi_nexus {
   const struct lg_lun_view *luns;
   size_t n_luns;
+  struct pr_id id;
+  struct scsi_lu_nexus **ent;        /* per LUN: this nexus on that LU (scsi_nexus_attach) */
   pthread_mutex_t copies_lock;       /* zero bytes: glibc's initializer */
   struct scsi_copy_result copies[SCSI_COPY_RESULTS];
   unsigned copies_next;
@@ -102,6 +111,8 @@ struct scsi_task {
   uint64_t lba;                      /* medium commands: first block */
   uint32_t nblocks;                  /* medium commands: block count */
   unsigned bs_flags;                 /* LG_BS_FUA ... */
+  struct scsi_lu_nexus *lun_nexus;   /* the nexus on the LU, if attached */
+  unsigned epoch;                    /* its abort epoch when the command arrived */
 
   /* data: Data-Out arrives here; Data-In is produced here */
   uint8_t *buf;
@@ -140,6 +151,27 @@ void scsi_sense_errno(struct scsi_task *t, int err, bool writing);
  * session ended, or a LUN or target reset). */
 void scsi_release_nexus(const struct scsi_nexus *nx, const struct lg_lun_view *luns,
                         size_t n);
+
+/* A nexus enters the full feature phase: it joins each of its LUs, with a
+ * power-on unit attention pending.  -ENOMEM. */
+int scsi_nexus_attach(struct scsi_nexus *nx);
+/* The nexus is gone (its commands have all finished): it leaves its LUs;
+ * its persistent registrations stay. */
+void scsi_nexus_detach(struct scsi_nexus *nx);
+
+enum scsi_reset {
+  SCSI_CLEAR_TASK_SET,               /* abort every nexus's commands on the LU */
+  SCSI_LU_RESET,                     /* ... and unit attention, SPC-2 reservation released */
+  SCSI_TARGET_RESET,                 /* the same as part of a target warm or cold reset */
+};
+/* Task management on a LU, for all its nexuses: commands not yet running
+ * end with TASK ABORTED (the control page's TAS is 1). */
+void scsi_lu_reset(struct lg_storage *so, enum scsi_reset kind);
+/* The SCSI state of a storage object, made (and its APTPL file loaded) on
+ * first use; NULL: out of memory. */
+struct scsi_lu *scsi_lu_get(struct lg_storage *so);
+/* Free the SCSI state of a storage object being closed. */
+void scsi_lu_free(struct lg_storage *so);
 
 /* Name of an opcode for logs, or NULL. */
 const char *scsi_op_name(uint8_t opcode);

@@ -2,7 +2,12 @@
 #ifndef LUNGATE_SCSI_INT_H
 #define LUNGATE_SCSI_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "scsi/pr.h"
 #include "scsi/scsi.h"
+#include "scsi/ua.h"
 
 /* per-opcode flags */
 #define OP_NEEDS_LUN   (1u << 0)  /* fails with LUN NOT SUPPORTED on an unmapped LUN */
@@ -51,6 +56,46 @@ static inline void put32(uint8_t *p, uint32_t v)
   p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
 }
 static inline void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)(v >> 32)); put32(p + 4, (uint32_t)v); }
+
+/* One I_T nexus on one LU (lu.c). */
+struct scsi_lu_nexus {
+  const struct scsi_nexus *nx;
+  struct ua_queue ua;                /* under the LU's lock */
+  atomic_uint ua_n;                  /* ua.n, for a look without the lock */
+  atomic_uint epoch;                 /* bumped to abort the nexus's commands on the LU */
+  struct scsi_lu_nexus *next;
+};
+
+/* The SCSI state of a logical unit, shared by every nexus (lu.c). */
+struct scsi_lu {
+  pthread_mutex_t lock;              /* pr, nexuses, the UA queues */
+  struct pr_state pr;
+  atomic_bool pr_active;             /* registrations or a reservation exist */
+  struct scsi_lu_nexus *nexuses;
+  atomic_bool wce;                   /* caching page: write cache enabled */
+  atomic_bool swp;                   /* control page: software write protect */
+};
+
+/* Join the task to its nexus on the LU and report a pending unit attention;
+ * -1 when the task is answered. */
+int lu_enter(struct scsi_task *t);
+/* Does a persistent reservation forbid the command? */
+bool lu_pr_conflict(const struct scsi_task *t);
+/* Take the nexus's oldest unit attention (REQUEST SENSE). */
+bool lu_take_ua(struct scsi_task *t, uint16_t *asc);
+bool lu_wce(struct lg_storage *so);
+bool lu_swp(struct lg_storage *so);
+int lu_parse_pr_in(struct scsi_task *t);
+int lu_parse_pr_out(struct scsi_task *t);
+void lu_pr_in(struct scsi_task *t);
+void lu_pr_out(struct scsi_task *t);
+int lu_parse_mode_select(struct scsi_task *t);
+void lu_mode_select(struct scsi_task *t);
+/* One mode page of a LU: current values (pc 0), changeable mask (1),
+ * defaults (2); its length, 0 for a page we do not have (spc.c). */
+size_t spc_mode_page(struct lg_storage *so, uint8_t *p, uint8_t code, int pc);
+/* INVALID FIELD IN PARAMETER LIST pointing at a byte (and bit, or -1). */
+void scsi_sense_param(struct scsi_task *t, unsigned byte, int bit);
 
 /* Copy a reply of n bytes out, truncated to the allocation length. */
 void scsi_reply(struct scsi_task *t, const void *data, size_t n, uint32_t alloc_len);

@@ -182,41 +182,60 @@ void spc_request_sense(struct scsi_task *t)
 {
   uint8_t d[18] = { 0 };
   size_t n;
-  if (t->cdb[1] & 1) { /* descriptor format: NO SENSE */
+  uint16_t ua = 0;
+  bool have_ua = lu_take_ua(t, &ua); /* a pending unit attention is the answer */
+  if (t->cdb[1] & 1) { /* descriptor format */
     d[0] = 0x72;
+    if (have_ua) {
+      d[1] = SCSI_SENSE_UNIT_ATTENTION;
+      d[2] = (uint8_t)(ua >> 8);
+      d[3] = (uint8_t)ua;
+    }
     n = 8;
   } else {
     d[0] = 0x70;
     d[7] = 10;
+    if (have_ua) {
+      d[2] = SCSI_SENSE_UNIT_ATTENTION;
+      d[12] = (uint8_t)(ua >> 8);
+      d[13] = (uint8_t)ua;
+    }
     n = 18;
   }
   scsi_reply(t, d, n, t->cdb[4]);
 }
 
-/* Append one mode page (current values, or the changeable mask when pc == 1). */
-static size_t mode_page(const struct scsi_task *t, uint8_t *p, uint8_t code, int pc)
+/* One mode page: current values (pc 0), the changeable mask (pc 1) or the
+ * defaults (pc 2).  The changeable fields are MODE SELECT's (lu.c). */
+size_t spc_mode_page(struct lg_storage *so, uint8_t *p, uint8_t code, int pc)
 {
   switch (code) {
   case 0x08: /* caching */
-    if (is_cd(t))
+    if ((so->device_type == LG_DEV_CD))
       return 0;
     memset(p, 0, 20);
     p[0] = 0x08;
     p[1] = 18;
-    if (pc != 1)
+    if (pc == 1)
+      p[2] = 0x04;                 /* WCE may change */
+    else if (pc == 2 || lu_wce(so))
       p[2] = 0x04;                 /* WCE: writes are cached until SYNCHRONIZE CACHE */
     return 20;
   case 0x2a: /* MM capabilities and mechanical status: a CD's */
-    return is_cd(t) ? mmc_mode_page_capabilities(p, pc) : 0;
+    return (so->device_type == LG_DEV_CD) ? mmc_mode_page_capabilities(p, pc) : 0;
   case 0x0a: /* control */
     memset(p, 0, 12);
     p[0] = 0x0a;
     p[1] = 10;
-    if (pc != 1) {
+    if (pc == 1) {
+      p[4] = 0x08;                 /* SWP may change */
+    } else {
       p[3] = 0x10;                 /* QUEUE ALGORITHM MODIFIER 1: unrestricted */
-      put16(p + 10, 30);           /* busy timeout period, 100 ms units */
+      if (pc == 0 && lu_swp(so))
+        p[4] = 0x08;               /* SWP: software write protect */
+      p[5] = 0x40;                 /* TAS: other nexuses' aborted commands say so */
+      put16(p + 8, 30);            /* busy timeout period, 100 ms units */
     }
-    (void)t;
     return 12;
   default:
     return 0;
@@ -242,8 +261,8 @@ void spc_mode_sense(struct scsi_task *t)
   uint8_t d[256];
   memset(d, 0, sizeof d);
   size_t hdr = ten ? 8 : 4, n = hdr;
-  const struct lg_storage *so = t->lun->so;
-  bool wp = t->lun->write_protect || so->readonly;
+  struct lg_storage *so = t->lun->so;
+  bool wp = t->lun->write_protect || so->readonly || lu_swp(so);
   bool cd = is_cd(t);              /* MMC: no block descriptors, nor these bits */
   d[ten ? 3 : 2] = cd ? 0 : (uint8_t)((wp ? 0x80 : 0) | 0x10); /* WP, DPOFUA */
   if (!dbd && !cd) {
@@ -264,11 +283,11 @@ void spc_mode_sense(struct scsi_task *t)
       d[3] = (uint8_t)(n - hdr);
   }
   if (page == 0x3f) {
-    n += mode_page(t, d + n, 0x08, pc);
-    n += mode_page(t, d + n, 0x0a, pc);
-    n += mode_page(t, d + n, 0x2a, pc);
+    n += spc_mode_page(so, d + n, 0x08, pc);
+    n += spc_mode_page(so, d + n, 0x0a, pc);
+    n += spc_mode_page(so, d + n, 0x2a, pc);
   } else {
-    size_t len = mode_page(t, d + n, page, pc);
+    size_t len = spc_mode_page(so, d + n, page, pc);
     if (!len) {
       scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
       return;

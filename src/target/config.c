@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "backends/common.h"
+#include "scsi/scsi.h"
 #include "target/model.h"
 #include "util/log.h"
 
@@ -186,6 +187,32 @@ static struct lg_storage *find_storage(struct lg_model *m, const char *ref)
   return NULL;
 }
 
+/* Where a storage object keeps its persistent reservations when an initiator
+ * asks for APTPL: beside the config file (lungate-pr-PLUGIN-NAME.json), or
+ * with no config file (serve --image) beside the image (IMAGE.pr.json). */
+static char *pr_state_file(const struct loader *L, const char *plugin, const char *name,
+                           const json_t *j)
+{
+  char *path = NULL;
+  if (L->config_dir) {
+    char safe[256];
+    size_t n = 0;
+    for (const char *p = plugin; *p && n < 100; p++)
+      safe[n++] = isalnum((unsigned char)*p) ? *p : '_';
+    safe[n++] = '-';
+    for (const char *p = name; *p && n < sizeof safe - 1; p++)
+      safe[n++] = isalnum((unsigned char)*p) || *p == '-' || *p == '.' ? *p : '_';
+    safe[n] = '\0';
+    if (asprintf(&path, "%s/lungate-pr-%s.json", L->config_dir, safe) < 0)
+      path = NULL;
+  } else {
+    const char *dev = json_string_value(json_object_get(j, "dev"));
+    if (dev && asprintf(&path, "%s.pr.json", dev) < 0)
+      path = NULL;
+  }
+  return path;
+}
+
 /* The previous model's storage object defined exactly like j (same JSON,
  * same base, same role), which a reload keeps open; or NULL. */
 static struct lg_storage *prev_storage(const struct loader *L, const json_t *j,
@@ -208,6 +235,8 @@ static void storage_unref(struct lg_storage *so)
     so->ops->close(so->h);
     pthread_rwlock_destroy(&so->io_lock);
   }
+  scsi_lu_free(so);
+  free(so->pr_file);
   free(so->name);
   free(so->plugin);
   json_decref(so->def);
@@ -291,6 +320,11 @@ static int open_storage(struct loader *L, struct lg_model *m, const json_t *j, s
     return -1;
   }
   storage_ids(so, j);
+  if (!so->per_initiator) { /* a per-initiator disk keeps no APTPL state */
+    so->pr_file = pr_state_file(L, plugin, name, j);
+    if (so->pr_file)
+      scsi_lu_get(so);               /* reload the APTPL state now, and say so */
+  }
   return so->name && so->plugin && so->def ? 0 : -1;
 }
 

@@ -17,6 +17,8 @@
 #include "lungate/backstore.h"
 #include "ops/metrics.h"
 
+struct scsi_lu;
+
 /* An opened storage object (backstore instance). */
 struct lg_storage {
   char *name;                        /* storage object name */
@@ -40,6 +42,10 @@ struct lg_storage {
   pthread_rwlock_t io_lock;
   /* RESERVE(6/10): the I_T nexus (a session's scsi_nexus) holding the LU */
   _Atomic uintptr_t reserved_by;
+  /* SCSI state of the logical unit (persistent reservations, unit attentions,
+   * mode pages), made on first use by the SCSI layer; NULL until then */
+  struct scsi_lu *_Atomic lu;
+  char *pr_file;                     /* APTPL state file, or NULL: APTPL refused */
   /* shared by the models that define it alike: a reload keeps it open */
   atomic_int refs;                   /* models holding it */
   json_t *def;                       /* its storage_objects entry */

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "backends/cow.h"
+#include "scsi/scsi.h"
 #include "target/model.h"
 #include "util/log.h"
 
@@ -67,6 +68,7 @@ static void put_locked(struct lg_overlay *o)
     }
   o->tmpl->ops->close(o->view.h);
   pthread_rwlock_destroy(&o->view.io_lock);
+  scsi_lu_free(&o->view);
   free(o->initiator);
   free(o);
 }
@@ -105,6 +107,8 @@ static struct lg_overlay *overlay_open(struct lg_storage *tmpl, const char *init
   o->tmpl = tmpl;
   o->view = *tmpl;
   lg_io_lock_init(&o->view.io_lock); /* its own, not a copy of the template's */
+  o->view.lu = NULL;               /* its own SCSI state, made on first use */
+  o->view.pr_file = NULL;          /* no APTPL for a per-initiator disk */
   o->view.h = h;
   o->view.per_initiator = false;
   o->view.readonly = !tmpl->ops->can_write(h);

@@ -16,12 +16,12 @@ source "$(dirname "$0")/cunit.sh"
 require_cmd iscsi-test-cu
 
 # Suites that must run every test (none skipped) on this gateway.
-MUST_RUN=(iSCSIcmdsn iSCSIdatasn iSCSIResiduals iSCSITMF MultipathIO)
+MUST_RUN=(iSCSIcmdsn iSCSIdatasn iSCSIResiduals iSCSITMF MultipathIO
+	PrinReadKeys PrinServiceactionRange PrinReportCapabilities ProutRegister ProutReserve
+	ProutClear ProutPreempt Reserve6)
 # Tests allowed to fail, each until the named work lands; delete an entry as
 # soon as it passes (the test says so).
-#   MultipathIO.Reset: wants the unit attention a LUN reset raises on every
-#   path (SPC-4 6.x "power on, reset": issue 7's unit-attention work).
-KNOWN_FAILURES=(MultipathIO.Reset)
+KNOWN_FAILURES=()
 
 IQN=$LG_IQN_PREFIX:compliance-all
 IMG=$LG_TMP/disk.img
