@@ -18,7 +18,8 @@ require_cmd iscsi-test-cu
 # Suites that must run every test (none skipped) on this gateway.
 MUST_RUN=(iSCSIcmdsn iSCSIdatasn iSCSIResiduals iSCSITMF MultipathIO
 	PrinReadKeys PrinServiceactionRange PrinReportCapabilities ProutRegister ProutReserve
-	ProutClear ProutPreempt Reserve6)
+	ProutClear ProutPreempt Reserve6 WriteAtomic16 OrWrite ExtendedCopy ReceiveCopyResults)
+
 # Tests allowed to fail, each until the named work lands; delete an entry as
 # soon as it passes (the test says so).
 KNOWN_FAILURES=()
