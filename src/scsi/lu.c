@@ -167,6 +167,19 @@ bool lu_pr_conflict(const struct scsi_task *t)
   return c;
 }
 
+bool lu_pr_blocks(struct lg_storage *so, const struct scsi_nexus *nx, bool write)
+{
+  struct scsi_lu *lu = atomic_load(&so->lu);
+  if (!lu || !nx || !atomic_load(&lu->pr_active))
+    return false;
+  /* judged as the READ(16) or WRITE(16) the copy amounts to on that LU */
+  const uint8_t cdb[16] = { write ? 0x8a : 0x88 };
+  pthread_mutex_lock(&lu->lock);
+  bool c = pr_conflict(&lu->pr, &nx->id, cdb, write);
+  pthread_mutex_unlock(&lu->lock);
+  return c;
+}
+
 /* Unit attention for every nexus on the LU but one (NULL: all).  Under lock. */
 static void ua_others(struct scsi_lu *lu, const struct scsi_nexus *except, uint16_t asc)
 {

@@ -81,6 +81,9 @@ struct scsi_lu {
 int lu_enter(struct scsi_task *t);
 /* Does a persistent reservation forbid the command? */
 bool lu_pr_conflict(const struct scsi_task *t);
+/* Would a persistent reservation on so refuse nexus nx a read or a write of
+ * its blocks (EXTENDED COPY's source and destination)? */
+bool lu_pr_blocks(struct lg_storage *so, const struct scsi_nexus *nx, bool write);
 /* Take the nexus's oldest unit attention (REQUEST SENSE). */
 bool lu_take_ua(struct scsi_task *t, uint16_t *asc);
 bool lu_wce(struct lg_storage *so);

@@ -168,7 +168,8 @@ static int check_list(struct scsi_task *t, struct copy_target *tg, size_t *ntg,
       scsi_sense(t, SCSI_SENSE_DATA_PROTECT, ASC_WRITE_PROTECTED);
       return -1;
     }
-    if (reserved_by_other(t, s->src->so) || reserved_by_other(t, s->dst->so)) {
+    if (reserved_by_other(t, s->src->so) || reserved_by_other(t, s->dst->so) ||
+        lu_pr_blocks(s->src->so, t->nexus, false) || lu_pr_blocks(s->dst->so, t->nexus, true)) {
       t->status = SCSI_STATUS_RESERVATION_CONFLICT;
       return -1;
     }

@@ -4,11 +4,14 @@
 # RESULTS reports the copy; a copy within one LUN that overlaps itself moves
 # the data like memmove; a copy onto a read-only LUN is refused (DATA
 # PROTECT) and one to a designator no LUN of the session has is aborted
-# (COPY ABORTED), both leaving the files untouched.
+# (COPY ABORTED), both leaving the files untouched; a copy onto a LUN another
+# initiator holds with a persistent Write Exclusive reservation, or from one
+# it holds Exclusive Access, is a RESERVATION CONFLICT.
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
 require_cmd cmp dd
 [[ -x ${XCOPY_CLIENT:-} ]] || fail "XCOPY_CLIENT (lg-xcopy-client) is not set"
+[[ -x ${PRCLIENT:-} ]] || fail "PRCLIENT (lungate_it_prclient) is not set"
 
 IQN=$LG_IQN_PREFIX:xcopy
 A=$LG_TMP/a.img
@@ -69,6 +72,21 @@ grep -qx 'xcopy: CHECK CONDITION key=0x7 asc=0x27 ascq=0x00' <<<"$out" ||
 out=$(xcopy 2 0 0 -1 0 64 10) || fail "lg-xcopy-client failed: $out"
 grep -qx 'xcopy: CHECK CONDITION key=0xa asc=0x0d ascq=0x02' <<<"$out" ||
 	fail "a copy to an unknown designator was not aborted (COPY ABORTED, 0D/02): $out"
+
+# Persistent reservations of another initiator: Write Exclusive on LUN 1
+# refuses a copy onto it; Exclusive Access on LUN 0 refuses a copy from it.
+OTHER=$LG_IQN_PREFIX:pr-holder
+pr() { run "$PRCLIENT" "iscsi://127.0.0.1:$PORT/$IQN/$1" "$OTHER" "${@:2}"; }
+cp "$B" "$LG_TMP/b.before-pr"
+[[ $(pr 1 register 0xabc) == GOOD && $(pr 1 reserve 0xabc 1) == GOOD ]] || fail "reserving LUN 1 (WE) failed"
+out=$(xcopy 2 0 0 1 0 64 11) || fail "lg-xcopy-client failed: $out"
+grep -qx 'xcopy: status 0x18' <<<"$out" || fail "a copy onto LUN 1, Write Exclusive by another initiator, was not a RESERVATION CONFLICT: $out"
+cmp "$LG_TMP/b.before-pr" "$B" || fail "a refused copy changed LUN 1's file"
+[[ $(pr 0 register 0xdef) == GOOD && $(pr 0 reserve 0xdef 3) == GOOD ]] || fail "reserving LUN 0 (EA) failed"
+out=$(xcopy 2 0 0 2 0 64 12) || fail "lg-xcopy-client failed: $out"
+grep -qx 'xcopy: status 0x18' <<<"$out" || fail "a copy from LUN 0, Exclusive Access by another initiator, was not a RESERVATION CONFLICT: $out"
+cmp "$LG_TMP/c.orig" "$C" || fail "a refused copy changed LUN 2's file"
+
 cmp "$LG_TMP/ro.orig" "$RO" || fail "the read-only LUN's file changed"
 cmp "$LG_TMP/c.orig" "$C" || fail "LUN 2's file (the copy manager, never a copy target) changed"
 assert_alive
