@@ -211,7 +211,7 @@ size_t spc_mode_page(struct lg_storage *so, uint8_t *p, uint8_t code, int pc)
 {
   switch (code) {
   case 0x08: /* caching */
-    if ((so->device_type == LG_DEV_CD))
+    if (so->device_type == LG_DEV_CD)
       return 0;
     memset(p, 0, 20);
     p[0] = 0x08;
@@ -222,7 +222,7 @@ size_t spc_mode_page(struct lg_storage *so, uint8_t *p, uint8_t code, int pc)
       p[2] = 0x04;                 /* WCE: writes are cached until SYNCHRONIZE CACHE */
     return 20;
   case 0x2a: /* MM capabilities and mechanical status: a CD's */
-    return (so->device_type == LG_DEV_CD) ? mmc_mode_page_capabilities(p, pc) : 0;
+    return so->device_type == LG_DEV_CD ? mmc_mode_page_capabilities(p, pc) : 0;
   case 0x0a: /* control */
     memset(p, 0, 12);
     p[0] = 0x0a;
