@@ -126,6 +126,10 @@ lg_cleanup() {
 			sleep 0.1
 		done
 		if pid_alive "$p"; then
+			# timeout(1) passes SIGTERM on to its command and waits; a
+			# command that ignores it (iscsi-perf retrying a gone gateway)
+			# would outlive a killed timeout: kill its children first
+			pkill -KILL -P "$p" 2>/dev/null || true
 			kill -KILL "$p" 2>/dev/null || true
 		fi
 		wait "$p" 2>/dev/null || true
