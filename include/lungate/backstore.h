@@ -78,6 +78,14 @@ struct lg_backstore_ops {
    * the data).  Lets the transport answer cached reads at once, on the
    * thread that received them, with no hand-off to a worker. */
   int (*pread_nowait)(void *h, void *buf, size_t count, uint64_t offset);
+
+  /* Optional: start ->pread and return at once: 0 when started, then
+   * done(arg, 0 or -errno) is called exactly once, on any thread (the
+   * backstore's own, usually), and must not block; -errno when not started
+   * (done is not called).  Lets the transport keep many reads of a remote
+   * backstore in flight without a worker waiting on each. */
+  int (*pread_async)(void *h, void *buf, size_t count, uint64_t offset,
+                     void (*done)(void *arg, int result), void *arg);
 };
 
 /* The registry: every backstore compiled in, looked up by plugin name. */

@@ -24,8 +24,8 @@ const char *lg_ctl_abspath(const char *path, char *buf, size_t len)
   char cwd[PATH_MAX];
   if (*path == '/' || !getcwd(cwd, sizeof cwd))
     snprintf(buf, len, "%s", path);
-  else
-    snprintf(buf, len, "%s/%s", cwd, path);
+  else if (snprintf(buf, len, "%s/%s", cwd, path) >= (int)len)
+    snprintf(buf, len, "%s", path); /* too long to make absolute: leave it as given */
   return buf;
 }
 

@@ -181,8 +181,9 @@ static int open_listener(struct lg_server *s, const char *spec, bool v6only, cha
   if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 128) < 0)
     goto fail;
   s->lfd[s->n_listen] = fd;
-  snprintf(s->lname[s->n_listen], sizeof s->lname[0],
-           ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+  if (snprintf(s->lname[s->n_listen], sizeof s->lname[0],
+               ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port) < 0)
+    s->lname[s->n_listen][0] = '\0'; /* a name for logs only; a long one is cut */
   s->n_listen++;
   return 0;
 fail: {

@@ -7,6 +7,7 @@
  * free list and state changes; task_cond is signalled when a task is freed.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,8 +313,17 @@ static void task_respond(struct iscsi_task *t)
 
 void iscsi_task_run(struct iscsi_task *t)
 {
-  scsi_exec(&t->scsi);
+  if (!t->scsi.async_done) /* else it has run already (task_async_done) */
+    scsi_exec(&t->scsi);
   task_respond(t);
+}
+
+/* A command started with scsi_exec_async has run (on the backstore's
+ * thread, which must not wait for the initiator to read): a worker sends
+ * the answer. */
+static void task_async_done(struct scsi_task *st)
+{
+  iscsi_workq_push((struct iscsi_task *)((char *)st - offsetof(struct iscsi_task, scsi)));
 }
 
 /* Run a complete command: on the receiving thread when it is the
@@ -322,7 +332,10 @@ void iscsi_task_run(struct iscsi_task *t)
  * back), or when it is a read the page cache answers at once (no waiting
  * for a device, so deep queues of cached reads need no hand-off either);
  * else on the worker pool, so that a deep queue runs in parallel and a task
- * management request right behind a command still finds it. */
+ * management request right behind a command still finds it.  A read the
+ * backstore can run without a thread waiting on it (NBD, qcow2) is started
+ * here and answered by a worker when it completes, so a deep queue of them
+ * holds no worker. */
 static void task_queue(struct iscsi_task *t)
 {
   struct iscsi_conn *c = t->conn;
@@ -334,7 +347,7 @@ static void task_queue(struct iscsi_task *t)
     iscsi_task_run(t);
   else if (scsi_exec_nowait(&t->scsi))
     task_respond(t);
-  else
+  else if (!scsi_exec_async(&t->scsi, task_async_done))
     iscsi_workq_push(t);
 }
 

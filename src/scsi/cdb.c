@@ -285,6 +285,14 @@ bool scsi_exec_nowait(struct scsi_task *t)
   return t->op->exec == sbc_read && sbc_read_nowait(t);
 }
 
+bool scsi_exec_async(struct scsi_task *t, void (*done)(struct scsi_task *t))
+{
+  if (t->op->exec != sbc_read ||
+      (t->lun_nexus && atomic_load(&t->lun_nexus->epoch) != t->epoch)) /* scsi_exec's */
+    return false;
+  return sbc_read_async(t, done);
+}
+
 void scsi_reply(struct scsi_task *t, const void *data, size_t n, uint32_t alloc_len)
 {
   if (n > alloc_len)

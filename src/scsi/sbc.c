@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <pthread.h>
+#include <time.h>
 
 #include "scsi/scsi_int.h"
 
@@ -146,6 +147,51 @@ bool sbc_read_nowait(struct scsi_task *t)
   return true;
 }
 
+static void read_async_done(void *arg, int r)
+{
+  struct scsi_task *t = arg;
+  struct lg_storage *so = t->lun->so;
+  if (r < 0) {
+    t->data_in_len = 0;
+    scsi_sense_errno(t, r, false);
+  } else {
+    t->data_in_len = t->spdtl;
+  }
+  atomic_fetch_sub(&so->async_reads, 1);
+  t->async_done(t);
+}
+
+bool sbc_read_async(struct scsi_task *t, void (*done)(struct scsi_task *t))
+{
+  struct lg_storage *so = t->lun->so;
+  uint32_t n = t->spdtl < t->bufcap ? t->spdtl : t->bufcap;
+  if (!n || !so->ops->pread_async)
+    return false;
+  /* the read holds io_lock shared in spirit until it completes: it counts
+   * in async_reads, which an exclusive holder waits to see drained */
+  if (pthread_rwlock_tryrdlock(&so->io_lock))
+    return false;
+  atomic_fetch_add(&so->async_reads, 1);
+  t->async_done = done;
+  int r = so->ops->pread_async(so->h, t->buf, n, t->lba * so->block_size, read_async_done, t);
+  pthread_rwlock_unlock(&so->io_lock);
+  if (r < 0) {
+    atomic_fetch_sub(&so->async_reads, 1);
+    t->async_done = NULL;
+    return false; /* sbc_read on a worker tries again and reports it */
+  }
+  return true;
+}
+
+/* io_lock, exclusively: also wait for the reads started asynchronously to
+ * complete (no new one starts while a writer holds or awaits the lock). */
+static void io_lock_exclusive(struct lg_storage *so)
+{
+  pthread_rwlock_wrlock(&so->io_lock);
+  while (atomic_load(&so->async_reads))
+    nanosleep(&(struct timespec){ .tv_nsec = 50000 }, NULL);
+}
+
 /* Write the data-out buffer; exclusive: no other command touches the LU
  * meanwhile (WRITE ATOMIC). */
 static void write_buf(struct scsi_task *t, bool exclusive)
@@ -154,7 +200,7 @@ static void write_buf(struct scsi_task *t, bool exclusive)
     return;
   struct lg_storage *so = t->lun->so;
   if (exclusive)
-    pthread_rwlock_wrlock(&so->io_lock);
+    io_lock_exclusive(so);
   else
     pthread_rwlock_rdlock(&so->io_lock);
   int r = so->ops->pwrite(so->h, t->buf, t->spdtl, t->lba * so->block_size, t->bs_flags);
@@ -213,7 +259,7 @@ static void read_modify_write(struct scsi_task *t, int (*fn)(struct scsi_task *t
     scsi_sense_errno(t, -ENOMEM, true);
     return;
   }
-  pthread_rwlock_wrlock(&so->io_lock);
+  io_lock_exclusive(so);
   int r = so->ops->pread(so->h, cur, len, off);
   if (r == 0 && fn(t, cur) == 0)
     r = so->ops->pwrite(so->h, cur, len, off, t->bs_flags);

@@ -124,6 +124,9 @@ struct scsi_task {
   uint8_t status;
   uint8_t sense_len;
   uint8_t sense[SCSI_SENSE_MAX];
+
+  /* scsi_exec_async: called when the command has run */
+  void (*async_done)(struct scsi_task *t);
 };
 
 /* Decode and validate; 0 when the command may proceed (then spdtl/dir are set),
@@ -139,6 +142,13 @@ void scsi_exec(struct scsi_task *t);
  * (a READ the backstore has in the page cache): true when it ran, as
  * scsi_exec would have; false when the task is as it was, for scsi_exec. */
 bool scsi_exec_nowait(struct scsi_task *t);
+
+/* Start a parsed command that the backstore can run without a thread
+ * waiting on it (a READ of a remote backstore, ->pread_async): true when
+ * started, and done(t) is then called once it has run, as scsi_exec would
+ * have left it, on another thread and with nothing else to wait for; false
+ * when the task is as it was, for scsi_exec. */
+bool scsi_exec_async(struct scsi_task *t, void (*done)(struct scsi_task *t));
 
 /* Fill CHECK CONDITION with fixed-format sense. */
 void scsi_sense(struct scsi_task *t, uint8_t key, uint16_t asc_ascq);

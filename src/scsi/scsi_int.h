@@ -109,6 +109,7 @@ int sbc_parse_verify(struct scsi_task *t);
 int sbc_parse_sync(struct scsi_task *t);
 void sbc_read(struct scsi_task *t);
 bool sbc_read_nowait(struct scsi_task *t);  /* from the page cache, or false */
+bool sbc_read_async(struct scsi_task *t, void (*done)(struct scsi_task *t));
 void sbc_write(struct scsi_task *t);
 void sbc_verify(struct scsi_task *t);
 void sbc_sync_cache(struct scsi_task *t);

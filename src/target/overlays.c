@@ -107,6 +107,7 @@ static struct lg_overlay *overlay_open(struct lg_storage *tmpl, const char *init
   o->tmpl = tmpl;
   o->view = *tmpl;
   lg_io_lock_init(&o->view.io_lock); /* its own, not a copy of the template's */
+  atomic_init(&o->view.async_reads, 0);
   o->view.lu = NULL;               /* its own SCSI state, made on first use */
   o->view.pr_file = NULL;          /* no APTPL for a per-initiator disk */
   o->view.h = h;

@@ -99,17 +99,26 @@ poll_ok "LUN 1 after the server stopped shutting down" "$NBD_RECOVER_SECS" "$L1"
 
 # ---- LUN 2: a flaky server ----
 qio_ok "write to the flaky LUN (only reads fail)" "$L2" -c 'write -P 0x81 0 1M' -c flush
-cmds=()
-for ((i = 0; i < 40; i++)); do cmds+=(-c "read -P 0x81 $((i * 16384)) 16384"); done
-out=$(timeout --kill-after=5 "$((NBD_FAIL_SECS * 4))" qemu-io -f raw "$L2" "${cmds[@]}" 2>&1) || true
-good=$(grep -c '^read 16384/16384 bytes' <<<"$out" || true)
-bad=$(grep -c '^read failed: Input/output error' <<<"$out" || true)
-sense=$(grep -c 'SENSE KEY:.*(3) ASCQ:.*(0x1100)' <<<"$out" || true)
-! grep -qi 'verification failed' <<<"$out" || fail "the flaky LUN returned wrong data: $out"
-((good + bad == 40)) || fail "the flaky LUN: $good reads good and $bad failed of 40: $out"
-((good > 0 && bad > 0)) || fail "the flaky LUN: $good good and $bad failed reads at a 25% error rate: $out"
-((sense == bad)) || fail "the flaky LUN: $bad reads failed but $sense with MEDIUM ERROR 11 00: $out"
-log "flaky LUN: $good reads good, $bad failed with MEDIUM ERROR / UNRECOVERED READ ERROR"
+# flaky_reads HOW VERB FAILED-LINE: 40 reads of 16 KiB (VERB read: one at a
+# time; aio_read: all in flight at once, started asynchronously on the NBD
+# connections and answered from their completions) must each return the
+# data or fail with MEDIUM ERROR, and some of each.
+flaky_reads() {
+	local how=$1 verb=$2 failed=$3 cmds=() out good bad sense
+	for ((i = 0; i < 40; i++)); do cmds+=(-c "$verb -P 0x81 $((i * 16384)) 16384"); done
+	[[ $verb == aio_read ]] && cmds+=(-c aio_flush)
+	out=$(timeout --kill-after=5 "$((NBD_FAIL_SECS * 4))" qemu-io -f raw "$L2" "${cmds[@]}" 2>&1) || true
+	good=$(grep -c '^read 16384/16384 bytes' <<<"$out" || true)
+	bad=$(grep -c "^$failed failed: Input/output error" <<<"$out" || true)
+	sense=$(grep -c 'SENSE KEY:.*(3) ASCQ:.*(0x1100)' <<<"$out" || true)
+	! grep -qi 'verification failed' <<<"$out" || fail "the flaky LUN ($how) returned wrong data: $out"
+	((good + bad == 40)) || fail "the flaky LUN ($how): $good reads good and $bad failed of 40: $out"
+	((good > 0 && bad > 0)) || fail "the flaky LUN ($how): $good good and $bad failed reads at a 25% error rate: $out"
+	((sense == bad)) || fail "the flaky LUN ($how): $bad reads failed but $sense with MEDIUM ERROR 11 00: $out"
+	log "flaky LUN ($how): $good reads good, $bad failed with MEDIUM ERROR / UNRECOVERED READ ERROR"
+}
+flaky_reads "one at a time" read read
+flaky_reads "40 in flight" aio_read readv
 
 assert_alive
 stop_lungate

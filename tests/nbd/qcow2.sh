@@ -103,4 +103,24 @@ out=$(qemu-io -r -f qcow2 "$LG_TMP/a.qcow2" -c 'read -P 0xa1 512 512' -c 'read -
 ! grep -Eqi 'fail|error' <<<"$out" || fail "qemu-io on a.qcow2 does not see the writes: $out"
 [[ $(sha "$LG_TMP/r.qcow2") == "$ro_sha" ]] || fail "the read-only qcow2 file changed"
 image_equals "read-only object r" qcow2 "$LG_TMP/r.qcow2" "$RAW"
+
+# A qemu-nbd that cannot use --aio=io_uring (built without it, or a sandbox
+# that forbids it) exits at once: the gateway runs it again with
+# --aio=threads, and the LUN works.
+mkdir -p "$LG_TMP/fakebin"
+cat >"$LG_TMP/fakebin/qemu-nbd" <<EOF
+#!/bin/bash
+for a; do [[ \$a == --aio=io_uring ]] && { echo "qemu-nbd: io_uring refused (test)" >&2; exit 1; }; done
+exec $(command -v qemu-nbd) "\$@"
+EOF
+chmod +x "$LG_TMP/fakebin/qemu-nbd"
+write_config "$CFG" "$IQN" "/backstores/qcow2/r" "$(so_qcow2 r "$LG_TMP/r.qcow2" '"readonly": true')"
+PATH=$LG_TMP/fakebin:$PATH start_lungate -c "$CFG"
+read_lun "$(lun_url 0)" "$LG_TMP/got.raw"
+same_file "the read-only LUN with a qemu-nbd without io_uring" "$RAW" "$LG_TMP/got.raw"
+[[ $(cmdline "$(child_for "$LG_TMP/r.qcow2")") == *--aio=threads* ]] ||
+	fail "the qemu-nbd that refused io_uring does not run with --aio=threads: $(cmdline "$(child_for "$LG_TMP/r.qcow2")")"
+grep -q 'exited at start with --aio=io_uring' "$LG_LOG" ||
+	fail "the gateway's log does not say why qemu-nbd runs with --aio=threads"
+stop_lungate
 log "PASS"
