@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "scsi/scsi.h"
+#include "run_suite.h"
 
 #define BS 512u
 #define NB 16u
@@ -192,9 +193,5 @@ int main(void)
   tcase_add_test(tc, test_orwrite_is_atomic);
   tcase_add_test(tc, test_caw_is_atomic);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return lg_run_suite(s);
 }

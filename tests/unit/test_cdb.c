@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "scsi/scsi.h"
+#include "run_suite.h"
 
 #define BLOCKS 1000ull
 
@@ -185,9 +186,5 @@ int main(void)
   tcase_add_loop_test(tc, test_parse, 0, sizeof rows / sizeof rows[0]);
   tcase_add_test(tc, test_replies);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return lg_run_suite(s);
 }

@@ -13,6 +13,7 @@
 #include "backends/common.h"
 #include "backends/cow.h"
 #include "util/log.h"
+#include "run_suite.h"
 
 static const struct { const char *name, *stem; } esc_rows[] = {
   { "iqn.2025-10.org.school:pc1", "iqn.2025-10.org.school:pc1" },
@@ -234,9 +235,5 @@ int main(void)
   tcase_add_test(io, test_quota_and_identity);
   tcase_set_timeout(io, 30);
   suite_add_tcase(s, io);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return lg_run_suite(s);
 }

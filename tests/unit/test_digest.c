@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "iscsi/pdu.h"
+#include "run_suite.h"
 
 /* An iSCSI SCSI Read (10) Command PDU, RFC 3720 B.4. */
 static const uint8_t read10_pdu[48] = {
@@ -89,9 +90,5 @@ int main(void)
   tcase_add_loop_test(tc, test_vectors, 0, sizeof rows / sizeof rows[0]);
   tcase_add_loop_test(tc, test_pieces, 0, sizeof rows / sizeof rows[0]);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return lg_run_suite(s);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "iscsi/keys.h"
+#include "run_suite.h"
 
 static const struct {
   const char *key, *value;
@@ -142,9 +143,5 @@ int main(void)
   tcase_add_loop_test(tc, test_parse, 0, sizeof parse_rows / sizeof parse_rows[0]);
   tcase_add_test(tc, test_parse_limits);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return lg_run_suite(s);
 }

@@ -7,6 +7,7 @@
 
 #include "ops/metrics.h"
 #include "util/log.h"
+#include "run_suite.h"
 
 static const struct {
   const char *in;
@@ -120,9 +121,5 @@ int main(void)
   tcase_add_test(tc, test_levels);
   tcase_add_test(tc, test_counters);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return lg_run_suite(s);
 }

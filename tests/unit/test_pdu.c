@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "iscsi/iscsi.h"
+#include "run_suite.h"
 
 static const struct { uint8_t lun[8]; bool ok; uint64_t value; } lun_rows[] = {
   { { 0, 0 }, true, 0 },
@@ -294,9 +295,5 @@ int main(void)
   tcase_add_test(rx, test_pdu_before_login);
   tcase_add_test(rx, test_digests);
   suite_add_tcase(s, rx);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return lg_run_suite(s);
 }

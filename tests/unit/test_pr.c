@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "scsi/pr.h"
+#include "run_suite.h"
 
 /* nexus 0 and 1: two initiators; nexus 2: initiator 0 with another ISID */
 static struct pr_id ids[3];
@@ -318,9 +319,5 @@ int main(void)
   tcase_add_test(tc, test_pr_in);
   tcase_add_test(tc, test_aptpl_file);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? 1 : 0;
+  return lg_run_suite(s);
 }

@@ -10,6 +10,7 @@
 
 #include "scsi/scsi.h"
 #include "scsi/ua.h"
+#include "run_suite.h"
 
 /* ---- the queue ---- */
 
@@ -308,9 +309,5 @@ int main(void)
   tcase_add_test(tl, test_lu_reset_and_abort);
   tcase_add_test(tl, test_preempt);
   suite_add_tcase(s, tl);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return lg_run_suite(s);
 }
