@@ -117,6 +117,14 @@ bg_start() {
 lg_cleanup() {
 	local rc=$? p i
 	trap - EXIT
+	# Only our own children: pid_max is 32768 here and the hostile tests
+	# fork thousands of processes, so a recorded pid that has ended may
+	# belong to another test's gateway by now.
+	local mine=()
+	for p in "${LG_PIDS[@]}"; do
+		[[ $(ps -o ppid= -p "$p" 2>/dev/null | tr -d ' ') == "$$" ]] && mine+=("$p")
+	done
+	LG_PIDS=("${mine[@]}")
 	for p in "${LG_PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null || true
 	done
