@@ -15,6 +15,8 @@
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 
+#include "client.h"
+
 static size_t unhex(const char *s, unsigned char *out, size_t max)
 {
   size_t n = 0;
@@ -51,17 +53,10 @@ int main(int argc, char **argv)
     t->xfer_dir = SCSI_XFER_READ;
     t->expxferlen = atoi(argv[5]);
   }
-  struct iscsi_context *iscsi = iscsi_create_context("iqn.2025-10.org.lungate.test:raw-cdb");
+  struct iscsi_context *iscsi = lg_client_login("lg-raw-cdb", "iqn.2025-10.org.lungate.test:raw-cdb",
+                                                argv[1], argv[2], lun, 30);
   if (!iscsi)
     return 1;
-  iscsi_set_targetname(iscsi, argv[2]);
-  iscsi_set_session_type(iscsi, ISCSI_SESSION_NORMAL);
-  iscsi_set_header_digest(iscsi, ISCSI_HEADER_DIGEST_NONE);
-  iscsi_set_timeout(iscsi, 30);
-  if (iscsi_full_connect_sync(iscsi, argv[1], lun) != 0) {
-    fprintf(stderr, "lg-raw-cdb: login: %s\n", iscsi_get_error(iscsi));
-    return 1;
-  }
   if (!iscsi_scsi_command_sync(iscsi, lun, t, data.size ? &data : NULL)) {
     fprintf(stderr, "lg-raw-cdb: command: %s\n", iscsi_get_error(iscsi));
     return 1;

@@ -17,6 +17,8 @@
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 
+#include "client.h"
+
 static void die(const char *what, struct iscsi_context *iscsi)
 {
   fprintf(stderr, "lg-xcopy-client: %s: %s\n", what, iscsi ? iscsi_get_error(iscsi) : "");
@@ -63,15 +65,11 @@ int main(int argc, char **argv)
   uint64_t src_lba = strtoull(argv[5], NULL, 0), dst_lba = strtoull(argv[7], NULL, 0);
   unsigned nblocks = (unsigned)strtoul(argv[8], NULL, 0), list_id = (unsigned)atoi(argv[9]);
 
-  struct iscsi_context *iscsi = iscsi_create_context("iqn.2025-10.org.lungate.test:xcopy-client");
+  struct iscsi_context *iscsi = lg_client_login("lg-xcopy-client",
+                                                "iqn.2025-10.org.lungate.test:xcopy-client",
+                                                argv[1], argv[2], cmd_lun, 60);
   if (!iscsi)
-    die("iscsi_create_context", NULL);
-  iscsi_set_targetname(iscsi, argv[2]);
-  iscsi_set_session_type(iscsi, ISCSI_SESSION_NORMAL);
-  iscsi_set_header_digest(iscsi, ISCSI_HEADER_DIGEST_NONE);
-  iscsi_set_timeout(iscsi, 60);
-  if (iscsi_full_connect_sync(iscsi, argv[1], cmd_lun) != 0)
-    die("login", iscsi);
+    return 1;
 
   unsigned char p[16 + 64 + 28] = { 0 };
   p[0] = (unsigned char)list_id;                 /* LIST ID USAGE 00b: status kept */
