@@ -653,6 +653,21 @@ static int cow_pread_nowait(void *hv, void *buf, size_t count, uint64_t offset)
   return cow_read(hv, buf, count, offset, true);
 }
 
+/* A range no client write has touched is the base's: sent from its
+ * mapping.  A write landing meanwhile goes to the overlay, so what is sent
+ * is the data as it was before that write, as with a read that ran first. */
+static const void *cow_map_cached(void *hv, size_t count, uint64_t offset)
+{
+  struct cow *c = hv;
+  if (!c->bops->map_cached || count == 0)
+    return NULL;
+  if (c->fd >= 0)
+    for (uint64_t b = offset / c->block; b * c->block < offset + count; b++)
+      if (bit_get(c, b))
+        return NULL;
+  return c->bops->map_cached(c->bh, count, offset);
+}
+
 /* First write into block b: fill the block from the base around the new data. */
 static int copy_up(struct cow *c, uint64_t b, const uint8_t *data, uint64_t off_in_block,
                    size_t n)
@@ -878,6 +893,7 @@ const struct lg_backstore_ops lg_cow_backstore = {
   .can_extents = cow_can_true,
   .pread = cow_pread,
   .pread_nowait = cow_pread_nowait,
+  .map_cached = cow_map_cached,
   .pwrite = cow_pwrite,
   .flush = cow_flush,
   .trim = cow_trim,

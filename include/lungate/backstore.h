@@ -79,6 +79,16 @@ struct lg_backstore_ops {
    * thread that received them, with no hand-off to a worker. */
   int (*pread_nowait)(void *h, void *buf, size_t count, uint64_t offset);
 
+  /* Optional: the bytes [offset, offset+count) in memory, for the transport
+   * to send without copying them first: a read-only mapping of the image,
+   * handed out only when the page cache holds the whole range (so that the
+   * sender does not wait for a device); NULL when it does not, or for a
+   * range this backstore cannot map.  The pointer stays valid until ->close
+   * and shows concurrent writes, as ->pread would.  Only the kernel may read
+   * through it (sendmsg): a file truncated behind the gateway's back makes
+   * a user-space read of the mapping fault, where the kernel returns EFAULT. */
+  const void *(*map_cached)(void *h, size_t count, uint64_t offset);
+
   /* Optional: start ->pread and return at once: 0 when started, then
    * done(arg, 0 or -errno) is called exactly once, on any thread (the
    * backstore's own, usually), and must not block; -errno when not started

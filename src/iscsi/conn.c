@@ -154,20 +154,27 @@ int iscsi_tx_add(struct iscsi_conn *c, struct iovec *iov, int n, unsigned slot,
   return n;
 }
 
-int iscsi_tx_locked(struct iscsi_conn *c, struct iovec *iov, int n)
+/* sendmsg until *np iovecs are sent, or with MSG_DONTWAIT until the socket
+ * is full (1: *iovp and *np say what is left). */
+static int tx(struct iscsi_conn *c, struct iovec **iovp, int *np, int flags)
 {
+  struct iovec *iov = *iovp;
+  int n = *np, ret = 0;
   if (c->send_failed)
     return -1;
   while (n > 0) {
     struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-    ssize_t r = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+    ssize_t r = sendmsg(c->fd, &mh, MSG_NOSIGNAL | flags);
     if (r < 0) {
       if (errno == EINTR)
         continue;
+      if ((flags & MSG_DONTWAIT) && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        ret = 1;
+        break;
+      }
       lg_kv(LG_INFO, "send failed; closing the connection", "peer=%s err=%s", c->peer,
             LG_Q(strerror(errno)));
-      c->send_failed = true;
-      iscsi_conn_shutdown(c);
+      iscsi_conn_fail(c);
       return -1;
     }
     while (n > 0 && (size_t)r >= iov->iov_len) {
@@ -180,7 +187,25 @@ int iscsi_tx_locked(struct iscsi_conn *c, struct iovec *iov, int n)
       iov->iov_len -= (size_t)r;
     }
   }
-  return 0;
+  *iovp = iov;
+  *np = n;
+  return ret;
+}
+
+void iscsi_conn_fail(struct iscsi_conn *c)
+{
+  c->send_failed = true;
+  iscsi_conn_shutdown(c);
+}
+
+int iscsi_tx_locked(struct iscsi_conn *c, struct iovec *iov, int n)
+{
+  return tx(c, &iov, &n, 0);
+}
+
+int iscsi_tx_nowait(struct iscsi_conn *c, struct iovec **iov, int *n)
+{
+  return tx(c, iov, n, MSG_DONTWAIT);
 }
 
 int iscsi_send(struct iscsi_conn *c, uint8_t *bhs, const void *data, uint32_t len,

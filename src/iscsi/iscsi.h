@@ -221,6 +221,11 @@ void iscsi_conn_shutdown(struct iscsi_conn *c);
 void iscsi_fill_sn(struct iscsi_conn *c, uint8_t *bhs, enum iscsi_sn_mode mode);
 /* Write iovecs fully (under send_lock); -1 and the connection is shut down on failure. */
 int iscsi_tx_locked(struct iscsi_conn *c, struct iovec *iov, int n);
+/* As iscsi_tx_locked, but only what the socket takes without waiting: 0 when
+ * all is sent, 1 when *iov and *n were moved on to what is left. */
+int iscsi_tx_nowait(struct iscsi_conn *c, struct iovec **iov, int *n);
+/* Give up on the connection after a failed send: nothing more is sent. */
+void iscsi_conn_fail(struct iscsi_conn *c);
 /* Append one PDU (bhs, data) to iov, with padding and digests; slot indexes tx_hdig/tx_ddig. */
 int iscsi_tx_add(struct iscsi_conn *c, struct iovec *iov, int n, unsigned slot,
                  uint8_t *bhs, const void *data, uint32_t len);

@@ -229,6 +229,30 @@ static int send_scsi_response(struct iscsi_task *t, uint32_t sent)
   return iscsi_send(c, bhs, sense, len, SN_STAT);
 }
 
+/* Data sent from the backstore's mapping (scsi.data_in) keeps the LU locked
+ * against atomic writes until the kernel has it; rather than wait for a
+ * full socket, or for another sender, with the LU locked: copy what is left
+ * into the task's buffer and send from there.  iov[0..n) is moved over. */
+static int data_in_to_buf(struct iscsi_task *t, struct iovec *iov, int n, uint32_t total)
+{
+  uintptr_t src = (uintptr_t)t->scsi.data_in;
+  lg_kv(LG_DEBUG, "socket full or busy; the rest of a cached read is sent from a copy",
+        "peer=%s itt=0x%08x", t->conn->peer, t->itt);
+  int r = scsi_data_in_release(&t->scsi, true);
+  if (r < 0) {
+    lg_kv(LG_ERROR, "read failed after it was found cached; closing the connection",
+          "peer=%s err=%s", t->conn->peer, LG_Q(strerror(-r)));
+    iscsi_conn_fail(t->conn);
+    return -1;
+  }
+  for (int i = 0; i < n; i++) {
+    uintptr_t b = (uintptr_t)iov[i].iov_base;
+    if (b >= src && b < src + total)
+      iov[i].iov_base = t->scsi.buf + (b - src);
+  }
+  return 0;
+}
+
 /* Data-In PDUs with the status in the last one (phase collapse). */
 static int send_data_in(struct iscsi_task *t, uint32_t total)
 {
@@ -242,7 +266,13 @@ static int send_data_in(struct iscsi_task *t, uint32_t total)
   uint32_t count;
   residual(t, total, &rflags, &count);
 
-  pthread_mutex_lock(&c->send_lock);
+  if (!t->scsi.data_in) {
+    pthread_mutex_lock(&c->send_lock);
+  } else if (pthread_mutex_trylock(&c->send_lock)) {
+    if (data_in_to_buf(t, NULL, 0, total) < 0)
+      return -1;
+    pthread_mutex_lock(&c->send_lock);
+  }
   while (off < total && r == 0) {
     int n = 0;
     unsigned k;
@@ -269,11 +299,17 @@ static int send_data_in(struct iscsi_task *t, uint32_t total)
       bhs_put32(bhs, BHS_DATASN, datasn++);
       bhs_put32(bhs, BHS_BUFFER_OFFSET, off);
       iscsi_fill_sn(c, bhs, last ? SN_STAT : SN_NONE);
-      n = iscsi_tx_add(c, iov, n, k, bhs, t->scsi.buf + off, len);
+      const uint8_t *src = t->scsi.data_in ? t->scsi.data_in : t->scsi.buf;
+      n = iscsi_tx_add(c, iov, n, k, bhs, src + off, len);
       off += len;
     }
-    r = iscsi_tx_locked(c, iov, n);
+    struct iovec *left = iov;
+    if (t->scsi.data_in && iscsi_tx_nowait(c, &left, &n) > 0)
+      r = data_in_to_buf(t, left, n, total);
+    if (r == 0 && n > 0)
+      r = iscsi_tx_locked(c, left, n);
   }
+  scsi_data_in_release(&t->scsi, false);
   pthread_mutex_unlock(&c->send_lock);
   return r;
 }
@@ -308,6 +344,7 @@ static void task_respond(struct iscsi_task *t)
     lg_stats_command(t->scsi.lun ? t->scsi.lun->stats : NULL, t->scsi.cdb[0], t->scsi.status,
                      sent, written, t->start_ns);
   }
+  scsi_data_in_release(&t->scsi, false); /* aborted, or sent from buf after all */
   task_free(t);
 }
 
@@ -326,16 +363,16 @@ static void task_async_done(struct scsi_task *st)
   iscsi_workq_push((struct iscsi_task *)((char *)st - offsetof(struct iscsi_task, scsi)));
 }
 
-/* Run a complete command: on the receiving thread when it is the
- * connection's only one and nothing else has arrived behind it (one command
- * at a time, as iPXE and QD1 clients send: no hand-off to a worker and
- * back), or when it is a read the page cache answers at once (no waiting
- * for a device, so deep queues of cached reads need no hand-off either);
- * else on the worker pool, so that a deep queue runs in parallel and a task
- * management request right behind a command still finds it.  A read the
- * backstore can run without a thread waiting on it (NBD, qcow2) is started
- * here and answered by a worker when it completes, so a deep queue of them
- * holds no worker. */
+/* Run a complete command on the receiving thread when it is a read the
+ * page cache answers at once (no waiting for a device, so deep queues of
+ * cached reads need no hand-off either; sent straight from the page cache
+ * where the backstore maps it), or when it is the connection's only one and
+ * nothing else has arrived behind it (one command at a time, as iPXE and
+ * QD1 clients send: no hand-off to a worker and back); else on the worker
+ * pool, so that a deep queue runs in parallel and a task management request
+ * right behind a command still finds it.  A read the backstore can run
+ * without a thread waiting on it (NBD, qcow2) is started here and answered
+ * by a worker when it completes, so a deep queue of them holds no worker. */
 static void task_queue(struct iscsi_task *t)
 {
   struct iscsi_conn *c = t->conn;
@@ -343,10 +380,10 @@ static void task_queue(struct iscsi_task *t)
   t->state = TASK_QUEUED;
   bool alone = atomic_load(&c->active) == 1 && !c->rx.more;
   pthread_mutex_unlock(&c->task_lock);
-  if (alone)
-    iscsi_task_run(t);
-  else if (scsi_exec_nowait(&t->scsi))
+  if (scsi_exec_nowait(&t->scsi))
     task_respond(t);
+  else if (alone)
+    iscsi_task_run(t);
   else if (!scsi_exec_async(&t->scsi, task_async_done))
     iscsi_workq_push(t);
 }
@@ -476,6 +513,7 @@ static int scsi_cmd_header(struct iscsi_conn *c)
     t->unsol_end = unsol < t->xfer ? unsol : t->xfer;
     t->r2t_next = t->unsol_end;
   } else if (st->dir == SCSI_DIR_IN) {
+    st->may_map = !c->params.data_digest; /* the digest would read the mapping */
     uint32_t n = st->spdtl < t->edtl ? st->spdtl : t->edtl;
     if (task_buf(t, n) < 0) {
       scsi_sense_errno(st, -ENOMEM, false);

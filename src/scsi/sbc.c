@@ -131,13 +131,25 @@ bool sbc_read_nowait(struct scsi_task *t)
 {
   struct lg_storage *so = t->lun->so;
   uint32_t n = t->spdtl < t->bufcap ? t->spdtl : t->bufcap;
-  if (n && !so->ops->pread_nowait)
+  bool map = t->may_map && so->ops->map_cached;
+  if (n && !so->ops->pread_nowait && !map)
     return false;
   if (n) {
     /* as sbc_read, but never wait here: a held or awaited exclusive lock
      * (an atomic write) sends the read to a worker */
     if (pthread_rwlock_tryrdlock(&so->io_lock))
       return false;
+    /* no copy at all: the data is sent from the page cache, and io_lock
+     * stays held until it is (scsi_data_in_release) */
+    t->data_in = map ? so->ops->map_cached(so->h, n, t->lba * so->block_size) : NULL;
+    if (t->data_in) {
+      t->data_in_len = t->spdtl;
+      return true;
+    }
+    if (!so->ops->pread_nowait) {
+      pthread_rwlock_unlock(&so->io_lock);
+      return false;
+    }
     int r = so->ops->pread_nowait(so->h, t->buf, n, t->lba * so->block_size);
     pthread_rwlock_unlock(&so->io_lock);
     if (r < 0)
@@ -145,6 +157,18 @@ bool sbc_read_nowait(struct scsi_task *t)
   }
   t->data_in_len = t->spdtl;
   return true;
+}
+
+int scsi_data_in_release(struct scsi_task *t, bool into_buf)
+{
+  if (!t->data_in)
+    return 0;
+  struct lg_storage *so = t->lun->so;
+  uint32_t n = t->spdtl < t->bufcap ? t->spdtl : t->bufcap;
+  int r = into_buf ? so->ops->pread(so->h, t->buf, n, t->lba * so->block_size) : 0;
+  pthread_rwlock_unlock(&so->io_lock);
+  t->data_in = NULL;
+  return r;
 }
 
 static void read_async_done(void *arg, int r)

@@ -119,6 +119,10 @@ struct scsi_task {
   uint32_t bufcap;                   /* bytes buf holds: min(spdtl, EDTL) */
   uint32_t data_in_len;              /* set by scsi_exec: bytes the command
                                         would return (may exceed bufcap) */
+  bool may_map;                      /* set by the transport: it only hands
+                                        Data-In to the kernel (no digest) */
+  const uint8_t *data_in;            /* when set, Data-In is here and not in
+                                        buf: see scsi_data_in_release() */
 
   /* result */
   uint8_t status;
@@ -142,6 +146,15 @@ void scsi_exec(struct scsi_task *t);
  * (a READ the backstore has in the page cache): true when it ran, as
  * scsi_exec would have; false when the task is as it was, for scsi_exec. */
 bool scsi_exec_nowait(struct scsi_task *t);
+
+/* A cached READ run by scsi_exec_nowait() on a task with may_map may leave
+ * its data in the backstore's mapping of the page cache (data_in) instead
+ * of copying it into buf; the LU then stays locked against atomic writes
+ * until the transport calls this, once the kernel holds the data (sendmsg
+ * returned) or, with into_buf, to have the data copied into buf after all
+ * (a send that would wait).  Does nothing when data_in is unset.  0, or
+ * -errno when into_buf's copy failed (the task's data is then lost). */
+int scsi_data_in_release(struct scsi_task *t, bool into_buf);
 
 /* Start a parsed command that the backstore can run without a thread
  * waiting on it (a READ of a remote backstore, ->pread_async): true when

@@ -62,8 +62,17 @@ static int mem_pwrite(void *h, const void *buf, size_t n, uint64_t off, unsigned
   return 0;
 }
 
+/* the page cache, as ->map_cached hands it out */
+static const void *mem_map(void *h, size_t n, uint64_t off)
+{
+  (void)h;
+  (void)n;
+  return disk + off;
+}
+
 static const struct lg_backstore_ops ops = { .name = "mem", .can_write = yes,
-                                             .pread = mem_pread, .pwrite = mem_pwrite };
+                                             .pread = mem_pread, .pwrite = mem_pwrite,
+                                             .map_cached = mem_map };
 static struct lg_storage so = { .name = "mem", .plugin = "mem", .ops = &ops,
                                 .size = sizeof disk, .block_size = BS, .serial = "1" };
 static struct lg_lun_view view = { .so = &so };
@@ -184,6 +193,76 @@ START_TEST(test_caw_is_atomic)
 }
 END_TEST
 
+static void *atomic_thread(void *arg)
+{
+  scsi_exec(&((struct cmd *)arg)->t);
+  pthread_mutex_lock(&mu);
+  other_done = true;
+  pthread_cond_broadcast(&cv);
+  pthread_mutex_unlock(&mu);
+  return NULL;
+}
+
+/* A cached read sent from the mapping: the data is not copied, and an
+ * atomic write waits until the transport says the kernel has the bytes. */
+START_TEST(test_mapped_read_holds_off_atomic_write)
+{
+  static struct cmd read, write;
+  memset(disk, 0xaa, sizeof disk);
+  prepare(&read, read10, 0);
+  read.t.may_map = true;
+  ck_assert(scsi_exec_nowait(&read.t));
+  ck_assert_ptr_eq(read.t.data_in, disk + 8 * BS);
+  ck_assert_uint_eq(read.t.data_in_len, NB * BS);
+  ck_assert(all(read.buf, NB * BS, 0)); /* not copied */
+
+  prepare(&write, write_atomic, 0xbb);
+  pthread_mutex_lock(&mu);
+  other_done = false;
+  pthread_mutex_unlock(&mu);
+  pthread_t th;
+  ck_assert_int_eq(pthread_create(&th, NULL, atomic_thread, &write), 0);
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += 1;
+  pthread_mutex_lock(&mu);
+  while (!other_done && !pthread_cond_timedwait(&cv, &mu, &until))
+    ;
+  bool early = other_done;
+  pthread_mutex_unlock(&mu);
+  ck_assert_msg(!early, "WRITE ATOMIC ran while a mapped read was being sent");
+  ck_assert(all(read.t.data_in, NB * BS, 0xaa));
+
+  ck_assert_int_eq(scsi_data_in_release(&read.t, false), 0);
+  ck_assert_ptr_null(read.t.data_in);
+  pthread_join(th, NULL);
+  ck_assert_uint_eq(write.t.status, SCSI_STATUS_GOOD);
+  ck_assert(all(disk + 8 * BS, NB * BS, 0xbb));
+}
+END_TEST
+
+/* A send that would wait takes the data into the task's buffer first and
+ * lets the LU go; without may_map (a data digest) nothing is mapped. */
+START_TEST(test_mapped_read_into_buf)
+{
+  static struct cmd read, write;
+  memset(disk, 0xaa, sizeof disk);
+  prepare(&read, read10, 0);
+  read.t.may_map = true;
+  ck_assert(scsi_exec_nowait(&read.t));
+  ck_assert_int_eq(scsi_data_in_release(&read.t, true), 0);
+  ck_assert_ptr_null(read.t.data_in);
+  ck_assert(all(read.buf, NB * BS, 0xaa));
+  prepare(&write, write_atomic, 0xbb);
+  scsi_exec(&write.t); /* would hang if the read had kept the LU locked */
+  ck_assert_uint_eq(write.t.status, SCSI_STATUS_GOOD);
+
+  prepare(&read, read10, 0);
+  ck_assert(!scsi_exec_nowait(&read.t)); /* no ->pread_nowait either: a worker reads */
+  ck_assert_ptr_null(read.t.data_in);
+}
+END_TEST
+
 int main(void)
 {
   Suite *s = suite_create("atomic");
@@ -192,6 +271,8 @@ int main(void)
   tcase_add_test(tc, test_write_not_inside_atomic_write);
   tcase_add_test(tc, test_orwrite_is_atomic);
   tcase_add_test(tc, test_caw_is_atomic);
+  tcase_add_test(tc, test_mapped_read_holds_off_atomic_write);
+  tcase_add_test(tc, test_mapped_read_into_buf);
   suite_add_tcase(s, tc);
   return lg_run_suite(s);
 }
