@@ -84,9 +84,24 @@ run() {
 	kill "$watch" 2>/dev/null || true
 	wait "$watch" 2>/dev/null || true
 	if ! pid_alive "$gw"; then
-		log "lungate (pid $gw) is gone: it ended while '$1' ran"
+		exit_status "$gw"
+		log "lungate (pid $gw) is gone: it ended while '$1' ran ($EXIT_HOW)"
 	fi
 	return "$rc"
+}
+
+# exit_status PID: reap a child that has ended and say in EXIT_HOW how it
+# ended ("exit status N", "killed by signal NAME", or "already reaped").
+exit_status() {
+	local rc=0
+	wait "$1" 2>/dev/null || rc=$?
+	if ((rc == 127)); then
+		EXIT_HOW="already reaped"
+	elif ((rc > 128 && rc < 160)); then
+		EXIT_HOW="killed by signal $(kill -l $((rc - 128)))"
+	else
+		EXIT_HOW="exit status $rc"
+	fi
 }
 
 # pid_alive PID: true while PID exists and is not a zombie.
@@ -144,7 +159,10 @@ lg_cleanup() {
 	done
 	if ((rc != 0 && rc != 77)); then
 		for p in "${LG_LOGS[@]}"; do
-			[[ -s $p ]] || continue
+			if [[ ! -s $p ]]; then
+				log "gateway log $p is $([[ -e $p ]] && echo empty || echo missing)$([[ -d $LG_TMP ]] || echo ", and so is the test's folder")"
+				continue
+			fi
 			printf '%s: ---- gateway log %s (last 200 lines) ----\n' "$LG_TEST" "$p" >&2
 			tail -n 200 "$p" >&2
 			printf '%s: ---- end of gateway log ----\n' "$LG_TEST" >&2
@@ -240,7 +258,10 @@ start_lungate() {
 # stop_lungate [PID]: send SIGTERM and require exit status 0 within 30 s.
 stop_lungate() {
 	local pid=${1:-$LG_PID} i rc=0
-	kill -TERM "$pid" 2>/dev/null || fail "lungate (pid $pid) was no longer running when it was to be stopped"
+	if ! kill -TERM "$pid" 2>/dev/null; then
+		exit_status "$pid"
+		fail "lungate (pid $pid) was no longer running when it was to be stopped ($EXIT_HOW)"
+	fi
 	for ((i = 0; i < 300; i++)); do
 		pid_alive "$pid" || break
 		sleep 0.1
