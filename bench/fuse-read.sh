@@ -36,6 +36,8 @@ QMP=$TMP/qsd.img
 GW_PID=
 QSD_PID=
 cleanup() {
+	local rc=$?
+	[[ $BASHPID == "$$" ]] || exit "$rc" # a subshell forked with this trap must not clean up
 	set +e
 	[[ -z $GW_PID ]] || { kill -TERM "$GW_PID"; wait "$GW_PID"; }
 	[[ -z $QSD_PID ]] || { kill -TERM "$QSD_PID"; wait "$QSD_PID"; }

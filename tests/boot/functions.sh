@@ -45,6 +45,7 @@ gw_log=$tmp/gateway.log
 
 cleanup() {
     local rc=$?
+    [[ $BASHPID == "$$" ]] || exit "$rc" # a subshell forked with this trap: see integration's lg_cleanup
     if [ -n "$gw_pid" ]; then
         kill -TERM "$gw_pid" 2>/dev/null
         local i

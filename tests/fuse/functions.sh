@@ -26,6 +26,7 @@ FV_FIFOS=()         # fds of live clients' command pipes, closed by the trap
 # then the common cleanup (processes by pid, logs, the temporary folder).
 fv_cleanup() {
 	local rc=$? mp fd
+	[[ $BASHPID == "$$" ]] || exit "$rc" # see lg_cleanup
 	for fd in "${FV_FIFOS[@]}"; do
 		eval "exec $fd>&-" 2>/dev/null || true
 	done

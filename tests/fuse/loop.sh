@@ -29,6 +29,7 @@ fv_config "$CFG" "$BASE" "$PLAIN" "$OV"
 # loop mounts end before the trap unmounts the view and stops the gateway
 loop_cleanup() {
 	local rc=$? m
+	[[ $BASHPID == "$$" ]] || exit "$rc" # see lg_cleanup
 	for m in "${LOOPS[@]}"; do
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
 	done

@@ -131,6 +131,11 @@ bg_start() {
 
 lg_cleanup() {
 	local rc=$? p i
+	# A background subshell (run's watcher) that gets SIGTERM before it has
+	# reset the traps it was forked with runs them: 'exit 143', then this.
+	# Only the test's own shell may clean up; in a subshell this ended the
+	# test's gateway and deleted $LG_TMP under the running test.
+	[[ $BASHPID == "$$" ]] || exit "$rc"
 	trap - EXIT
 	# Only our own children: pid_max is 32768 here and the hostile tests
 	# fork thousands of processes, so a recorded pid that has ended may

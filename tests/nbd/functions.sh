@@ -22,6 +22,7 @@ require_cmd qemu-img qemu-io qemu-nbd nbdkit cmp sha256sum ps
 NBD_EXIT_HOOKS=()
 nbd_on_exit() {
 	local rc=$? h
+	[[ $BASHPID == "$$" ]] || exit "$rc" # see lg_cleanup
 	set +e
 	for h in "${NBD_EXIT_HOOKS[@]}"; do
 		eval "$h"
