@@ -51,7 +51,8 @@ struct iscsi_conn *iscsi_conn_new(int fd, struct lg_model *model)
   c->phase = PHASE_LOGIN;
   pthread_mutex_init(&c->task_lock, NULL);
   pthread_cond_init(&c->task_cond, NULL);
-  pthread_mutex_init(&c->send_lock, NULL);
+  pthread_mutex_init(&c->send_mu, NULL);
+  pthread_cond_init(&c->send_cv, NULL);
   lg_params_default(&c->offer);
   iscsi_params_init(&c->params, &c->offer);
 
@@ -99,7 +100,8 @@ void iscsi_conn_free(struct iscsi_conn *c)
   lg_model_unref(c->model);
   pthread_mutex_destroy(&c->task_lock);
   pthread_cond_destroy(&c->task_cond);
-  pthread_mutex_destroy(&c->send_lock);
+  pthread_mutex_destroy(&c->send_mu);
+  pthread_cond_destroy(&c->send_cv);
   close(c->fd);
   free(c);
 }
@@ -152,6 +154,72 @@ int iscsi_tx_add(struct iscsi_conn *c, struct iovec *iov, int n, unsigned slot,
     }
   }
   return n;
+}
+
+/* Send the rest of a handed-off answer; called with send_mu held, and
+ * returns with it held and the lock this thread's. */
+static void send_rest(struct iscsi_conn *c)
+{
+  struct iscsi_task *t = c->rest_task;
+  c->rest_task = NULL;
+  pthread_mutex_unlock(&c->send_mu);
+  iscsi_tx_locked(c, c->tx_rest, c->tx_rest_n);
+  pthread_mutex_lock(&c->send_mu);
+  t->send_rest = false;
+  pthread_cond_broadcast(&c->send_cv);
+}
+
+void iscsi_send_lock(struct iscsi_conn *c)
+{
+  pthread_mutex_lock(&c->send_mu);
+  while (c->send_held && !c->rest_task)
+    pthread_cond_wait(&c->send_cv, &c->send_mu);
+  if (c->rest_task)
+    send_rest(c);
+  c->send_held = true;
+  pthread_mutex_unlock(&c->send_mu);
+}
+
+bool iscsi_send_trylock(struct iscsi_conn *c)
+{
+  pthread_mutex_lock(&c->send_mu);
+  bool got = !c->send_held;
+  c->send_held = true;
+  pthread_mutex_unlock(&c->send_mu);
+  return got;
+}
+
+void iscsi_send_unlock(struct iscsi_conn *c)
+{
+  pthread_mutex_lock(&c->send_mu);
+  c->send_held = false;
+  pthread_cond_broadcast(&c->send_cv);
+  pthread_mutex_unlock(&c->send_mu);
+}
+
+void iscsi_send_handoff(struct iscsi_conn *c, struct iscsi_task *t, const struct iovec *iov,
+                        int n)
+{
+  memcpy(c->tx_rest, iov, (size_t)n * sizeof *iov);
+  c->tx_rest_n = n;
+  pthread_mutex_lock(&c->send_mu);
+  t->send_rest = true;
+  c->rest_task = t;
+  pthread_cond_broadcast(&c->send_cv);
+  pthread_mutex_unlock(&c->send_mu);
+}
+
+void iscsi_send_finish(struct iscsi_conn *c, struct iscsi_task *t)
+{
+  pthread_mutex_lock(&c->send_mu);
+  if (c->rest_task == t) {
+    send_rest(c);
+    c->send_held = false;
+    pthread_cond_broadcast(&c->send_cv);
+  }
+  while (t->send_rest)
+    pthread_cond_wait(&c->send_cv, &c->send_mu);
+  pthread_mutex_unlock(&c->send_mu);
 }
 
 /* sendmsg until *np iovecs are sent, or with MSG_DONTWAIT until the socket
@@ -212,11 +280,11 @@ int iscsi_send(struct iscsi_conn *c, uint8_t *bhs, const void *data, uint32_t le
                enum iscsi_sn_mode mode)
 {
   struct iovec iov[5];
-  pthread_mutex_lock(&c->send_lock);
+  iscsi_send_lock(c);
   iscsi_fill_sn(c, bhs, mode);
   int n = iscsi_tx_add(c, iov, 0, 0, bhs, data, len);
   int r = iscsi_tx_locked(c, iov, n);
-  pthread_mutex_unlock(&c->send_lock);
+  iscsi_send_unlock(c);
   return r;
 }
 

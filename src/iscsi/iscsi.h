@@ -27,6 +27,7 @@
 #define ISCSI_MAX_TASKS (ISCSI_QUEUE_DEPTH + 16) /* + immediate commands */
 #define ISCSI_LOGIN_TEXT_MAX 65536   /* accumulated login/text keys */
 #define ISCSI_TX_BATCH 64            /* PDUs per sendmsg */
+#define ISCSI_TX_REST_PDUS 4         /* PDUs a backstore's thread sends itself */
 #define ISCSI_TASK_BUF_KEEP (1u << 20) /* larger task buffers are freed after use */
 #define ISCSI_LOGIN_PDUS_MAX 32      /* login requests per connection */
 #define ISCSI_MAX_R2T 8              /* our MaxOutstandingR2T, at most */
@@ -67,6 +68,7 @@ struct iscsi_task {
   } r2t[ISCSI_MAX_R2T];
   uint32_t overflow;                 /* SPDTL - EDTL of a write cut to EDTL */
   bool failed;                       /* answered from scsi_parse: no data, no exec */
+  bool send_rest;                    /* its answer is part sent: iscsi_send_handoff */
   bool task_set_full;                /* no task slot: answer TASK SET FULL */
   uint32_t cap;                      /* allocated bytes of scsi.buf */
 };
@@ -153,8 +155,13 @@ struct iscsi_conn {
   struct iscsi_task *free_tasks;
   atomic_uint active;                /* tasks not free */
 
-  /* transmit */
-  pthread_mutex_t send_lock;
+  /* transmit: the send lock (iscsi_send_lock), under send_mu */
+  pthread_mutex_t send_mu;
+  pthread_cond_t send_cv;
+  bool send_held;
+  struct iscsi_task *rest_task;      /* the lock is held by its unfinished send */
+  struct iovec tx_rest[ISCSI_TX_REST_PDUS * 5]; /* what is left of that send */
+  int tx_rest_n;
   bool send_failed;
   uint8_t tx_bhs[ISCSI_TX_BATCH][ISCSI_BHS_LEN];
   uint32_t tx_hdig[ISCSI_TX_BATCH];
@@ -219,6 +226,20 @@ int iscsi_send_reject(struct iscsi_conn *c, uint8_t reason, const uint8_t *bhs);
 void iscsi_conn_shutdown(struct iscsi_conn *c);
 /* Fill StatSN/ExpCmdSN/MaxCmdSN of a target PDU; under send_lock. */
 void iscsi_fill_sn(struct iscsi_conn *c, uint8_t *bhs, enum iscsi_sn_mode mode);
+/* The connection's send lock, held around each whole PDU sequence. */
+void iscsi_send_lock(struct iscsi_conn *c);
+bool iscsi_send_trylock(struct iscsi_conn *c);
+void iscsi_send_unlock(struct iscsi_conn *c);
+/* Under the send lock, on a thread that must not wait: leave t's answer,
+ * part sent, with iov[0..n) (at most ISCSI_TX_REST_PDUS PDUs) still to go,
+ * holding the lock.  The next thread to want the lock sends that rest
+ * first, so no thread waits on a worker busy waiting for the lock; the
+ * worker given t calls iscsi_send_finish() before answering for it. */
+void iscsi_send_handoff(struct iscsi_conn *c, struct iscsi_task *t, const struct iovec *iov,
+                        int n);
+/* The rest of t's answer is sent (by this thread or another), and the lock
+ * let go if this thread took it. */
+void iscsi_send_finish(struct iscsi_conn *c, struct iscsi_task *t);
 /* Write iovecs fully (under send_lock); -1 and the connection is shut down on failure. */
 int iscsi_tx_locked(struct iscsi_conn *c, struct iovec *iov, int n);
 /* As iscsi_tx_locked, but only what the socket takes without waiting: 0 when

@@ -120,7 +120,7 @@ static struct iscsi_task *task_alloc(struct iscsi_conn *c)
   t->received = t->xfer = t->unsol_end = t->unsol_limit = t->r2t_next = 0;
   t->r2t_outstanding = t->r2tsn = t->unsol_datasn = t->overflow = 0;
   memset(t->r2t, 0, sizeof t->r2t);
-  t->failed = t->task_set_full = false;
+  t->failed = t->task_set_full = t->send_rest = false;
   return t;
 }
 
@@ -253,56 +253,66 @@ static int data_in_to_buf(struct iscsi_task *t, struct iovec *iov, int n, uint32
   return 0;
 }
 
-/* Data-In PDUs with the status in the last one (phase collapse). */
-static int send_data_in(struct iscsi_task *t, uint32_t total)
+/* Lay out t's next Data-In PDUs, at most max of them, from *off on (the
+ * status goes in the last one: phase collapse); returns the iovec count.
+ * Under the send lock. */
+static int data_in_batch(struct iscsi_task *t, struct iovec *iov, unsigned max, uint32_t *off,
+                         uint32_t *datasn, uint32_t total)
 {
   struct iscsi_conn *c = t->conn;
   uint32_t mrdsl = c->params.max_recv_dsl_initiator;
   uint32_t burst = c->params.max_burst_length;
-  struct iovec iov[ISCSI_TX_BATCH * 5];
-  uint32_t off = 0, datasn = 0;
-  int r = 0;
   uint8_t rflags;
   uint32_t count;
   residual(t, total, &rflags, &count);
+  const uint8_t *src = t->scsi.data_in ? t->scsi.data_in : t->scsi.buf;
+  int n = 0;
+  for (unsigned k = 0; k < max && *off < total; k++) {
+    uint32_t in_burst = burst - (*off % burst);
+    uint32_t len = total - *off;
+    if (len > mrdsl)
+      len = mrdsl;
+    if (len > in_burst)
+      len = in_burst;
+    bool last = *off + len == total;
+    uint8_t *bhs = c->tx_bhs[k];
+    memset(bhs, 0, ISCSI_BHS_LEN);
+    bhs[0] = ISCSI_OP_DATA_IN;
+    if (last || len == in_burst)
+      bhs[1] |= ISCSI_FLAG_FINAL;
+    if (last) {
+      bhs[1] |= ISCSI_FLAG_DATA_STATUS | rflags;
+      bhs[3] = t->scsi.status;
+      bhs_put32(bhs, BHS_RESIDUAL, count);
+    }
+    bhs_put32(bhs, BHS_ITT, t->itt);
+    bhs_put32(bhs, BHS_TTT, ISCSI_RSVD_TAG);
+    bhs_put32(bhs, BHS_DATASN, (*datasn)++);
+    bhs_put32(bhs, BHS_BUFFER_OFFSET, *off);
+    iscsi_fill_sn(c, bhs, last ? SN_STAT : SN_NONE);
+    n = iscsi_tx_add(c, iov, n, k, bhs, src + *off, len);
+    *off += len;
+  }
+  return n;
+}
+
+/* Send t's Data-In PDUs. */
+static int send_data_in(struct iscsi_task *t, uint32_t total)
+{
+  struct iscsi_conn *c = t->conn;
+  struct iovec iov[ISCSI_TX_BATCH * 5];
+  uint32_t off = 0, datasn = 0;
+  int r = 0;
 
   if (!t->scsi.data_in) {
-    pthread_mutex_lock(&c->send_lock);
-  } else if (pthread_mutex_trylock(&c->send_lock)) {
+    iscsi_send_lock(c);
+  } else if (!iscsi_send_trylock(c)) {
     if (data_in_to_buf(t, NULL, 0, total) < 0)
       return -1;
-    pthread_mutex_lock(&c->send_lock);
+    iscsi_send_lock(c);
   }
   while (off < total && r == 0) {
-    int n = 0;
-    unsigned k;
-    for (k = 0; k < ISCSI_TX_BATCH && off < total; k++) {
-      uint32_t in_burst = burst - (off % burst);
-      uint32_t len = total - off;
-      if (len > mrdsl)
-        len = mrdsl;
-      if (len > in_burst)
-        len = in_burst;
-      bool last = off + len == total;
-      uint8_t *bhs = c->tx_bhs[k];
-      memset(bhs, 0, ISCSI_BHS_LEN);
-      bhs[0] = ISCSI_OP_DATA_IN;
-      if (last || len == in_burst)
-        bhs[1] |= ISCSI_FLAG_FINAL;
-      if (last) {
-        bhs[1] |= ISCSI_FLAG_DATA_STATUS | rflags;
-        bhs[3] = t->scsi.status;
-        bhs_put32(bhs, BHS_RESIDUAL, count);
-      }
-      bhs_put32(bhs, BHS_ITT, t->itt);
-      bhs_put32(bhs, BHS_TTT, ISCSI_RSVD_TAG);
-      bhs_put32(bhs, BHS_DATASN, datasn++);
-      bhs_put32(bhs, BHS_BUFFER_OFFSET, off);
-      iscsi_fill_sn(c, bhs, last ? SN_STAT : SN_NONE);
-      const uint8_t *src = t->scsi.data_in ? t->scsi.data_in : t->scsi.buf;
-      n = iscsi_tx_add(c, iov, n, k, bhs, src + off, len);
-      off += len;
-    }
+    int n = data_in_batch(t, iov, ISCSI_TX_BATCH, &off, &datasn, total);
     struct iovec *left = iov;
     if (t->scsi.data_in && iscsi_tx_nowait(c, &left, &n) > 0)
       r = data_in_to_buf(t, left, n, total);
@@ -310,8 +320,33 @@ static int send_data_in(struct iscsi_task *t, uint32_t total)
       r = iscsi_tx_locked(c, left, n);
   }
   scsi_data_in_release(&t->scsi, false);
-  pthread_mutex_unlock(&c->send_lock);
+  iscsi_send_unlock(c);
   return r;
+}
+
+/* Bytes of Data-In t answers with (0: a status-only response). */
+static uint32_t data_in_bytes(const struct iscsi_task *t)
+{
+  if (t->scsi.dir != SCSI_DIR_IN || t->scsi.status != SCSI_STATUS_GOOD)
+    return 0;
+  uint32_t sent = t->scsi.data_in_len;
+  if (sent > t->scsi.bufcap)
+    sent = t->scsi.bufcap;
+  return sent < t->edtl ? sent : t->edtl;
+}
+
+/* Count an answered command and free it. */
+static void task_answered(struct iscsi_task *t, uint32_t sent, uint32_t written)
+{
+  struct iscsi_session *s = t->conn->sess;
+  if (sent)
+    atomic_fetch_add(&s->bytes_read, sent);
+  if (written)
+    atomic_fetch_add(&s->bytes_written, written);
+  lg_stats_command(t->scsi.lun ? t->scsi.lun->stats : NULL, t->scsi.cdb[0], t->scsi.status,
+                   sent, written, t->start_ns);
+  scsi_data_in_release(&t->scsi, false);
+  task_free(t);
 }
 
 /* Answer a finished command and free it. */
@@ -321,46 +356,63 @@ static void task_respond(struct iscsi_task *t)
     t->scsi.status = SCSI_STATUS_TASK_SET_FULL;
     t->scsi.sense_len = 0;
   }
-  if (!atomic_load(&t->aborted)) {
-    uint32_t sent = 0;
-    if (t->scsi.dir == SCSI_DIR_IN && t->scsi.status == SCSI_STATUS_GOOD) {
-      sent = t->scsi.data_in_len;
-      if (sent > t->scsi.bufcap)
-        sent = t->scsi.bufcap;
-      if (sent > t->edtl)
-        sent = t->edtl;
-    }
-    uint32_t taken = t->scsi.dir == SCSI_DIR_OUT && !t->failed ? t->xfer : 0;
-    uint32_t written = t->scsi.status == SCSI_STATUS_GOOD ? taken : 0;
-    struct iscsi_session *s = t->conn->sess;
-    if (sent)
-      send_data_in(t, sent);
-    else
-      send_scsi_response(t, taken);
-    if (sent)
-      atomic_fetch_add(&s->bytes_read, sent);
-    if (written)
-      atomic_fetch_add(&s->bytes_written, written);
-    lg_stats_command(t->scsi.lun ? t->scsi.lun->stats : NULL, t->scsi.cdb[0], t->scsi.status,
-                     sent, written, t->start_ns);
+  if (atomic_load(&t->aborted)) {
+    scsi_data_in_release(&t->scsi, false);
+    task_free(t);
+    return;
   }
-  scsi_data_in_release(&t->scsi, false); /* aborted, or sent from buf after all */
-  task_free(t);
+  uint32_t sent = data_in_bytes(t);
+  uint32_t taken = t->scsi.dir == SCSI_DIR_OUT && !t->failed ? t->xfer : 0;
+  if (sent)
+    send_data_in(t, sent);
+  else
+    send_scsi_response(t, taken);
+  task_answered(t, sent, t->scsi.status == SCSI_STATUS_GOOD ? taken : 0);
 }
 
 void iscsi_task_run(struct iscsi_task *t)
 {
+  if (t->send_rest) { /* begun by a backstore's thread (task_async_done) */
+    iscsi_send_finish(t->conn, t);
+    task_answered(t, data_in_bytes(t), 0);
+    return;
+  }
   if (!t->scsi.async_done) /* else it has run already (task_async_done) */
     scsi_exec(&t->scsi);
   task_respond(t);
 }
 
-/* A command started with scsi_exec_async has run (on the backstore's
- * thread, which must not wait for the initiator to read): a worker sends
- * the answer. */
+/* A read started with scsi_exec_async has run, on the backstore's thread,
+ * which must not wait for the initiator: answer it here if the socket takes
+ * the answer at once (no worker woken: on this VM a wake-up costs about as
+ * much as the copy), else hand the rest over (iscsi_send_handoff). */
 static void task_async_done(struct scsi_task *st)
 {
-  iscsi_workq_push((struct iscsi_task *)((char *)st - offsetof(struct iscsi_task, scsi)));
+  struct iscsi_task *t = (struct iscsi_task *)((char *)st - offsetof(struct iscsi_task, scsi));
+  struct iscsi_conn *c = t->conn;
+  uint32_t total = data_in_bytes(t);
+  if (!total || atomic_load(&t->aborted) || t->scsi.data_in || !iscsi_send_trylock(c)) {
+    iscsi_workq_push(t);
+    return;
+  }
+  struct iovec iov[ISCSI_TX_REST_PDUS * 5];
+  uint32_t off = 0, datasn = 0;
+  int n = data_in_batch(t, iov, ISCSI_TX_REST_PDUS, &off, &datasn, total);
+  if (off < total) { /* too many PDUs: none was sent, nor StatSN taken */
+    iscsi_send_unlock(c);
+    iscsi_workq_push(t);
+    return;
+  }
+  struct iovec *left = iov;
+  if (iscsi_tx_nowait(c, &left, &n) > 0) {
+    lg_kv(LG_DEBUG, "socket full; a worker sends the rest of a read's answer", "peer=%s itt=0x%08x",
+          c->peer, t->itt);
+    iscsi_send_handoff(c, t, left, n);
+    iscsi_workq_push(t);
+    return;
+  }
+  iscsi_send_unlock(c);
+  task_answered(t, total, 0);
 }
 
 /* Run a complete command on the receiving thread when it is a read the

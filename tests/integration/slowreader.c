@@ -4,13 +4,15 @@
  *   lg-slow-reader PORTAL IQN LUN IMAGE COUNT BYTES PAUSE-MS
  *
  * Queues COUNT READ(16) of BYTES each (block 512, consecutive ranges,
- * wrapping inside IMAGE), writes them all out without reading, sleeps
+ * wrapping inside IMAGE), writes them all out at once (corked) without reading, sleeps
  * PAUSE-MS (the target's socket fills meanwhile), then takes the answers and
  * compares each with IMAGE read directly.  Then a WRITE ATOMIC(16) of the
  * first 4 KiB must complete (a read that left the LUN locked would hold it
  * off for ever) and read back as written.  Prints "ok" and exits 0, or says
  * what went wrong and exits 1. */
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -110,6 +112,10 @@ int main(int argc, char **argv)
   if (!iscsi)
     return 1;
 
+  /* all the commands in one segment, so that the target finds them queued
+   * together rather than the first alone */
+  int one = 1, zero = 0;
+  setsockopt(iscsi_get_fd(iscsi), IPPROTO_TCP, TCP_CORK, &one, sizeof one);
   uint64_t span = (uint64_t)st.st_size / bytes * bytes;
   for (int i = 0; i < n_slots; i++) {
     slots[i].offset = (uint64_t)i * bytes % span;
@@ -122,6 +128,7 @@ int main(int argc, char **argv)
   /* every command out, nothing read back */
   if (service_until(iscsi, POLLOUT, all_sent, iscsi) < 0)
     return 1;
+  setsockopt(iscsi_get_fd(iscsi), IPPROTO_TCP, TCP_CORK, &zero, sizeof zero);
   usleep((useconds_t)pause_ms * 1000);
   if (service_until(iscsi, POLLIN | POLLOUT, all_done, NULL) < 0)
     return 1;
