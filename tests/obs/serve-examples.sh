@@ -29,8 +29,9 @@ grep -q 'msg="login refused" initiator=iqn.2025-10.org.other:pc1 .*no ACL admits
 for mac in 52-54-00-00-00-01 52-54-00-00-00-02; do
 	[[ -f $LG_TMP/srv/overlays/iqn.2025-10.org.school:$mac.cow ]] ||
 		fail "no overlay for PC $mac: $(ls "$LG_TMP/srv/overlays")"
-	curl -sS --max-time 20 "http://127.0.0.1:$MPORT/metrics" |
-		grep -q "^lungate_overlay_allocated_bytes{target=\"$IQN\",lun=\"0\",initiator=\"iqn.2025-10.org.school:$mac\"} " ||
+	# whole, then searched: grep -q stopping at the match fails a piped curl
+	metrics=$(curl -sS --max-time 20 "http://127.0.0.1:$MPORT/metrics") || fail "GET /metrics failed"
+	grep -q "^lungate_overlay_allocated_bytes{target=\"$IQN\",lun=\"0\",initiator=\"iqn.2025-10.org.school:$mac\"} " <<<"$metrics" ||
 		fail "the metrics have no overlay line for PC $mac"
 done
 grep -qF "sanboot iscsi:10.0.2.2::$PORT::$IQN || reboot" "$LG_TMP/stdout.txt" ||
