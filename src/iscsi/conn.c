@@ -189,12 +189,50 @@ bool iscsi_send_trylock(struct iscsi_conn *c)
   return got;
 }
 
+/* Let go of the lock, once the answers queued meanwhile are sent; with
+ * send_mu held, and returns with it let go. */
+static void unlock_mu_held(struct iscsi_conn *c)
+{
+  for (;;) {
+    struct iscsi_task *t = c->answers;
+    if (!t) {
+      c->send_held = false;
+      pthread_cond_broadcast(&c->send_cv);
+      pthread_mutex_unlock(&c->send_mu);
+      return;
+    }
+    c->answers = t->next;
+    if (!c->answers)
+      c->answers_tail = NULL;
+    pthread_mutex_unlock(&c->send_mu);
+    if (!iscsi_answer_locked(t))
+      return; /* the lock went with an unfinished answer */
+    pthread_mutex_lock(&c->send_mu);
+  }
+}
+
 void iscsi_send_unlock(struct iscsi_conn *c)
 {
   pthread_mutex_lock(&c->send_mu);
-  c->send_held = false;
-  pthread_cond_broadcast(&c->send_cv);
+  unlock_mu_held(c);
+}
+
+bool iscsi_send_lock_or_queue(struct iscsi_conn *c, struct iscsi_task *t)
+{
+  pthread_mutex_lock(&c->send_mu);
+  bool got = !c->send_held;
+  if (got) {
+    c->send_held = true;
+  } else {
+    t->next = NULL;
+    if (c->answers_tail)
+      c->answers_tail->next = t;
+    else
+      c->answers = t;
+    c->answers_tail = t;
+  }
   pthread_mutex_unlock(&c->send_mu);
+  return got;
 }
 
 void iscsi_send_handoff(struct iscsi_conn *c, struct iscsi_task *t, const struct iovec *iov,
@@ -214,8 +252,8 @@ void iscsi_send_finish(struct iscsi_conn *c, struct iscsi_task *t)
   pthread_mutex_lock(&c->send_mu);
   if (c->rest_task == t) {
     send_rest(c);
-    c->send_held = false;
-    pthread_cond_broadcast(&c->send_cv);
+    unlock_mu_held(c);
+    return;
   }
   while (t->send_rest)
     pthread_cond_wait(&c->send_cv, &c->send_mu);

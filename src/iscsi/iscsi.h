@@ -160,6 +160,7 @@ struct iscsi_conn {
   pthread_cond_t send_cv;
   bool send_held;
   struct iscsi_task *rest_task;      /* the lock is held by its unfinished send */
+  struct iscsi_task *answers, *answers_tail; /* iscsi_send_lock_or_queue */
   struct iovec tx_rest[ISCSI_TX_REST_PDUS * 5]; /* what is left of that send */
   int tx_rest_n;
   bool send_failed;
@@ -240,6 +241,13 @@ void iscsi_send_handoff(struct iscsi_conn *c, struct iscsi_task *t, const struct
 /* The rest of t's answer is sent (by this thread or another), and the lock
  * let go if this thread took it. */
 void iscsi_send_finish(struct iscsi_conn *c, struct iscsi_task *t);
+/* For a thread that must not wait: take the send lock (true), or else queue
+ * t, whose answer the lock's holder then sends before it lets go of the
+ * lock (iscsi_answer_locked), so that no worker need be woken for it. */
+bool iscsi_send_lock_or_queue(struct iscsi_conn *c, struct iscsi_task *t);
+/* session.c: answer t, under the send lock, without waiting; false when
+ * the lock went with an unfinished answer (iscsi_send_handoff). */
+bool iscsi_answer_locked(struct iscsi_task *t);
 /* Write iovecs fully (under send_lock); -1 and the connection is shut down on failure. */
 int iscsi_tx_locked(struct iscsi_conn *c, struct iovec *iov, int n);
 /* As iscsi_tx_locked, but only what the socket takes without waiting: 0 when

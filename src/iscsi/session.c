@@ -382,26 +382,20 @@ void iscsi_task_run(struct iscsi_task *t)
   task_respond(t);
 }
 
-/* A read started with scsi_exec_async has run, on the backstore's thread,
- * which must not wait for the initiator: answer it here if the socket takes
- * the answer at once (no worker woken: on this VM a wake-up costs about as
- * much as the copy), else hand the rest over (iscsi_send_handoff). */
-static void task_async_done(struct scsi_task *st)
+bool iscsi_answer_locked(struct iscsi_task *t)
 {
-  struct iscsi_task *t = (struct iscsi_task *)((char *)st - offsetof(struct iscsi_task, scsi));
   struct iscsi_conn *c = t->conn;
-  uint32_t total = data_in_bytes(t);
-  if (!total || atomic_load(&t->aborted) || t->scsi.data_in || !iscsi_send_trylock(c)) {
-    iscsi_workq_push(t);
-    return;
+  if (atomic_load(&t->aborted)) {
+    task_free(t);
+    return true;
   }
+  uint32_t total = data_in_bytes(t);
   struct iovec iov[ISCSI_TX_REST_PDUS * 5];
   uint32_t off = 0, datasn = 0;
   int n = data_in_batch(t, iov, ISCSI_TX_REST_PDUS, &off, &datasn, total);
   if (off < total) { /* too many PDUs: none was sent, nor StatSN taken */
-    iscsi_send_unlock(c);
     iscsi_workq_push(t);
-    return;
+    return true;
   }
   struct iovec *left = iov;
   if (iscsi_tx_nowait(c, &left, &n) > 0) {
@@ -409,10 +403,28 @@ static void task_async_done(struct scsi_task *st)
           c->peer, t->itt);
     iscsi_send_handoff(c, t, left, n);
     iscsi_workq_push(t);
+    return false;
+  }
+  task_answered(t, total, 0);
+  return true;
+}
+
+/* A read started with scsi_exec_async has run, on the backstore's thread,
+ * which must not wait for the initiator: answer it here if the socket takes
+ * the answer at once (no worker woken: on this VM a wake-up costs about as
+ * much as the copy), or leave it to whoever holds the send lock now; a
+ * send the socket cannot take whole goes on in a worker
+ * (iscsi_send_handoff). */
+static void task_async_done(struct scsi_task *st)
+{
+  struct iscsi_task *t = (struct iscsi_task *)((char *)st - offsetof(struct iscsi_task, scsi));
+  struct iscsi_conn *c = t->conn;
+  if (!data_in_bytes(t) || atomic_load(&t->aborted) || t->scsi.data_in) {
+    iscsi_workq_push(t);
     return;
   }
-  iscsi_send_unlock(c);
-  task_answered(t, total, 0);
+  if (iscsi_send_lock_or_queue(c, t) && iscsi_answer_locked(t))
+    iscsi_send_unlock(c);
 }
 
 /* Run a complete command on the receiving thread when it is a read the
