@@ -32,6 +32,7 @@
  * the waiting worker and one for libnbd (dropped by the completion
  * callback's .free), so neither side can free it under the other.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libnbd.h>
@@ -45,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -113,6 +115,7 @@ struct nbd_bs {
   bool no_uring;                     /* that failed once: --aio=threads from now on */
   char sockdir[64];
   char sockpath[96];
+  int lockfd;                        /* sockdir/lock, flock'ed while we live; -1 */
   /* from the server */
   uint64_t size;
   bool can_flush, can_fua, can_trim, can_zero, multi_conn;
@@ -144,10 +147,56 @@ static void server_stop(struct nbd_bs *b)
   }
   if (b->sockpath[0])
     unlink(b->sockpath);
+  if (b->lockfd >= 0) {
+    char lock[sizeof b->sockdir + 8];
+    snprintf(lock, sizeof lock, "%s/lock", b->sockdir);
+    unlink(lock);
+    close(b->lockfd);
+    b->lockfd = -1;
+  }
   if (b->sockdir[0])
     rmdir(b->sockdir);
   b->sockpath[0] = b->sockdir[0] = '\0';
 }
+
+/* The socket directories of gateways that were killed (SIGKILL, a crash:
+ * no clean-up ran) would pile up in /tmp.  A live one holds an flock on its
+ * lock file, so a directory of ours whose lock can be taken, and whose lock
+ * file is not brand new (its creator may not have locked it yet), is
+ * removed.  Once per process, before the first qemu-nbd starts. */
+#define SOCKDIR_PREFIX "lungate-nbd-"
+#define SOCKDIR_STALE_SEC 30
+
+static void sweep_stale_sockdirs(void)
+{
+  DIR *d = opendir("/tmp");
+  if (!d)
+    return;
+  for (struct dirent *e; (e = readdir(d));) {
+    if (strncmp(e->d_name, SOCKDIR_PREFIX, strlen(SOCKDIR_PREFIX)))
+      continue;
+    int dfd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (dfd < 0)
+      continue;
+    int lfd = fstat(dfd, &st) == 0 && st.st_uid == geteuid()
+                  ? openat(dfd, "lock", O_RDWR | O_NOFOLLOW | O_CLOEXEC) : -1;
+    if (lfd >= 0 && fstat(lfd, &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_mtime + SOCKDIR_STALE_SEC < time(NULL) && flock(lfd, LOCK_EX | LOCK_NB) == 0) {
+      unlinkat(dfd, "sock", 0);
+      unlinkat(dfd, "lock", 0);
+      if (unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) == 0)
+        lg_kv(LG_INFO, "removed the qemu-nbd socket directory of a gateway that was killed",
+              "dir=/tmp/%s", e->d_name);
+    }
+    if (lfd >= 0)
+      close(lfd);
+    close(dfd);
+  }
+  closedir(d);
+}
+
+static pthread_once_t sweep_once = PTHREAD_ONCE_INIT;
 
 /* Can this kernel (and its policy: kernel.io_uring_disabled) give us an
  * io_uring? */
@@ -172,10 +221,19 @@ static bool kernel_has_io_uring(void)
  * the heap afresh and page-faults its 32 pages in). */
 static int server_start(struct nbd_bs *b, unsigned clients)
 {
-  snprintf(b->sockdir, sizeof b->sockdir, "/tmp/lungate-nbd-XXXXXX");
+  pthread_once(&sweep_once, sweep_stale_sockdirs);
+  snprintf(b->sockdir, sizeof b->sockdir, "/tmp/" SOCKDIR_PREFIX "XXXXXX");
   if (!mkdtemp(b->sockdir)) {
     b->sockdir[0] = '\0';
     return -errno;
+  }
+  char lock[sizeof b->sockdir + 8];
+  snprintf(lock, sizeof lock, "%s/lock", b->sockdir);
+  b->lockfd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (b->lockfd < 0 || flock(b->lockfd, LOCK_EX | LOCK_NB) < 0) {
+    int e = errno;
+    server_stop(b);
+    return -e;
   }
   snprintf(b->sockpath, sizeof b->sockpath, "%s/sock", b->sockdir);
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -753,6 +811,7 @@ static struct nbd_bs *bs_new(const json_t *so, const struct lg_bs_open_args *arg
   if (!b)
     return NULL;
   b->name = strdup(args->name);
+  b->lockfd = -1;
   pthread_mutex_init(&b->server_lock, NULL);
   uint64_t t = NBD_DEFAULT_TIMEOUT;
   lg_json_get_u64(so, "timeout", &t);

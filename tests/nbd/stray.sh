@@ -10,7 +10,9 @@
 #     killed and restarted by the gateway (so one child was started by an I/O
 #     thread, not at start-up): every qemu-nbd child ends within 5 s; the
 #     images pass qemu-img check and hold the flushed writes.
-#  3. The gateway starts again on the same images and serves them.
+#  3. The gateway starts again on the same images and serves them, and it
+#     removes the socket directories the killed one left behind (their
+#     lock files made to look older than the 30 s a new one is spared).
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
 
@@ -85,6 +87,11 @@ kill -KILL "$old"
 poll_ok "LUN 2 after its qemu-nbd was killed" "$NBD_RECOVER_SECS" "$(lun_url 2)" -c 'read -P 0x22 2M 64k'
 expect_children
 [[ $(child_for "$LG_TMP/u.qcow2") != "$old" ]] || fail "the killed qemu-nbd $old is still listed"
+dirs=
+for p in "${KIDS[@]}"; do
+	for s in $(unix_listen_paths "$p"); do dirs+=" $(dirname "$s")"; done
+done
+[[ -n ${dirs// /} ]] || fail "found no unix socket of the qemu-nbd children"
 reads=()
 for ((i = 0; i < 400; i++)); do reads+=(-c "read $(((i % 8) << 20)) 1M"); done
 qemu-io -f raw "$(lun_url 0)" "${reads[@]}" </dev/null >/dev/null 2>&1 &
@@ -101,10 +108,19 @@ kill -KILL "$READER" 2>/dev/null || true
 wait "$READER" 2>/dev/null || true
 forget_pid "$READER"
 check_images 2
+for d in $dirs; do
+	[[ -f $d/lock ]] || fail "the killed gateway's socket directory $d has no lock file"
+	touch -d '-1 minute' "$d/lock"
+done
 
 # ---- 3: it starts again on the same images ----
 start_lungate -c "$CFG"
 expect_children
+for d in $dirs; do
+	[[ ! -e $d ]] || fail "the killed gateway's socket directory $d is still there after a restart"
+	grep -qF "dir=$d" "$LG_LOG" || fail "the removal of $d is not logged"
+done
+log "the killed gateway's socket directories were removed:$dirs"
 qio_ok "LUN 0 after the restart" "$(lun_url 0)" -c 'read -P 0x20 2M 64k' -c 'read -P 0x10 1M 64k'
 mapfile -t KIDS < <(qemu_nbd_children)
 stop_lungate
