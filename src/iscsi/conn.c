@@ -184,7 +184,8 @@ bool iscsi_send_trylock(struct iscsi_conn *c)
 {
   pthread_mutex_lock(&c->send_mu);
   bool got = !c->send_held;
-  c->send_held = true;
+  if (got)
+    c->send_held = true;
   pthread_mutex_unlock(&c->send_mu);
   return got;
 }
