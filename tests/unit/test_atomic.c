@@ -30,6 +30,21 @@ static int mem_pread(void *h, void *buf, size_t n, uint64_t off)
   return 0;
 }
 
+/* With mu held: wait for other_done, up to ms milliseconds; its value. */
+static bool wait_other_done(long ms)
+{
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += ms % 1000 * 1000000L;
+  if (until.tv_nsec >= 1000000000L)
+    until.tv_sec++, until.tv_nsec -= 1000000000L;
+  while (!other_done)
+    if (pthread_cond_timedwait(&cv, &mu, &until))
+      break;
+  return other_done;
+}
+
 /* The first write after slow_armed is set writes half, tells the test, and
  * waits until the test ran its other command (or 300 ms passed: the other
  * command was blocked, as it should be). */
@@ -46,17 +61,10 @@ static int mem_pwrite(void *h, const void *buf, size_t n, uint64_t off, unsigned
     return 0;
   }
   memcpy(disk + off, buf, n / 2);
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_nsec += 300 * 1000000L;
-  if (until.tv_nsec >= 1000000000L)
-    until.tv_sec++, until.tv_nsec -= 1000000000L;
   pthread_mutex_lock(&mu);
   half_written = true;
   pthread_cond_broadcast(&cv);
-  while (!other_done)
-    if (pthread_cond_timedwait(&cv, &mu, &until))
-      break;
+  wait_other_done(300);
   pthread_mutex_unlock(&mu);
   memcpy(disk + off + n / 2, (const uint8_t *)buf + n / 2, n - n / 2);
   return 0;
@@ -222,13 +230,8 @@ START_TEST(test_mapped_read_holds_off_atomic_write)
   pthread_mutex_unlock(&mu);
   pthread_t th;
   ck_assert_int_eq(pthread_create(&th, NULL, atomic_thread, &write), 0);
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += 1;
   pthread_mutex_lock(&mu);
-  while (!other_done && !pthread_cond_timedwait(&cv, &mu, &until))
-    ;
-  bool early = other_done;
+  bool early = wait_other_done(1000);
   pthread_mutex_unlock(&mu);
   ck_assert_msg(!early, "WRITE ATOMIC ran while a mapped read was being sent");
   ck_assert(all(read.t.data_in, NB * BS, 0xaa));
