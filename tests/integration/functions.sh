@@ -260,6 +260,23 @@ start_lungate() {
 	fail "could not start lungate on a free port in 3 attempts"
 }
 
+# config_one_lun FILE IQN PLUGIN NAME DEV: a saveconfig.json with one target
+# (demo-mode ACLs, no authentication) whose LUN 0 is the storage object
+# PLUGIN/NAME on DEV.
+config_one_lun() {
+	cat >"$1" <<JSON
+{
+  "storage_objects": [ { "plugin": "$3", "name": "$4", "dev": "$5" } ],
+  "targets": [ {
+    "wwn": "$2", "fabric": "iscsi",
+    "tpgs": [ { "tag": 1, "enable": true,
+      "attributes": { "generate_node_acls": 1, "authentication": 0, "demo_mode_write_protect": 0 },
+      "luns": [ { "index": 0, "storage_object": "/backstores/$3/$4" } ] } ]
+  } ]
+}
+JSON
+}
+
 # stop_lungate [PID]: send SIGTERM and require exit status 0 within 30 s.
 stop_lungate() {
 	local pid=${1:-$LG_PID} i rc=0

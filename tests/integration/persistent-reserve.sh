@@ -72,18 +72,7 @@ stop_lungate
 # With a config file, the state file is beside it, named after the storage object.
 mkdir "$LG_TMP/conf"
 CFG=$LG_TMP/conf/gw.json
-cat >"$CFG" <<JSON
-{
-  "storage_objects": [ { "plugin": "fileio", "name": "d0", "dev": "$IMG" } ],
-  "targets": [ {
-    "wwn": "$IQN", "fabric": "iscsi",
-    "tpgs": [ { "tag": 1, "enable": true,
-      "attributes": { "generate_node_acls": 1, "authentication": 0, "demo_mode_write_protect": 0 },
-      "portals": [ { "ip_address": "127.0.0.1", "port": 3260 } ],
-      "luns": [ { "index": 0, "storage_object": "/backstores/fileio/d0" } ] } ]
-  } ]
-}
-JSON
+config_one_lun "$CFG" "$IQN" fileio d0 "$IMG"
 start_lungate -c "$CFG"
 expect GOOD "$A" register 0x4444 aptpl
 expect GOOD "$A" reserve 0x4444 3

@@ -50,17 +50,7 @@ stop_lungate
 
 QCOW=$LG_TMP/disk.qcow2
 qemu-img convert -f raw -O qcow2 "$LG_TMP/disk.orig" "$QCOW" || fail "qemu-img convert -O qcow2 failed"
-cat >"$LG_TMP/qcow2.json" <<JSON
-{
-  "storage_objects": [ { "plugin": "qcow2", "name": "q", "dev": "$QCOW" } ],
-  "targets": [ {
-    "wwn": "$IQN", "fabric": "iscsi",
-    "tpgs": [ { "tag": 1, "enable": true,
-      "attributes": { "generate_node_acls": 1, "authentication": 0, "demo_mode_write_protect": 0 },
-      "luns": [ { "index": 0, "storage_object": "/backstores/qcow2/q" } ] } ]
-  } ]
-}
-JSON
+config_one_lun "$LG_TMP/qcow2.json" "$IQN" qcow2 q "$QCOW"
 start_lungate --log-level debug -c "$LG_TMP/qcow2.json"
 check "qcow2 through qemu-nbd" "$LG_TMP/disk.orig" "a worker sends the rest of a read's answer"
 stop_lungate
