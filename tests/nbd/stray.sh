@@ -12,7 +12,8 @@
 #     images pass qemu-img check and hold the flushed writes.
 #  3. The gateway starts again on the same images and serves them, and it
 #     removes the socket directories the killed one left behind (their
-#     lock files made to look older than the 30 s a new one is spared).
+#     lock files made to look older than the 30 s a new one is spared; any
+#     gateway of the same user starting then removes them).
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
 
@@ -116,9 +117,10 @@ done
 # ---- 3: it starts again on the same images ----
 start_lungate -c "$CFG"
 expect_children
+# (Another test's gateway of the same user, starting meanwhile, may be the
+# one that removes them: so the log line is not required of this one.)
 for d in $dirs; do
 	[[ ! -e $d ]] || fail "the killed gateway's socket directory $d is still there after a restart"
-	grep -qF "dir=$d" "$LG_LOG" || fail "the removal of $d is not logged"
 done
 log "the killed gateway's socket directories were removed:$dirs"
 qio_ok "LUN 0 after the restart" "$(lun_url 0)" -c 'read -P 0x20 2M 64k' -c 'read -P 0x10 1M 64k'
