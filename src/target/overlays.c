@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "backends/cow.h"
+#include "target/boot_rule.h"
 #include "scsi/scsi.h"
 #include "target/model.h"
 #include "util/log.h"
@@ -75,131 +76,8 @@ static void put_locked(struct lg_overlay *o)
   free(o);
 }
 
-/* ---- a boot or a reconnect? ----
- *
- * A running operating system must never find a different disk under it, so
- * every login to a per-initiator LUN is either the start of a client's boot,
- * which may get a fresh disk (the reset policy), or the continuation of a
- * running one, which gets exactly the disk it had.  A login continues the
- * client's current boot when:
- *
- *  1. a session of the same initiator on the same disk is still live: session
- *     reinstatement (same ISID), or the OS logging in through the iBFT while
- *     the boot firmware's connection is still open (iPXE never closes it);
- *  2. its ISID is one that a session of the current boot used: recovery after
- *     a network outage or a gateway restart, iscsid's relogin at switch-root
- *     with the initramfs's ISID, libiscsi's (QEMU's) reconnects.  RFC 7143
- *     (§4.4.3, the ISID rule) has an initiator reuse its ISID to reach the
- *     same target again, so every conforming OS initiator does this: open-iscsi
- *     (00023d000001...), Windows (its persistent logins carry the ISID
- *     400001370000 with a per-session qualifier), VMware;
- *  3. the last session ended without a Logout (the connection was lost, or
- *     the gateway closed it) less than RECONNECT_S ago: initiators that pick
- *     a new ISID for every connection reconnect so -- libiscsi (QEMU's iSCSI
- *     driver) makes a new random one in iscsi_reconnect(), iPXE a new
- *     qualifier for every session (ISCSI_ISID_IANA | IANA_EN_FEN_SYSTEMS,
- *     enterprise number 10019, in its iscsi.c);
- *  4. it is the first OS login (an ISID that is not iPXE's) after only iPXE
- *     sessions, within HANDOVER_S of the last one's end: the iBFT hand-over
- *     when the firmware's connection is already gone.
- *
- * How long ago anything happened plays no part in 1 and 2.  Anything else
- * starts a boot: a new ISID after a Logout, or after the client was gone
- * for RECONNECT_S.  The record restarts with this ISID, and the "after_idle"
- * policy may reset the disk; it also leaves alone a disk whose gateway died
- * while it was in use (the record's live mark: an iPXE client reconnecting
- * after a gateway restart has a new ISID and no Logout, but its gateway may
- * have been down for longer than RECONNECT_S).  The record (cow_boot) lives
- * in the overlay file, so a gateway restart or a power cut does not forget
- * it.
- *
- * Fencing: a forced reset marks the client's record fenced, keeping the ISIDs
- * of the boot it cut off; a reload that gives a LUN a different disk leaves
- * the same mark in memory (replaced_disk).  A login with one of those ISIDs
- * gets a fenced copy of the LUN (every command fails with NOT READY, MANUAL
- * INTERVENTION REQUIRED, which operating systems report as a failed disk at
- * once instead of retrying), and so does a login that would be a reconnect
- * by rule 3.  The next boot clears the mark.
- */
-#define HANDOVER_S 600
-#define RECONNECT_S 60
+/* ---- a boot or a reconnect: the rule is in boot_rule.c ---- */
 #define BOOT_MEMORY_MAX 4096            /* remembered (target, LUN, client) boots */
-
-enum login_kind { LOGIN_BOOT, LOGIN_CONTINUES, LOGIN_FENCED };
-
-static bool isid_is_ipxe(const uint8_t isid[6])
-{
-  return isid[0] == 0x40 && isid[1] == 0x00 && isid[2] == 0x27 && isid[3] == 0x23;
-}
-
-static bool boot_has(const struct cow_boot *b, const uint8_t isid[6])
-{
-  for (unsigned i = 0; i < b->n && i < COW_BOOT_ISIDS; i++)
-    if (!memcmp(b->isid[i], isid, 6))
-      return true;
-  return false;
-}
-
-/* Record isid in the current boot (the oldest make room; the first stays). */
-static void boot_add(struct cow_boot *b, const uint8_t isid[6])
-{
-  if (boot_has(b, isid))
-    return;
-  if (b->n >= COW_BOOT_ISIDS) {
-    memmove(b->isid[1], b->isid[2], (COW_BOOT_ISIDS - 2) * 6);
-    b->n = COW_BOOT_ISIDS - 1;
-  }
-  memcpy(b->isid[b->n++], isid, 6);
-}
-
-static bool boot_only_ipxe(const struct cow_boot *b)
-{
-  for (unsigned i = 0; i < b->n; i++)
-    if (!isid_is_ipxe(b->isid[i]))
-      return false;
-  return b->n > 0;
-}
-
-/* A reconnect by rule 3: the last session was lost, not logged out, lately. */
-static bool lost_lately(const struct cow_boot *b)
-{
-  return b->n && !b->clean && (uint64_t)time(NULL) - b->last_end < RECONNECT_S;
-}
-
-/* The rule above, for a login with isid to a disk whose client has boot
- * record b and live sessions or not. */
-static enum login_kind login_kind(const struct cow_boot *b, bool live, const uint8_t isid[6],
-                                  const char **why)
-{
-  if (b->fenced) {
-    if (boot_has(b, isid) || lost_lately(b)) {
-      *why = "a reconnect of the OS a forced action cut off";
-      return LOGIN_FENCED;
-    }
-    *why = "a new boot after a fence";
-    return LOGIN_BOOT;
-  }
-  if (live) {
-    *why = "a session of this boot is live";
-    return LOGIN_CONTINUES;
-  }
-  if (boot_has(b, isid)) {
-    *why = "an ISID of this boot";
-    return LOGIN_CONTINUES;
-  }
-  if (lost_lately(b)) {
-    *why = "a new ISID soon after a lost connection";
-    return LOGIN_CONTINUES;
-  }
-  if (!isid_is_ipxe(isid) && boot_only_ipxe(b) &&
-      (uint64_t)time(NULL) - b->last_end < HANDOVER_S) {
-    *why = "the OS taking over from iPXE";
-    return LOGIN_CONTINUES;
-  }
-  *why = !b->n ? "the first login" : b->clean ? "a new ISID after a logout"
-                                               : "a new ISID after the client was gone";
-  return LOGIN_BOOT;
-}
 
 static void isid_hex(const uint8_t isid[6], char out[13])
 {
@@ -292,7 +170,12 @@ static bool replaced_disk(const char *target, uint64_t lun, const char *norm,
                           const struct lg_storage *so, const uint8_t isid[6])
 {
   struct boot_mem *m = mem_find(target, lun, norm);
-  if (!m || !m->disk || !(boot_has(&m->boot, isid) || lost_lately(&m->boot)))
+  if (!m || !m->disk)
+    return false;
+  struct cow_boot b = m->boot; /* judged as if fenced: a reconnect of that boot? */
+  const char *why;
+  b.fenced = true;
+  if (lg_login_kind(&b, false, isid, (uint64_t)time(NULL), &why) != LG_LOGIN_FENCED)
     return false;
   char *id = disk_id(so);
   bool other = id && strcmp(id, m->disk);
@@ -449,12 +332,13 @@ int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *target,
     bool have = o ? false : record_read(tmpl, initiator, &info);
     struct cow_boot boot = o ? o->boot : info.boot;
     const char *kind_why;
-    enum login_kind kind = login_kind(&boot, o && o->sessions, isid, &kind_why);
-    if (kind != LOGIN_FENCED && replaced_disk(target, v[i].index, norm, tmpl, isid)) {
-      kind = LOGIN_FENCED;
+    enum lg_login_kind kind = lg_login_kind(&boot, o && o->sessions, isid,
+                                            (uint64_t)time(NULL), &kind_why);
+    if (kind != LG_LOGIN_FENCED && replaced_disk(target, v[i].index, norm, tmpl, isid)) {
+      kind = LG_LOGIN_FENCED;
       kind_why = "a reload gave this LUN another disk while the client's OS ran";
     }
-    if (kind == LOGIN_FENCED) {
+    if (kind == LG_LOGIN_FENCED) {
       if (!fence_view(&v[i], target, initiator, hex, kind_why)) {
         rc = -ENOMEM;
         break;
@@ -462,16 +346,16 @@ int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *target,
       continue;
     }
     char safe[LG_SAFE_MAX];
-    lg_kv(LG_DEBUG, kind == LOGIN_BOOT ? "boot" : "reconnect", "storage=%s initiator=%s "
+    lg_kv(LG_DEBUG, kind == LG_LOGIN_BOOT ? "boot" : "reconnect", "storage=%s initiator=%s "
           "isid=%s reason=%s", tmpl->name, lg_safe(initiator, safe, sizeof safe), hex,
           LG_Q(kind_why));
-    if (kind == LOGIN_BOOT) {
+    if (kind == LG_LOGIN_BOOT) {
       if (have && !o)
         boot_reset_policy(tmpl, initiator, &info, hex);
       memset(&boot, 0, sizeof boot);
     }
     boot.clean = false;
-    boot_add(&boot, isid);
+    lg_boot_add(&boot, isid);
     if (!o && !(o = overlay_open(tmpl, initiator, norm, NULL, why))) {
       rc = -EIO;
       break;
