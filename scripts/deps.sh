@@ -20,6 +20,7 @@ packages=(
 	qemu-utils qemu-block-extra               # qemu-img/qemu-io and their iscsi:// driver
 	qemu-system-x86 ipxe-qemu                 # iPXE boot tests
 	xorriso mtools fdisk e2fsprogs            # building and inspecting test images
+	debootstrap                               # the Debian guest of tests/guest
 	clang libclang-rt-14-dev                  # fuzzing harnesses (libFuzzer)
 )
 
