@@ -258,6 +258,55 @@ void xcopy_exec(struct scsi_task *t)
     record(t, list_id, r < 0 ? COPY_DONE_ERRORS : COPY_DONE_OK, (uint16_t)i, moved);
 }
 
+/* The Third-party Copy VPD page (SPC-4 §7.8.17), written to d (page header
+ * included): what xcopy_exec and xcopy_results above really do, as the
+ * descriptors a copy initiator (Windows ODX, libiscsi, sg3_utils) looks for.
+ * Each descriptor's length is a multiple of 4.  Returns the page's length. */
+size_t xcopy_vpd_page(const struct scsi_task *t, uint8_t *d)
+{
+  size_t n = 4;
+  /* Supported Commands (0001h): EXTENDED COPY (LID1, service action 00h) and
+   * RECEIVE COPY RESULTS with COPY STATUS (00h) and OPERATING PARAMETERS (03h) */
+  static const uint8_t cmds[] = { 0x83, 1, 0x00, 0x84, 2, 0x00, 0x03 };
+  put16(d + n, 0x0001);
+  put16(d + n + 2, 8);
+  d[n + 4] = sizeof cmds;
+  memcpy(d + n + 5, cmds, sizeof cmds);
+  n += 4 + 8;
+  /* Parameter Data (0004h): the bounds check_list enforces; no inline data */
+  put16(d + n, 0x0004);
+  put16(d + n + 2, 0x1c);
+  put16(d + n + 8, XCOPY_MAX_TARGETS);
+  put16(d + n + 10, XCOPY_MAX_SEGMENTS);
+  put32(d + n + 12, XCOPY_MAX_DESC_LIST);
+  put32(d + n + 16, 0);                             /* maximum inline data length */
+  n += 4 + 0x1c;
+  /* Supported Descriptors (0008h): block to block segments (02h) and
+   * identification CSCD descriptors (E4h), the only ones check_list takes */
+  put16(d + n, 0x0008);
+  put16(d + n + 2, 4);
+  d[n + 4] = 2;
+  d[n + 5] = 0x02;
+  d[n + 6] = 0xe4;
+  n += 4 + 4;
+  /* Supported CSCD Descriptor IDs (000Ch): none (no CSCD ID above 07FFh) */
+  put16(d + n, 0x000c);
+  put16(d + n + 2, 4);
+  n += 4 + 4;
+  /* General Copy Operations (8001h): one copy at a time per command, the
+   * segment limit, a granularity of one logical block */
+  put16(d + n, 0x8001);
+  put16(d + n + 2, 0x20);
+  put32(d + n + 4, 1);                              /* total concurrent copies */
+  put32(d + n + 8, 1);                              /* maximum identified concurrent copies */
+  put32(d + n + 12, XCOPY_MAX_SEGMENT_BYTES);       /* maximum segment length */
+  d[n + 16] = (uint8_t)(31 - __builtin_clz(t->lun->so->block_size)); /* data segment granularity */
+  d[n + 17] = 0;                                    /* inline data granularity */
+  n += 4 + 0x20;
+  put16(d + 2, (uint16_t)(n - 4));
+  return n;
+}
+
 int xcopy_parse_results(struct scsi_task *t)
 {
   uint32_t alloc = get32(t->cdb + 10);
