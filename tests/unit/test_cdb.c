@@ -166,8 +166,8 @@ START_TEST(test_replies)
   ck_assert_uint_eq(n, 4u + (d[2] << 8 | d[3]));
   static const struct { uint16_t type, len; uint8_t body[12]; size_t body_len; } descs[] = {
     { 0x0001, 8, { 7, 0x83, 1, 0x00, 0x84, 2, 0x00, 0x03 }, 8 }, /* supported commands */
-    { 0x0004, 0x1c, { 0, 0, 0, 0, 0, 8, 0, 32, 0, 0, 0x04, 0x80 }, 12 }, /* 8 CSCD, 32 segments, 1152 bytes */
-    { 0x0008, 4, { 2, 0x02, 0xe4, 0 }, 4 },                     /* block->block, identification CSCD */
+    { 0x0004, 0x1c, { 0, 0, 0, 0, 0, 8, 0, 32, 0, 0, 0x05, 0x00 }, 12 }, /* 8 CSCD, 32 segments, 1280 bytes */
+    { 0x0008, 4, { 3, 0x02, 0x0a, 0xe4 }, 4 },                  /* block->block (+offsets), identification CSCD */
     { 0x000c, 4, { 0, 0, 0, 0 }, 4 },                           /* no CSCD IDs */
     { 0x8001, 0x20, { 0, 0, 0, 1, 0, 0, 0, 1, 0x01, 0, 0, 0 }, 12 }, /* 1 copy, 16 MiB segments */
   };
