@@ -8,7 +8,9 @@
 # AND WRITE) gets the second path. Prints the real passes (ran and not
 # skipped), the failures and the skips grouped by reason, and fails on any
 # failed test, assert or suite set-up. The iSCSI-level suites and MultipathIO
-# must run, not skip.
+# must run, not skip; with libiscsi 1.20 (Debian 13) also its new suites
+# (iSCSISendTargets, iSCSINop, ReportLUNs), the iSCSITMF tests each alone,
+# and iSCSICHAP against a gateway that requires CHAP.
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
 # shellcheck source=cunit.sh
@@ -123,4 +125,35 @@ done
 ((CU_A_FAILED == 0 || failures > 0)) || cu_fail "asserts failed outside any failed test: $CU_LINE"
 ((failures > 0 || rc == 0)) || cu_fail "iscsi-test-cu exited with status $rc although its summary shows no failure"
 stop_lungate
+
+# iSCSICHAP (libiscsi 1.20) needs a session that logged in with CHAP MD5:
+# a gateway of its own whose TPG requires CHAP.  Its tests log in again
+# offering CHAP_A=5,6,7,8 (must succeed), CHAP_A=56 and an empty CHAP_A
+# (must be refused).
+if grep -q '^iSCSI\.iSCSICHAP\.' <<<"$list"; then
+	CFG=$LG_TMP/chap.json
+	cat >"$CFG" <<JSON
+{
+  "storage_objects": [ { "plugin": "fileio", "name": "disk", "dev": "$IMG" } ],
+  "targets": [ { "wwn": "$IQN-chap", "fabric": "iscsi",
+    "tpgs": [ { "tag": 1, "enable": true,
+      "attributes": { "generate_node_acls": 1, "authentication": 1, "demo_mode_write_protect": 0 },
+      "chap_userid": "compliance", "chap_password": "compliance-secret",
+      "luns": [ { "index": 0, "storage_object": "/backstores/fileio/disk" } ] } ] } ]
+}
+JSON
+	start_lungate -c "$CFG"
+	chap=$LG_TMP/chap.log
+	LG_CU_LOG=$chap
+	rc=0
+	LG_CMD_TIMEOUT=300 run iscsi-test-cu -d -i "$LG_INITIATOR" -I "$LG_INITIATOR-2" -t iSCSI.iSCSICHAP \
+		"iscsi://compliance%compliance-secret@127.0.0.1:$PORT/$IQN-chap/0" >"$chap" 2>&1 || rc=$?
+	cu_summary "$chap"
+	cu_check_summary
+	((rc == 0)) || cu_fail "iscsi-test-cu -t iSCSI.iSCSICHAP exited with status $rc"
+	[[ -z $(skipped_tests "$chap") ]] || cu_fail "iSCSICHAP tests skipped: $(skipped_tests "$chap")"
+	log "iSCSICHAP with CHAP MD5: $CU_LINE"
+	assert_alive
+	stop_lungate
+fi
 log "PASS"
