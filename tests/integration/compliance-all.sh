@@ -38,6 +38,21 @@ LG_SECOND_PORT=1 start_lungate --image "$IMG" --iqn "$IQN"
 URL1=$(iscsi_url 0)
 URL2=$(iscsi_url 0 "$IQN" 127.0.0.1 "$PORT2")
 
+# First, alone and within a minute, the Text requests of iSCSISendTargets
+# (libiscsi 1.20): a request left unanswered would hang the whole run until
+# its timeout instead of failing here, saying what.
+if grep -q '^iSCSI\.iSCSISendTargets\.' <<<"$list"; then
+	st=$LG_TMP/sendtargets.log
+	LG_CU_LOG=$st
+	rc=0
+	LG_CMD_TIMEOUT=60 run iscsi-test-cu -d -i "$LG_INITIATOR" -t iSCSI.iSCSISendTargets "$URL1" >"$st" 2>&1 || rc=$?
+	((rc != 124 && rc != 137)) || cu_fail "iSCSISendTargets did not finish within 60 s: a Text request was left unanswered?"
+	cu_summary "$st"
+	cu_check_summary
+	[[ -z $(skipped_tests "$st") ]] || cu_fail "iSCSISendTargets tests skipped: $(skipped_tests "$st")"
+	log "iSCSISendTargets alone: $CU_LINE"
+fi
+
 LOGF=$LG_TMP/all.log
 LG_CU_LOG=$LOGF
 log "iscsi-test-cu -d -i $LG_INITIATOR -I $LG_INITIATOR-2 $URL1 $URL2"
