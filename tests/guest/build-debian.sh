@@ -28,6 +28,14 @@ if [ -f "$out/done" ]; then
     exit 0
 fi
 ((EUID == 0)) || { echo "build-debian.sh: needs root (debootstrap, chroot)" >&2; exit 1; }
+# one builder at a time (the Debian 12 and 13 stages of scripts/test share it)
+mkdir -p "$parent"
+exec 9>"$parent/debian12.lock"
+flock 9
+if [ -f "$out/done" ]; then
+    echo "$out"
+    exit 0
+fi
 for t in debootstrap mkfs.ext4; do
     command -v "$t" >/dev/null || { echo "build-debian.sh: $t missing (scripts/deps.sh installs it)" >&2; exit 1; }
 done
@@ -124,4 +132,7 @@ mkfs.ext4 -q -L lgroot -d "$root" "$work/out/root.img" 1536M
 rm -rf "$out"
 mv "$work/out" "$out"
 touch "$out/done"
+for old in "$parent"/debian12-*; do # guests of older recipes
+    [ "$old" = "$out" ] || rm -rf "$old"
+done
 echo "$out"
