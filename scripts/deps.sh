@@ -9,6 +9,7 @@ packages=(
 	libjansson-dev libisal-dev nettle-dev     # libraries lungate links
 	libnbd-dev                                # NBD backstores
 	libsystemd-dev                            # sd_notify: readiness under systemd
+	libmicrohttpd-dev                         # HTTP(S): the web console and /metrics
 	python3-prometheus-client curl            # parsing the metrics text in tests
 	dnsmasq-base                              # dnsmasq --test of the examples
 	libiscsi-dev                              # the cow tests' own libiscsi client
@@ -21,6 +22,8 @@ packages=(
 	qemu-system-x86 ipxe-qemu                 # iPXE boot tests
 	xorriso mtools fdisk e2fsprogs            # building and inspecting test images
 	clang libclang-rt-14-dev                  # fuzzing harnesses (libFuzzer)
+	chromium chromium-driver python3-selenium # the web console's browser tests
+	openssl                                   # the console's HTTPS test certificate
 )
 
 installed=" $(dpkg-query -W -f='${db:Status-Status}:${Package} ' "${packages[@]}" 2>/dev/null || true) "
