@@ -16,7 +16,7 @@
  * is this host.  No session: 401; a session without its token: 403.  After
  * 3 failed logins in a row, the next waits 1, 2, 4... (at most 30) seconds
  * after the last failure (429 before that), and every refusal takes a
- * second; the log names the address, never the password tried.
+ * second; a successful login starts the count again; the log names the address, never the password tried.
  *
  * The data and the actions are the control socket's (lg_ctl_request): the
  * same JSON, the same errors.  Nothing here reads or shows a CHAP secret. */
@@ -39,6 +39,7 @@
 #include "ctl/ctl.h"
 #include "iscsi/server.h"
 #include "ops/http.h"
+#include "ops/metrics.h"
 #include "target/model.h"
 #include "util/log.h"
 
@@ -65,7 +66,7 @@ struct lg_web {
   pthread_mutex_t login_lock;        /* one password check at a time */
   struct web_session sessions[WEB_SESSIONS];
   unsigned failures;                 /* failed logins in a row */
-  time_t last_failure;
+  uint64_t last_failure_ns;          /* monotonic: when the last refusal was answered */
 };
 
 struct web_req {                     /* one request's body, as it arrives */
@@ -151,19 +152,20 @@ static enum MHD_Result do_login(struct lg_web *w, struct MHD_Connection *c, json
   if (!pw)
     return send_error(c, MHD_HTTP_BAD_REQUEST, "give {\"password\": ...}");
   pthread_mutex_lock(&w->login_lock);
-  time_t now = time(NULL);
+  uint64_t now = lg_now_ns();
   pthread_mutex_lock(&w->lock);
   unsigned failures = w->failures;
-  time_t wait_until = w->last_failure;
+  uint64_t wait_until = w->last_failure_ns;
   if (failures >= WEB_FREE_FAILURES) {
     unsigned shift = failures - WEB_FREE_FAILURES;
-    wait_until += shift >= 5 ? WEB_MAX_WAIT : 1 << shift;
+    wait_until += (shift >= 5 ? WEB_MAX_WAIT : 1u << shift) * 1000000000ull;
   }
   pthread_mutex_unlock(&w->lock);
   if (failures >= WEB_FREE_FAILURES && now < wait_until) {
     pthread_mutex_unlock(&w->login_lock);
     char msg[128], secs[24];
-    snprintf(secs, sizeof secs, "%ld", (long)(wait_until - now));
+    snprintf(secs, sizeof secs, "%llu",
+             (unsigned long long)((wait_until - now + 999999999) / 1000000000));
     snprintf(msg, sizeof msg, "too many failed logins: try again in %s s", secs);
     lg_kv(LG_WARN, "web: login refused", "peer=%s reason=too-many-failures wait=%s", peer,
           secs);
@@ -190,10 +192,12 @@ static enum MHD_Result do_login(struct lg_web *w, struct MHD_Connection *c, json
   if (!ok) {
     pthread_mutex_lock(&w->lock);
     unsigned n = ++w->failures;
-    w->last_failure = time(NULL);
     pthread_mutex_unlock(&w->lock);
     lg_kv(LG_WARN, "web: login refused", "peer=%s reason=wrong-password failures=%u", peer, n);
     sleep(1); /* every refusal costs the guesser a second */
+    pthread_mutex_lock(&w->lock);
+    w->last_failure_ns = lg_now_ns(); /* the waits count from the answer */
+    pthread_mutex_unlock(&w->lock);
     pthread_mutex_unlock(&w->login_lock);
     return send_error(c, MHD_HTTP_FORBIDDEN, "wrong password");
   }
