@@ -159,16 +159,18 @@ enum MHD_Result lg_http_send(struct MHD_Connection *c, unsigned status, const ch
                              const char *const *headers, const void *body, size_t len,
                              bool owned)
 {
-  struct MHD_Response *r;
-  if (owned) {
-    r = MHD_create_response_from_buffer_with_free_callback(len, (void *)body, free);
-    if (!r)
-      free((void *)body);
-  } else {
-    r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-  }
-  if (!r)
+  /* always a malloc'd buffer libmicrohttpd frees: the one call that is
+   * neither deprecated in 1.0 (Debian 13) nor missing from 0.9.75 (Debian 12) */
+  void *buf = (void *)body;
+  if (!owned && (buf = malloc(len ? len : 1)))
+    memcpy(buf, body, len);
+  if (!buf)
     return MHD_NO;
+  struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(len, buf, free);
+  if (!r) {
+    free(buf);
+    return MHD_NO;
+  }
   MHD_add_response_header(r, "Content-Type", type);
   MHD_add_response_header(r, "Cache-Control", "no-store");
   MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
