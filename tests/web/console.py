@@ -223,7 +223,7 @@ def run(drv):
     t = time.monotonic()
     wait_until(lambda: row_state(drv, PC_B) == "idle", 3, PC_B + " is not shown idle after its logout")
     log("%s shown idle %.1f s after its logout" % (PC_B, time.monotonic() - t))
-    drv.set_window_size(1280, 640)
+    drv.set_window_size(1280, 660)
     time.sleep(1.5)
     drv.save_screenshot(E["SHOT"])
     log("screenshot: " + E["SHOT"])
@@ -231,6 +231,7 @@ def run(drv):
     # a phone's width: nothing wider than the screen
     drv.set_window_size(390, 844)
     time.sleep(0.5)
+    drv.save_screenshot(E["SHOT"].replace(".png", "-phone.png"))
     wide = drv.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
     if wide > 1:
         fail("at a phone's width the page is %d px wider than the screen" % wide)
