@@ -50,7 +50,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
   lg_kv(LG_DEBUG, "http: libmicrohttpd", "server=%s msg=%s", (const char *)cls, LG_Q(msg));
 }
 
-static int parse_addr(const char *spec, struct sockaddr_storage *ss, bool *loopback)
+int lg_http_parse_addr(const char *spec, struct sockaddr_storage *ss, bool *loopback)
 {
   char host[64];
   unsigned port;
@@ -79,7 +79,7 @@ struct lg_http *lg_http_start(const struct lg_http_opts *o, bool *loopback, char
   struct sockaddr_storage ss;
   bool lo = false;
   *err = NULL;
-  if (parse_addr(o->addr, &ss, &lo) < 0) {
+  if (lg_http_parse_addr(o->addr, &ss, &lo) < 0) {
     if (asprintf(err, "%s %s: give ADDR:PORT, e.g. 127.0.0.1:8080 or [::1]:8080", o->what,
                  o->addr) < 0)
       *err = NULL;

@@ -22,6 +22,11 @@ struct lg_http_opts {
   void *completed_cls;
 };
 
+struct sockaddr_storage;
+/* "ADDR:PORT" or "[V6]:PORT" (numeric, port 1-65535) into *ss; *loopback
+ * when ADDR is in 127.0.0.0/8 or ::1.  -1 when it is not such a string. */
+int lg_http_parse_addr(const char *spec, struct sockaddr_storage *ss, bool *loopback);
+
 struct lg_http {
   struct MHD_Daemon *d;
   char *cert, *key;                  /* PEM, kept while the daemon runs */

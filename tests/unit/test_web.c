@@ -5,6 +5,9 @@
 #include <check.h>
 #include <string.h>
 
+#include <sys/socket.h>
+
+#include "ops/http.h"
 #include "web/web.h"
 #include "run_suite.h"
 
@@ -63,12 +66,37 @@ START_TEST(test_hash)
 }
 END_TEST
 
+/* --web / --metrics addresses: which count as loopback (anything else
+ * without HTTPS makes the console warn). */
+static const struct {
+  const char *spec;
+  int want;                          /* 1 loopback, 0 not, -1 refused */
+} addrs[] = {
+  { "127.0.0.1:8080", 1 }, { "127.9.8.7:1", 1 }, { "[::1]:8080", 1 },
+  { "0.0.0.0:8080", 0 }, { "10.0.0.1:8080", 0 }, { "192.168.1.5:443", 0 }, { "[::]:8080", 0 },
+  { "[fe80::1]:8080", 0 }, { "128.0.0.1:80", 0 },
+  { "localhost:8080", -1 }, { "127.0.0.1", -1 }, { "127.0.0.1:0", -1 },
+  { "127.0.0.1:65536", -1 }, { "::1:8080", -1 }, { "", -1 },
+};
+
+START_TEST(test_addr)
+{
+  struct sockaddr_storage ss;
+  bool lo = false;
+  int got = lg_http_parse_addr(addrs[_i].spec, &ss, &lo);
+  got = got < 0 ? -1 : lo;
+  ck_assert_msg(got == addrs[_i].want, "row %d (%s): got %d, want %d", _i, addrs[_i].spec, got,
+                addrs[_i].want);
+}
+END_TEST
+
 int main(void)
 {
   Suite *s = suite_create("web");
   TCase *tc = tcase_create("password file");
   tcase_add_loop_test(tc, test_verify, 0, (int)(sizeof rows / sizeof rows[0]));
   tcase_add_test(tc, test_hash);
+  tcase_add_loop_test(tc, test_addr, 0, (int)(sizeof addrs / sizeof addrs[0]));
   suite_add_tcase(s, tc);
   return lg_run_suite(s);
 }
