@@ -12,8 +12,9 @@
  *   0      header, 4096 bytes, written once at creation: magic, version, the
  *          cow block size, the virtual size, the base's identity (its size and
  *          a SHA-256 over samples of its content), the client's name; CRC32C.
- *   4096   last-use record (time of the last session's end; CRC32C).  Torn or
- *          missing, it is ignored.
+ *   4096   last-use record (time of the last session's end, live mark; CRC32C),
+ *          and at 4160 the boot record (the ISIDs of the client's current
+ *          boot, the fence mark; CRC32C).  Torn or missing, each is ignored.
  *   8192   the allocation map: one bit per cow block (1: the block's data is
  *          in this file; 0: read it from the base).  Page p of the map (510
  *          64-bit words = 32640 blocks) has two 4096-byte slots at
@@ -68,6 +69,8 @@
 #define COW_VERSION 1
 #define HDR_SIZE 4096
 #define LASTUSE_OFF 4096
+#define BOOTREC_OFF 64            /* from LASTUSE_OFF */
+#define BOOTREC_LEN 64            /* n, fenced, clean, pad, 8 ISIDs, last end, CRC32C */
 #define MAP_OFF 8192
 #define PAGE_SIZE_ 4096
 #define PAGE_WORDS 510            /* 4080 bytes of bits per map page */
@@ -917,16 +920,26 @@ uint64_t cow_allocated(void *hv)
   return c->bits ? atomic_load(&c->allocated) * c->block : 0;
 }
 
-void cow_touch(void *hv, bool live)
+void cow_touch(void *hv, bool live, const struct cow_boot *boot)
 {
   struct cow *c = hv;
-  uint8_t rec[16];
+  uint8_t rec[BOOTREC_OFF + BOOTREC_LEN] = { 0 };
   if (c->fd < 0 || c->readonly)
     return;
   put_le64(rec, (uint64_t)time(NULL));
   put_le32(rec + 8, live);
   put_le32(rec + 12, crc(rec, 12));
-  write_full(c->fd, rec, sizeof rec, LASTUSE_OFF);
+  uint8_t *b = rec + BOOTREC_OFF;
+  if (boot) {
+    b[0] = boot->n > COW_BOOT_ISIDS ? COW_BOOT_ISIDS : boot->n;
+    b[1] = boot->fenced;
+    b[2] = boot->clean;
+    memcpy(b + 4, boot->isid, sizeof boot->isid);
+    put_le64(b + 52, boot->last_end);
+  }
+  put_le32(b + BOOTREC_LEN - 4, crc(b, BOOTREC_LEN - 4));
+  if (write_full(c->fd, rec, sizeof rec, LASTUSE_OFF) == 0 && live && fdatasync(c->fd) < 0)
+    lg_warn("cow: %s: fdatasync of the session record: %s", c->path, strerror(errno));
 }
 
 int cow_info_read(const char *path, struct cow_info *info)
@@ -934,8 +947,8 @@ int cow_info_read(const char *path, struct cow_info *info)
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0)
     return -errno;
-  uint8_t *buf = malloc(HDR_SIZE + 16);
-  int r = buf ? lg_pread_full(fd, buf, HDR_SIZE + 16, 0, false) : -ENOMEM;
+  uint8_t *buf = malloc(HDR_SIZE + BOOTREC_OFF + BOOTREC_LEN);
+  int r = buf ? lg_pread_full(fd, buf, HDR_SIZE + BOOTREC_OFF + BOOTREC_LEN, 0, false) : -ENOMEM;
   if (r == 0)
     r = header_check(buf);
   if (r == 0) {
@@ -960,6 +973,14 @@ int cow_info_read(const char *path, struct cow_info *info)
         (uint64_t)st.st_mtime > info->last_use)
       info->last_use = (uint64_t)st.st_mtime;
     info->unclean = live;
+    const uint8_t *b = rec + BOOTREC_OFF;
+    if (get_le32(b + BOOTREC_LEN - 4) == crc(b, BOOTREC_LEN - 4) && b[0] <= COW_BOOT_ISIDS) {
+      info->boot.n = b[0];
+      info->boot.fenced = b[1] != 0;
+      info->boot.clean = b[2] != 0;
+      memcpy(info->boot.isid, b + 4, sizeof info->boot.isid);
+      info->boot.last_end = get_le64(b + 52);
+    }
     /* count bits: the newest valid slot of each page */
     uint8_t *slot = malloc(PAGE_SIZE_);
     uint64_t blocks = 0;

@@ -124,7 +124,8 @@ static int login_first(struct iscsi_conn *c, const struct iscsi_kv *kv, int n)
   }
   s->n_luns = (size_t)nl;
   char *why = NULL;
-  int r = lg_overlays_acquire(s->luns, s->n_luns, ini, c->peer_ip, &why);
+  int r = lg_overlays_acquire(s->luns, s->n_luns, s->target->iqn, ini, s->isid, c->peer_ip,
+                              &why);
   if (r < 0) {
     uint16_t status = r == -EBUSY ? ISCSI_LOGIN_FORBIDDEN : ISCSI_LOGIN_TARGET_ERROR;
     lg_kv(LG_WARN, "login refused", "initiator=%s peer=%s target=%s status=0x%04x reason=%s",
