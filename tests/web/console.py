@@ -34,8 +34,11 @@ PC_B = "iqn.2025-10.org.lungate.test:pc-b"
 clients = {}
 
 
+T0 = time.monotonic()
+
+
 def log(msg):
-    print("web.console: " + msg, file=sys.stderr, flush=True)
+    print("web.console: [%5.1f s] %s" % (time.monotonic() - T0, msg), file=sys.stderr, flush=True)
 
 
 def fail(msg):
@@ -362,7 +365,10 @@ def run(drv):
     clients.pop(PC_A)
     if rc != 2:
         fail("lg-web-client %s exited %d, not 2 (its session ended by the gateway)" % (PC_A, rc))
-    wait_until(lambda: PC_A not in overlays(), 20, "the layer of %s is still there" % PC_A)
+    # its layer is gone: no file, or (a forced reset fences the running OS
+    # off) an empty one that only keeps the fenced boot record
+    wait_until(lambda: PC_A not in overlays() or overlays()[PC_A]["allocated"] == 0, 20,
+               "the layer of %s is still there: %r" % (PC_A, overlays().get(PC_A)))
     wait_until(lambda: notice(drv) and "ok" in notice(drv)[0] and "logged out" in notice(drv)[1], 10,
                "the page does not report the logout and reset: %r" % (notice(drv),))
     log("reset the live %s: asked first, logged out, layer gone" % PC_A)
