@@ -11,6 +11,7 @@ packages=(
 	libjansson-dev libisal-dev nettle-dev     # libraries lungate links
 	libnbd-dev                                # NBD backstores
 	libsystemd-dev                            # sd_notify: readiness under systemd
+	libmicrohttpd-dev                         # HTTP(S): the web console and /metrics
 	python3-prometheus-client curl            # parsing the metrics text in tests
 	dnsmasq-base                              # dnsmasq --test of the examples
 	libiscsi-dev                              # the cow tests' own libiscsi client
@@ -26,6 +27,8 @@ packages=(
 	                                          # the libclang-rt-N-dev of its version
 	debootstrap                               # the Debian 13 stage of scripts/test and
 	                                          # the Debian guest of tests/guest
+	chromium chromium-driver python3-selenium # the web console's browser tests
+	openssl                                   # the console's HTTPS test certificate
 )
 
 # clang_rt: the name of libFuzzer's runtime package for the release's clang

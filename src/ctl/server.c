@@ -196,7 +196,26 @@ static json_t *req_overlay(struct lg_model *m, const char *cmd, const json_t *re
                    json_is_true(json_object_get(req, "dry_run")));
 }
 
-static json_t *handle(struct lg_ctl *c, const json_t *req)
+/* Serializes the requests that change things: the control socket answers
+ * one client at a time, but the web console asks from its own threads. */
+static pthread_mutex_t change_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static json_t *handle(struct lg_server *srv, const json_t *req);
+
+json_t *lg_ctl_request(struct lg_server *srv, const json_t *req)
+{
+  const char *cmd = json_string_value(json_object_get(req, "cmd"));
+  bool reads = cmd && (!strcmp(cmd, "hello") || !strcmp(cmd, "ls") || !strcmp(cmd, "sessions") ||
+                       !strcmp(cmd, "overlays") || !strcmp(cmd, "overlay-list"));
+  if (reads)
+    return handle(srv, req);
+  pthread_mutex_lock(&change_lock);
+  json_t *res = handle(srv, req);
+  pthread_mutex_unlock(&change_lock);
+  return res;
+}
+
+static json_t *handle(struct lg_server *srv, const json_t *req)
 {
   const char *cmd = json_string_value(json_object_get(req, "cmd"));
   if (!cmd)
@@ -207,14 +226,14 @@ static json_t *handle(struct lg_ctl *c, const json_t *req)
     if (!strcmp(cmd, "restore") && (!file || *file != '/'))
       return error_res("restore needs an absolute \"file\"");
     char *msg = NULL;
-    int r = lg_server_reload(c->srv, !strcmp(cmd, "restore") ? file : NULL, &msg);
+    int r = lg_server_reload(srv, !strcmp(cmd, "restore") ? file : NULL, &msg);
     json_t *res = r < 0 ? error_res("reload failed, the running configuration stays: %s",
                                     msg ? msg : "out of memory")
                         : json_pack("{s:b,s:s?}", "ok", 1, "message", msg);
     free(msg);
     return res;
   }
-  struct lg_model *m = lg_server_model(c->srv);
+  struct lg_model *m = lg_server_model(srv);
   json_t *res;
   char abs[PATH_MAX];
   if (!strcmp(cmd, "hello")) { /* the config's path, absolute: clients compare it with theirs */
@@ -278,7 +297,7 @@ static void serve_client(struct lg_ctl *c, int fd)
     }
     json_error_t je;
     json_t *req = json_loadb(buf, (size_t)(nl - buf), 0, &je);
-    json_t *res = json_is_object(req) ? handle(c, req)
+    json_t *res = json_is_object(req) ? lg_ctl_request(c->srv, req)
                                       : error_res("not a JSON object: %s", je.text);
     json_decref(req);
     char *text = json_dumps(res, JSON_COMPACT);

@@ -194,10 +194,13 @@ static int list_one(struct lg_ovl_ctx *x, struct lg_storage *so, const char *pat
   (void)arg;
   char luns[1024];
   lun_names(x->m, so, luns, sizeof luns);
+  uint64_t allocated = info->allocated; /* in a gateway, an open view's live figure */
+  if (x->logout && so->per_initiator && info->client[0])
+    lg_overlay_allocated_open(so, info->client, &allocated);
   json_array_append_new(json_object_get(res, "overlays"),
     json_pack("{s:s,s:s,s:s?,s:I,s:I,s:I,s:I,s:b,s:s}", "storage", so->name, "luns", luns,
               "initiator", info->client[0] ? info->client : NULL,
-              "allocated", (json_int_t)info->allocated, "quota", (json_int_t)cow_quota(so->h),
+              "allocated", (json_int_t)allocated, "quota", (json_int_t)cow_quota(so->h),
               "size", (json_int_t)info->size, "last_use", (json_int_t)info->last_use,
               "live", overlay_live(x, so, info->client, path), "file", path));
   return 0;
