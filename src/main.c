@@ -17,6 +17,7 @@
 #include "iscsi/server.h"
 #include "ops/ipxe_lines.h"
 #include "ops/metrics.h"
+#include "target/admin.h"
 #include "target/model.h"
 #include "target/overlay_cmd.h"
 #include "util/log.h"
@@ -239,7 +240,20 @@ static int cmd_serve(int argc, char **argv)
 
   struct lg_model *model;
   char *err = NULL;
-  if (config) {
+  char config_abs[PATH_MAX];
+  struct stat cst;
+  if (config && ((stat(config, &cst) < 0 && errno == ENOENT) ||
+                 (stat(config, &cst) == 0 && S_ISREG(cst.st_mode) && cst.st_size == 0))) {
+    /* targetcli's start: nothing yet; objects are created through the control
+     * socket and saveconfig writes the file */
+    config = lg_ctl_abspath(config, config_abs, sizeof config_abs);
+    json_t *empty = lg_admin_empty();
+    model = lg_model_load(empty, config, &err);
+    json_decref(empty);
+    lg_kv(LG_INFO, "empty configuration: serving nothing until objects are created "
+          "(lungate /backstores/fileio create ..., lungate saveconfig writes the file)",
+          "config=%s exists=%s", LG_Q(config), stat(config, &cst) == 0 ? "yes" : "no");
+  } else if (config) {
     model = lg_model_load_file(config, &err);
   } else {
     struct stat st;
@@ -355,7 +369,11 @@ int main(int argc, char **argv)
     return cmd_mount(argc - 1, argv + 1);
   if (!strcmp(cmd, "overlay"))
     return cmd_overlay(argc - 1, argv + 1);
-  if (!strcmp(cmd, "ls") || !strcmp(cmd, "sessions") || !strcmp(cmd, "overlays") ||
+  if (cmd[0] == '/' || !strcmp(cmd, "ls") || !strcmp(cmd, "saveconfig") || !strcmp(cmd, "-c") ||
+      !strcmp(cmd, "--config") || !strncmp(cmd, "--config=", 9) || !strcmp(cmd, "--control") ||
+      !strncmp(cmd, "--control=", 10))
+    return cmd_admin(argc - 1, argv + 1);
+  if (!strcmp(cmd, "sessions") || !strcmp(cmd, "overlays") ||
       !strcmp(cmd, "save") || !strcmp(cmd, "reload") || !strcmp(cmd, "restore"))
     return cmd_ctl(argc - 1, argv + 1);
   if (!strcmp(cmd, "demo-disk"))

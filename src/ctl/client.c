@@ -93,8 +93,14 @@ int lg_ctl_connect_for(const char *control, const char *config, char **err)
   json_decref(req);
   free(e);
   const char *theirs = json_string_value(json_object_get(res, "config"));
+  /* a config file that does not exist yet (served empty) compares by its
+   * absolute path */
   char a[PATH_MAX], b[PATH_MAX];
-  bool same = theirs && realpath(theirs, a) && realpath(config, b) && !strcmp(a, b);
+  if (theirs && !realpath(theirs, a))
+    lg_ctl_abspath(theirs, a, sizeof a);
+  if (!realpath(config, b))
+    lg_ctl_abspath(config, b, sizeof b);
+  bool same = theirs && !strcmp(a, b);
   json_decref(res);
   if (!same) {
     close(fd);
