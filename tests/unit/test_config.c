@@ -69,8 +69,9 @@ START_TEST(test_load)
   struct lg_model *m = lg_model_load(j, "test.json", &err);
   if (!rows[_i].error) {
     ck_assert_msg(m, "row %d: failed: %s", _i, err);
-    ck_assert_uint_eq(m->n_targets, 1);
-    ck_assert_uint_eq(m->storage[0]->size, 1 << 20);
+    ck_assert_uint_eq(m->n_targets, strstr(rows[_i].json, "\"targets\"") ? 1 : 0);
+    if (strstr(rows[_i].json, "\"storage_objects\""))
+      ck_assert_uint_eq(m->storage[0]->size, 1 << 20);
   } else {
     char *want = subst(rows[_i].error);
     ck_assert_msg(!m, "row %d: loaded, want error \"%s\"", _i, want);
