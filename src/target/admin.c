@@ -1554,7 +1554,8 @@ static void human(unsigned long long n, char *buf, size_t len)
   snprintf(buf, len, "%3.1f%s", v, units[u]);
 }
 
-static unsigned long long so_size(const json_t *so, const json_t *sizes)
+static unsigned long long so_size(const json_t *cfg, const json_t *so, const json_t *sizes,
+                                  int depth)
 {
   size_t i;
   json_t *s;
@@ -1566,6 +1567,12 @@ static unsigned long long so_size(const json_t *so, const json_t *sizes)
   struct stat st;
   if (sz <= 0 && jstr(so, "dev") && stat(jstr(so, "dev"), &st) == 0 && S_ISREG(st.st_mode))
     sz = st.st_size;
+  char bp[64], bn[256];
+  const char *base = jstr(so, "base"); /* a layer is as large as its base */
+  json_t *b;
+  if (sz <= 0 && base && depth < 8 && sscanf(base, "/backstores/%63[^/]/%255s", bp, bn) == 2 &&
+      (b = so_find(cfg, bp, bn)))
+    return so_size(cfg, b, sizes, depth + 1);
   return sz > 0 ? (unsigned long long)sz : 0;
 }
 
@@ -1574,7 +1581,7 @@ static void add_storage(struct tnode *plugin_node, const json_t *cfg, const json
 {
   const char *plugin = jstr(so, "plugin"), *name = jstr(so, "name");
   char size[32], what[1024], first[512];
-  human(so_size(so, sizes), size, sizeof size);
+  human(so_size(cfg, so, sizes, 0), size, sizeof size);
   const char *status = so_users(cfg, plugin, name, what, sizeof what, first, sizeof first)
                        ? "activated" : "deactivated";
   struct tnode *t;
