@@ -21,6 +21,8 @@ packages=(
 	qemu-system-x86 ipxe-qemu                 # iPXE boot tests
 	xorriso mtools fdisk e2fsprogs            # building and inspecting test images
 	clang libclang-rt-14-dev                  # fuzzing harnesses (libFuzzer)
+	scdoc man-db                              # the man page lungate(8), built and rendered
+	dpkg-dev fakeroot systemd bash-completion # cpack -G DEB (dpkg-shlibdeps), systemd-analyze verify
 )
 
 installed=" $(dpkg-query -W -f='${db:Status-Status}:${Package} ' "${packages[@]}" 2>/dev/null || true) "

@@ -196,10 +196,37 @@ static int run_online(int fd, bool as_json, char **words, size_t nw)
   return rc;
 }
 
+/* ls --paths: the running gateway's paths, or CONFIG's. */
+static int print_paths(int fd, const char *config)
+{
+  json_t *cfg = NULL, *res = NULL;
+  if (fd >= 0) {
+    char *err = NULL;
+    json_t *req = json_pack("{s:s}", "cmd", "ls");
+    res = req ? lg_ctl_call(fd, req, &err) : NULL;
+    json_decref(req);
+    free(err);
+    cfg = json_incref(json_object_get(res, "saveconfig"));
+  } else {
+    cfg = load_offline(config);
+  }
+  if (!cfg) {
+    json_decref(res);
+    return 1;
+  }
+  char *text = lg_admin_paths(cfg);
+  if (text && *text)
+    printf("%s\n", text);
+  free(text);
+  json_decref(cfg);
+  json_decref(res);
+  return 0;
+}
+
 int cmd_admin(int argc, char **argv)
 {
   const char *config = NULL, *control = NULL;
-  bool as_json = false;
+  bool as_json = false, paths = false;
   char *words[MAX_WORDS];
   size_t nw = 0;
   for (int i = 0; i < argc; i++) {
@@ -219,6 +246,8 @@ int cmd_admin(int argc, char **argv)
       control = a + 10;
     } else if (!strcmp(a, "--json")) {
       as_json = true;
+    } else if (!strcmp(a, "--paths")) { /* ls --paths: every path, for completion */
+      paths = true;
     } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       lg_admin_usage(stdout);
       return 0;
@@ -244,6 +273,10 @@ int cmd_admin(int argc, char **argv)
             !strcmp(words[0], "ls") ? "ls [PATH]" : "saveconfig [FILE]");
     return 2;
   }
+  if (paths && strcmp(words[0], "ls")) {
+    fprintf(stderr, "lungate: --paths goes with ls\n");
+    return 2;
+  }
   char *err = NULL;
   int fd = lg_ctl_connect_for(control, config, &err);
   if (fd == -2 || (fd < 0 && !config)) {
@@ -258,7 +291,8 @@ int cmd_admin(int argc, char **argv)
     free(err);
     return 1;
   }
-  int rc = fd >= 0 ? run_online(fd, as_json, words, nw) : run_offline(config, as_json, words, nw);
+  int rc = paths ? print_paths(fd, config)
+         : fd >= 0 ? run_online(fd, as_json, words, nw) : run_offline(config, as_json, words, nw);
   if (fd >= 0)
     close(fd);
   return rc;

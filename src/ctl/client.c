@@ -1,4 +1,4 @@
-/* The client side of the control socket: `lungate ls`, `sessions`,
+/* The client side of the control socket: `lungate sessions`,
  * `overlays`, `save` and `reload`, and the request/response exchange that
  * `lungate overlay` uses too. */
 #include <errno.h>
@@ -112,8 +112,7 @@ int lg_ctl_connect_for(const char *control, const char *config, char **err)
 static void usage(FILE *f)
 {
   fprintf(f,
-    "usage: lungate ls       [--control SOCKET] [--json]\n"
-    "       lungate sessions [--control SOCKET] [--json]\n"
+    "usage: lungate sessions [--control SOCKET] [--json]\n"
     "       lungate overlays [--control SOCKET] [--json] [NAME]\n"
     "       lungate save     [--control SOCKET] [FILE]\n"
     "       lungate reload   [--control SOCKET]\n"

@@ -1803,3 +1803,30 @@ char *lg_admin_tree(const json_t *config, const json_t *sizes, const char *path,
   json_decref(cfg);
   return text;
 }
+
+static void tn_paths(struct out *o, const struct tnode *t, const char *prefix)
+{
+  for (size_t i = 0; i < t->n; i++) {
+    const struct tnode *k = t->kids[i];
+    if (!strcmp(k->name, "alua")) /* targetcli's, not a path of lungate's */
+      continue;
+    char *p = NULL;
+    if (asprintf(&p, "%s/%s", prefix, k->name) < 0)
+      return;
+    outf(o, "%s\n", p);
+    tn_paths(o, k, p);
+    free(p);
+  }
+}
+
+char *lg_admin_paths(const json_t *config)
+{
+  json_t *cfg = json_is_object(config) ? json_incref((json_t *)config) : lg_admin_empty();
+  struct tnode *root = build_tree(cfg, NULL);
+  struct out o = { 0 };
+  if (root)
+    tn_paths(&o, root, "");
+  tn_free(root);
+  json_decref(cfg);
+  return out_take(&o);
+}

@@ -41,6 +41,10 @@ const char *lg_admin_verbs(const json_t *config, const char *path);
 char *lg_admin_tree(const json_t *config, const json_t *sizes, const char *path, int width,
                     char **err);
 
+/* Every path of config, one a line ("/backstores/fileio/disk0", ...), for
+ * completion.  Malloc'd. */
+char *lg_admin_paths(const json_t *config);
+
 /* An empty config: {"storage_objects": [], "targets": []}. */
 json_t *lg_admin_empty(void);
 
