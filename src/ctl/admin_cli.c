@@ -38,7 +38,7 @@ void lg_admin_usage(FILE *f)
     "With a gateway answering on its control socket (default %s, or\n"
     "$LUNGATE_CONTROL, or --control), a command applies to it at once: new logins see\n"
     "it, running sessions are untouched; saveconfig writes its config file.  With\n"
-    "-c CONFIG and no gateway serving CONFIG, commands edit CONFIG (a missing file\n"
+    "-c CONFIG (--config CONFIG) and no gateway serving CONFIG, commands edit CONFIG (a missing file\n"
     "is an empty configuration) and write it after each command.\n",
     lg_ctl_default_path() ? lg_ctl_default_path() : "none: give --control");
 }
