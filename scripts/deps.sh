@@ -29,6 +29,8 @@ packages=(
 	                                          # the Debian guest of tests/guest
 	chromium chromium-driver python3-selenium # the web console's browser tests
 	openssl                                   # the console's HTTPS test certificate
+	scdoc man-db                              # the man page lungate(8), built and rendered
+	dpkg-dev fakeroot systemd bash-completion # cpack -G DEB (dpkg-shlibdeps), systemd-analyze verify
 )
 
 # clang_rt: the name of libFuzzer's runtime package for the release's clang
