@@ -4,7 +4,8 @@
 # written through iSCSI (qemu-img convert onto the LUN, qemu-io writes with
 # FUA and flushes, write-zeroes, discard) is what `rbd export` reads back; a
 # snapshot LUN shows the snapshot's bytes and is write protected; a second LUN is the same image through rtslib's tcmu "user" plugin
-# with tcmu-runner's rbd string (as ceph-iscsi writes it).
+# with tcmu-runner's rbd string (as ceph-iscsi writes it).  GET LBA STATUS
+# (qemu-img map) shows an imported sparse image's holes.
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
 
@@ -59,6 +60,30 @@ same_file "LUN 1 (the snapshot) after writes to the image" "$SRC" "$LG_TMP/got1.
 out=$(run qemu-io -f raw "$(lun_url 1)" -c 'write -P 1 0 4096' 2>&1) || true
 grep -q 'write protected' <<<"$out" ||
 	fail "the snapshot LUN is not write protected (qemu-io: $out)"
+
+# allocation (GET LBA STATUS, from rbd_diff_iterate2): an image with data
+# only at 5 MiB shows data there and holes where nothing was ever written
+SP=$LG_TMP/sparse.raw
+truncate -s 16M "$SP"
+make_random_image "$LG_TMP/blob" 0 65536
+splice_file "$SP" $((5 << 20)) "$LG_TMP/blob"
+rbd_import "$SP" sparse
+stop_lungate
+write_config "$CFG" "$IQN" "/backstores/rbd/sparse" "$(so_rbd sparse sparse)"
+start_lungate -c "$CFG"
+map=$(run qemu-img map -f raw --output=json "$(lun_url 0)" 2>&1) || fail "qemu-img map failed: $map"
+log "qemu-img map of the sparse rbd LUN: $(tr -d '\n' <<<"$map")"
+python3 - "$map" <<'PY' || fail "GET LBA STATUS of the sparse rbd LUN is wrong (see the map above)"
+import json, sys
+m = json.loads(sys.argv[1])
+def data_at(off):
+    return next(e["data"] for e in m if e["start"] <= off < e["start"] + e["length"])
+assert data_at(5 << 20) and data_at((5 << 20) + 65535), "the written 64 KiB is not data"
+assert not data_at(0) and not data_at(12 << 20), "never-written ranges are data"
+assert sum(e["length"] for e in m if e["data"]) <= 4 << 20, "more than one object is data"
+PY
+read_lun "$(lun_url 0)" "$LG_TMP/sparse.got"
+same_file "the sparse LUN read whole" "$SP" "$LG_TMP/sparse.got"
 
 stop_lungate
 log "PASS"
