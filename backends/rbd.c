@@ -44,6 +44,8 @@ struct rbd_bs {
   rbd_image_t image;
   uint64_t size;
   bool readonly;
+  bool borrowed;                   /* cluster and io belong to a clone template */
+  char *pool, *image_name, *snap;  /* as configured (snap may be NULL) */
   /* failure log, rate-limited */
   pthread_mutex_t log_lock;
   time_t last_log;                 /* CLOCK_MONOTONIC seconds of the last failure line */
@@ -310,13 +312,16 @@ static void rbd_bs_close(void *h)
     return;
   if (b->image)
     rbd_close(b->image);
-  if (b->io)
+  if (b->io && !b->borrowed)
     rados_ioctx_destroy(b->io);
-  if (b->cluster)
+  if (b->cluster && !b->borrowed)
     rados_shutdown(b->cluster);
   pthread_mutex_destroy(&b->log_lock);
   free(b->name);
   free(b->where);
+  free(b->pool);
+  free(b->image_name);
+  free(b->snap);
   free(b);
 }
 
@@ -361,10 +366,16 @@ void *lg_rbd_open_json(const json_t *so, const struct lg_bs_open_args *args)
   pthread_mutex_init(&b->log_lock, NULL);
   b->readonly = args->readonly || json_is_true(ro) || snap;
   b->name = strdup(args->name);
+  b->pool = strdup(pool);
+  b->image_name = strdup(image);
+  b->snap = snap ? strdup(snap) : NULL;
+  if (!b->pool || !b->image_name || (snap && !b->snap))
+    goto nomem;
   if (asprintf(&b->where, "%s/%s%s%s%s%s", pool, ns ? ns : "", ns ? "/" : "", image,
                snap ? "@" : "", snap ? snap : "") < 0)
     b->where = NULL;
   if (!b->name || !b->where) {
+nomem:
     lg_set_error("storage object \"%s\": out of memory", args->name);
     goto fail;
   }
@@ -533,6 +544,321 @@ static void *rbd_user_open(const json_t *so, const struct lg_bs_open_args *args)
   void *h = lg_rbd_open_json(j, args);
   json_decref(j);
   return h;
+}
+
+/* ---- per-client clones (a cow object with "overlay_pool") ---- */
+
+struct lg_rbd_clones {
+  struct rbd_bs *base;             /* the base: an rbd object opened at a snapshot */
+  char *name;                      /* the cow storage object */
+  char *pool;                      /* overlay_pool */
+  char *prefix;                    /* clone names: "lungate.SO+" + the client's escaped name */
+  rados_ioctx_t io;                /* in overlay_pool, on the base's connection */
+  int64_t base_pool_id;
+  char base_id[64];                /* the base image's id */
+  uint64_t base_snap_id;
+};
+
+/* An image name part that no name can break out of or collide through:
+ * [a-z0-9.:_-] as they are (initiator names lower-cased first: RFC 3722
+ * compares them so), a leading '.' and every other byte as %XX, so the
+ * mapping is one to one and never yields '/', '@' or '+'.  (Initiator names
+ * are at most 223 bytes, so the result fits RBD's names.) */
+static void name_escape(const char *in, char *out, size_t outlen, bool fold)
+{
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0;
+  for (size_t i = 0; in[i] && o + 4 < outlen; i++) {
+    unsigned char ch = (unsigned char)in[i];
+    if (fold && ch >= 'A' && ch <= 'Z')
+      ch = (unsigned char)(ch - 'A' + 'a');
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == ':' ||
+              ch == '_' || ch == '-' || (ch == '.' && i > 0);
+    if (ok) {
+      out[o++] = (char)ch;
+    } else {
+      out[o++] = '%';
+      out[o++] = hex[ch >> 4];
+      out[o++] = hex[ch & 15];
+    }
+  }
+  out[o] = '\0';
+}
+
+struct lg_rbd_clones *lg_rbd_clones_open(void *base_h, const char *name, const char *pool)
+{
+  struct rbd_bs *b = base_h;
+  if (!b->snap) {
+    lg_set_error("storage object \"%s\": its base %s is not a snapshot; per-client RBD clones "
+                 "need a base with \"snapshot\"", name, b->where);
+    return NULL;
+  }
+  struct lg_rbd_clones *t = calloc(1, sizeof *t);
+  char esc[512];
+  if (!t)
+    goto nomem;
+  t->base = b;
+  name_escape(name, esc, sizeof esc, false);
+  if (!(t->name = strdup(name)) || !(t->pool = strdup(pool)) ||
+      asprintf(&t->prefix, "lungate.%s+", esc) < 0) {
+    t->prefix = NULL;
+    goto nomem;
+  }
+  int r = rados_ioctx_create(b->cluster, pool, &t->io);
+  if (r < 0) {
+    t->io = NULL;
+    lg_set_error("storage object \"%s\": overlay_pool \"%s\": %s", name, pool,
+                 r == -ENOENT ? "no such pool" : strerror(-r));
+    goto fail;
+  }
+  t->base_pool_id = rados_ioctx_get_id(b->io);
+  rbd_snap_info_t snaps[64];
+  int max = 64;
+  r = rbd_get_id(b->image, t->base_id, sizeof t->base_id);
+  if (r >= 0)
+    r = rbd_snap_list(b->image, snaps, &max);
+  if (r < 0) {
+    lg_set_error("storage object \"%s\": base %s: %s", name, b->where, strerror(-r));
+    goto fail;
+  }
+  bool found = false;
+  for (int i = 0; i < r; i++)
+    if (!strcmp(snaps[i].name, b->snap)) {
+      t->base_snap_id = snaps[i].id;
+      found = true;
+    }
+  rbd_snap_list_end(snaps);
+  if (!found) {
+    lg_set_error("storage object \"%s\": base %s: snapshot not found", name, b->where);
+    goto fail;
+  }
+  return t;
+nomem:
+  lg_set_error("storage object \"%s\": out of memory", name);
+fail:
+  lg_rbd_clones_close(t);
+  return NULL;
+}
+
+void lg_rbd_clones_close(struct lg_rbd_clones *t)
+{
+  if (!t)
+    return;
+  if (t->io)
+    rados_ioctx_destroy(t->io);
+  free(t->name);
+  free(t->pool);
+  free(t->prefix);
+  free(t);
+}
+
+int lg_rbd_clone_name(struct lg_rbd_clones *t, const char *client, char *out, size_t len)
+{
+  char esc[1024];
+  name_escape(client, esc, sizeof esc, true);
+  int n = snprintf(out, len, "%s%s", t->prefix, esc);
+  return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* The clone's parent must be the configured base snapshot. */
+static int check_parent(struct lg_rbd_clones *t, rbd_image_t img, const char *where)
+{
+  rbd_linked_image_spec_t pimg;
+  rbd_snap_spec_t psnap;
+  int r = rbd_get_parent(img, &pimg, &psnap);
+  if (r == -ENOENT) {
+    lg_set_error("storage object \"%s\": RBD image %s has no parent; it is not a clone of "
+                 "%s and is not used (remove or rename it)", t->name, where, t->base->where);
+    return -EINVAL;
+  }
+  if (r < 0) {
+    lg_set_error("storage object \"%s\": RBD image %s: reading its parent: %s", t->name, where,
+                 strerror(-r));
+    return r;
+  }
+  bool same = pimg.pool_id == t->base_pool_id && !strcmp(pimg.image_id, t->base_id) &&
+              psnap.id == t->base_snap_id;
+  if (!same)
+    lg_set_error("storage object \"%s\": RBD image %s is a clone of %s/%s@%s, not of the "
+                 "configured base %s; it is not used (remove it, or configure that base)",
+                 t->name, where, pimg.pool_name, pimg.image_name, psnap.name, t->base->where);
+  rbd_linked_image_spec_cleanup(&pimg);
+  rbd_snap_spec_cleanup(&psnap);
+  return same ? 0 : -EINVAL;
+}
+
+/* Hold the clone's exclusive lock.  A lock held by a client that no longer
+ * watches the image (a gateway that died: its watch has expired) is broken,
+ * which blocklists the dead owner so that it can never write again; a lock
+ * held by a live client is left alone and the login refused. */
+static int take_lock(struct lg_rbd_clones *t, rbd_image_t img, const char *where)
+{
+  for (int attempt = 0; attempt < 2; attempt++) {
+    char *owners[4];
+    size_t nowners = 4;
+    rbd_lock_mode_t mode;
+    int r = rbd_lock_get_owners(img, &mode, owners, &nowners);
+    if (r == -ENOENT || (r >= 0 && nowners == 0)) {
+      r = rbd_lock_acquire(img, RBD_LOCK_MODE_EXCLUSIVE);
+      if (r == 0)
+        return 0;
+      if (attempt == 0 && (r == -EROFS || r == -EBUSY || r == -EAGAIN))
+        continue; /* someone took it meanwhile: look again */
+      lg_set_error("storage object \"%s\": cannot take the exclusive lock of RBD image %s: %s",
+                   t->name, where, strerror(-r));
+      return r == -EROFS ? -EBUSY : r;
+    }
+    if (r < 0) {
+      lg_set_error("storage object \"%s\": RBD image %s: reading its lock owner: %s", t->name,
+                   where, strerror(-r));
+      return r;
+    }
+    /* the owner is a client address ("127.0.0.1:0/4181495876"); it is alive
+     * while it watches the image (a killed client's watch expires) */
+    rbd_image_watcher_t w[16];
+    size_t nw = 16;
+    r = rbd_watchers_list(img, w, &nw);
+    if (r < 0) {
+      rbd_lock_get_owners_cleanup(owners, nowners);
+      lg_set_error("storage object \"%s\": RBD image %s: listing its watchers: %s", t->name,
+                   where, strerror(-r));
+      return r;
+    }
+    char owner[256];
+    snprintf(owner, sizeof owner, "%s", owners[0]);
+    rbd_lock_get_owners_cleanup(owners, nowners);
+    bool alive = false;
+    char who[64] = "";
+    for (size_t i = 0; i < nw; i++)
+      if (w[i].addr && !strcmp(w[i].addr, owner)) {
+        alive = true;
+        snprintf(who, sizeof who, "client.%" PRId64, w[i].id);
+      }
+    rbd_watchers_list_cleanup(w, nw);
+    if (alive) {
+      lg_set_error("storage object \"%s\": RBD image %s is in use: its exclusive lock is held "
+                   "by %s at %s, which is alive (another gateway serves this client)",
+                   t->name, where, who, owner);
+      return -EBUSY;
+    }
+    lg_kv(LG_WARN, "rbd lock taken over from a dead owner", "storage=%s image=%s owner=%s",
+          LG_Q(t->name), LG_Q(where), LG_Q(owner));
+    r = rbd_lock_break(img, RBD_LOCK_MODE_EXCLUSIVE, owner);
+    if (r < 0 && r != -ENOENT) {
+      lg_set_error("storage object \"%s\": RBD image %s: breaking the lock of dead owner %s: %s",
+                   t->name, where, owner, strerror(-r));
+      return r;
+    }
+  }
+  lg_set_error("storage object \"%s\": RBD image %s: its lock keeps changing hands", t->name,
+               where);
+  return -EBUSY;
+}
+
+void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readonly)
+{
+  char cname[1100];
+  if (lg_rbd_clone_name(t, client, cname, sizeof cname) < 0) {
+    lg_set_error("storage object \"%s\": initiator name too long", t->name);
+    return NULL;
+  }
+  struct rbd_bs *b = calloc(1, sizeof *b);
+  if (!b) {
+    lg_set_error("storage object \"%s\": out of memory", t->name);
+    return NULL;
+  }
+  pthread_mutex_init(&b->log_lock, NULL);
+  b->borrowed = true;
+  b->cluster = t->base->cluster;
+  b->io = t->io;
+  b->readonly = readonly;
+  b->name = strdup(t->name);
+  b->pool = strdup(t->pool);
+  b->image_name = strdup(cname);
+  if (!b->name || !b->pool || !b->image_name ||
+      asprintf(&b->where, "%s/%s", t->pool, cname) < 0) {
+    b->where = NULL;
+    lg_set_error("storage object \"%s\": out of memory", t->name);
+    goto fail;
+  }
+  bool created = false;
+  int r = readonly ? rbd_open_read_only(t->io, cname, &b->image, NULL)
+                   : rbd_open(t->io, cname, &b->image, NULL);
+  if (r == -ENOENT && !readonly) {
+    /* first login: a clone of the base snapshot, format 2 (no protected
+     * snapshot needed; a fresh cluster's default would be format 1) */
+    rbd_image_options_t opts;
+    rbd_image_options_create(&opts);
+    rbd_image_options_set_uint64(opts, RBD_IMAGE_OPTION_CLONE_FORMAT, 2);
+    r = rbd_clone3(t->base->io, t->base->image_name, t->base->snap, t->io, cname, opts);
+    rbd_image_options_destroy(opts);
+    created = r == 0;
+    if (r == 0 || r == -EEXIST) /* or another gateway made it meanwhile */
+      r = rbd_open(t->io, cname, &b->image, NULL);
+    else {
+      b->image = NULL;
+      lg_set_error("storage object \"%s\": cannot clone %s as %s: %s%s", t->name,
+                   t->base->where, b->where, strerror(-r),
+                   r == -EOPNOTSUPP || r == -EPERM
+                     ? " (clone format 2 needs `ceph osd set-require-min-compat-client mimic`)"
+                     : "");
+      goto fail;
+    }
+  }
+  if (r < 0) {
+    b->image = NULL;
+    lg_set_error("storage object \"%s\": RBD image %s: %s", t->name, b->where,
+                 r == -ENOENT ? "no such image (the client has no disk yet)" : strerror(-r));
+    goto fail;
+  }
+  if (check_parent(t, b->image, b->where) < 0)
+    goto fail;
+  if (!readonly && take_lock(t, b->image, b->where) < 0)
+    goto fail;
+  r = rbd_get_size(b->image, &b->size);
+  if (r < 0) {
+    lg_set_error("storage object \"%s\": RBD image %s: %s", t->name, b->where, strerror(-r));
+    goto fail;
+  }
+  if (created)
+    lg_kv(LG_INFO, "rbd clone created", "storage=%s image=%s parent=%s", LG_Q(t->name),
+          LG_Q(b->where), LG_Q(t->base->where));
+  return b;
+fail:
+  rbd_bs_close(b);
+  return NULL;
+}
+
+/* Bytes the clone holds itself (not its parent's). */
+static int alloc_cb(uint64_t off, size_t len, int exists, void *arg)
+{
+  (void)off;
+  if (exists)
+    *(uint64_t *)arg += len;
+  return 0;
+}
+
+uint64_t lg_rbd_allocated(void *h)
+{
+  struct rbd_bs *b = h;
+  uint64_t n = 0;
+  if (rbd_diff_iterate2(b->image, NULL, 0, b->size, 0, 1, alloc_cb, &n) < 0)
+    return 0;
+  return n;
+}
+
+/* Last use, in the image's metadata (`rbd image-meta get IMAGE lungate.last_use`):
+ * "UNIXTIME live" while a session runs, "UNIXTIME" after the last one ended. */
+void lg_rbd_touch(void *h, bool live)
+{
+  struct rbd_bs *b = h;
+  char v[64];
+  if (b->readonly)
+    return;
+  snprintf(v, sizeof v, "%lld%s", (long long)time(NULL), live ? " live" : "");
+  int r = rbd_metadata_set(b->image, "lungate.last_use", v);
+  if (r < 0)
+    note_result(b, RBD_WRITE, 0, 0, r);
 }
 
 #define RBD_OPS(NAME, OPEN)                                                          \

@@ -18,4 +18,22 @@ void *lg_rbd_open_json(const json_t *so, const struct lg_bs_open_args *args);
  * the string starts with "rbd/" but is malformed. */
 json_t *lg_rbd_user_config(const char *config, const char *name);
 
+/* Per-client clones of an rbd base snapshot, in another pool (a cow object with
+ * "overlay_pool"): the template, on the base's cluster connection. */
+struct lg_rbd_clones;
+struct lg_rbd_clones *lg_rbd_clones_open(void *base_h, const char *name, const char *pool);
+void lg_rbd_clones_close(struct lg_rbd_clones *t);
+/* The clone image name of a client: "lungate.<storage object>+<client>", both
+ * escaped one to one ([a-z0-9.:_-] kept, other bytes %XX; the client's name
+ * lower-cased), so no two (object, client) pairs share a clone. */
+int lg_rbd_clone_name(struct lg_rbd_clones *t, const char *client, char *out, size_t len);
+/* Open a client's clone (created, format 2, when missing and not readonly),
+ * check that its parent is the base snapshot and take its exclusive lock
+ * (breaking, and so blocklisting, the lock of a dead owner; -EBUSY naming a
+ * live one): a handle of lg_rbd_backstore's ops.  NULL with lg_set_error. */
+void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readonly);
+/* Bytes a clone holds itself; its last use recorded in its image metadata. */
+uint64_t lg_rbd_allocated(void *h);
+void lg_rbd_touch(void *h, bool live);
+
 #endif

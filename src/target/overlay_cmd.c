@@ -117,6 +117,11 @@ static int foreach_overlay(struct lg_ovl_ctx *x, struct lg_storage *so, overlay_
                            void *arg, json_t *res)
 {
   const char *dir = cow_overlay_dir(so->h);
+  if (!dir) { /* "overlay_pool" */
+    add_msg(res, true, "%s keeps its clients' disks as RBD clones in Ceph; the overlay "
+            "commands do not handle those yet (see them with `rbd ls`)", so->name);
+    return -1;
+  }
   DIR *d = opendir(dir);
   if (!d) {
     add_msg(res, true, "overlay_dir %s of %s: %s", dir, so->name, strerror(errno));

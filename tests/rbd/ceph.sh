@@ -42,7 +42,7 @@ auth service required = cephx
 auth client required = cephx
 keyring = $dir/\$cluster.\$name.keyring
 run dir = $dir/run
-admin socket = $dir/run/\$name.asok
+admin socket = $dir/run/\$name.\$pid.asok
 log file = $dir/log/\$name.log
 pid file = $dir/run/\$name.pid
 osd pool default size = 1
@@ -65,6 +65,9 @@ memstore device bytes = ${CEPH_OSD_BYTES:-2147483648}
 osd max object name len = 460
 osd max object namespace len = 64
 osd heartbeat grace = 600
+# a killed client's watch (a gateway's, on the images it serves) ends after
+# this many seconds, so that another gateway may take its locks over
+osd client watch timeout = ${CEPH_WATCH_TIMEOUT:-5}
 CONF
 	# keys: the monitors' own, and client.admin's in the usual place for a
 	# cluster called "ceph" with this keyring template

