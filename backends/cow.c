@@ -641,7 +641,7 @@ static void *cow_open_client(void *hv, const char *client)
     c->block = t->block;
     c->quota = t->quota;
     c->readonly = t->readonly;
-    if (!(c->rbdv = lg_rbd_clone_open(t->rbdt, client, t->readonly))) {
+    if (!(c->rbdv = lg_rbd_clone_open(t->rbdt, client, t->readonly, t->quota))) {
       overlay_free(c);
       return NULL;
     }

@@ -46,6 +46,15 @@ struct rbd_bs {
   bool readonly;
   bool borrowed;                   /* cluster and io belong to a clone template */
   char *pool, *image_name, *snap;  /* as configured (snap may be NULL) */
+  /* a client's clone with a quota: whole RBD objects the clone holds */
+  char *client;                    /* the initiator, for messages */
+  uint64_t quota;                  /* bytes, 0: none */
+  uint64_t objsize;
+  uint64_t max_objects;            /* quota / objsize */
+  uint64_t nobjects;               /* objects allocated (under qlock) */
+  uint8_t *objbits;                /* one bit per object: allocated */
+  pthread_mutex_t qlock;
+  atomic_llong quota_warned;       /* CLOCK_MONOTONIC second of the last quota line */
   /* failure log, rate-limited */
   pthread_mutex_t log_lock;
   time_t last_log;                 /* CLOCK_MONOTONIC seconds of the last failure line */
@@ -202,12 +211,45 @@ static int rbd_bs_flush(void *h)
   return run(h, RBD_FLUSH, NULL, 0, 0);
 }
 
+/* A write to [offset, offset+count) of a clone with a quota: -EDQUOT when
+ * it would allocate objects past it (logged once a second, naming the
+ * client); else the objects are counted as allocated from now on. */
+static int quota_take(struct rbd_bs *b, uint64_t count, uint64_t offset)
+{
+  if (!b->objbits || count == 0)
+    return 0;
+  uint64_t first = offset / b->objsize, last = (offset + count - 1) / b->objsize, fresh = 0;
+  pthread_mutex_lock(&b->qlock);
+  for (uint64_t o = first; o <= last; o++)
+    fresh += !(b->objbits[o / 8] >> (o % 8) & 1);
+  bool ok = b->nobjects + fresh <= b->max_objects;
+  if (ok) {
+    for (uint64_t o = first; o <= last; o++)
+      b->objbits[o / 8] |= (uint8_t)(1u << (o % 8));
+    b->nobjects += fresh;
+  }
+  pthread_mutex_unlock(&b->qlock);
+  if (ok)
+    return 0;
+  long long now = mono_now(), was = atomic_load(&b->quota_warned);
+  if (now != was && atomic_compare_exchange_strong(&b->quota_warned, &was, now)) {
+    char safe[LG_SAFE_MAX];
+    lg_kv(LG_WARN, "overlay quota reached; write refused", "storage=%s initiator=%s "
+          "quota=%" PRIu64 " image=%s", LG_Q(b->name),
+          lg_safe(b->client ? b->client : "-", safe, sizeof safe), b->quota, LG_Q(b->where));
+  }
+  return -EDQUOT;
+}
+
 static int rbd_bs_pwrite(void *h, const void *buf, size_t count, uint64_t offset,
                          unsigned flags)
 {
   struct rbd_bs *b = h;
   if (b->readonly)
     return -EROFS;
+  int q = quota_take(b, count, offset);
+  if (q < 0)
+    return q;
   int r = run(b, RBD_WRITE, (void *)buf, count, offset);
   if (r == 0 && (flags & LG_BS_FUA))
     r = rbd_bs_flush(b);
@@ -229,6 +271,9 @@ static int rbd_bs_zero(void *h, uint64_t count, uint64_t offset, unsigned flags)
   struct rbd_bs *b = h;
   if (b->readonly)
     return -EROFS;
+  int q = quota_take(b, count, offset); /* zeroes over a parent's data take objects */
+  if (q < 0)
+    return q;
   int r = run(b, RBD_ZERO, NULL, count, offset);
   if (r == 0 && (flags & LG_BS_FUA))
     r = rbd_bs_flush(b);
@@ -317,6 +362,10 @@ static void rbd_bs_close(void *h)
   if (b->cluster && !b->borrowed)
     rados_shutdown(b->cluster);
   pthread_mutex_destroy(&b->log_lock);
+  if (b->objbits)
+    pthread_mutex_destroy(&b->qlock);
+  free(b->objbits);
+  free(b->client);
   free(b->name);
   free(b->where);
   free(b->pool);
@@ -755,7 +804,38 @@ static int take_lock(struct lg_rbd_clones *t, rbd_image_t img, const char *where
   return -EBUSY;
 }
 
-void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readonly)
+/* Objects a clone holds itself, into its quota bitmap. */
+static int quota_cb(uint64_t off, size_t len, int exists, void *arg)
+{
+  struct rbd_bs *b = arg;
+  if (!exists || len == 0)
+    return 0;
+  for (uint64_t o = off / b->objsize; o <= (off + len - 1) / b->objsize; o++)
+    if (!(b->objbits[o / 8] >> (o % 8) & 1)) {
+      b->objbits[o / 8] |= (uint8_t)(1u << (o % 8));
+      b->nobjects++;
+    }
+  return 0;
+}
+
+static int quota_load(struct rbd_bs *b, uint64_t quota)
+{
+  rbd_image_info_t info;
+  int r = rbd_stat(b->image, &info, sizeof info);
+  if (r < 0)
+    return r;
+  b->quota = quota;
+  b->objsize = info.obj_size ? info.obj_size : 4u << 20;
+  b->max_objects = quota / b->objsize;
+  b->objbits = calloc((b->size / b->objsize + 8) / 8 + 1, 1);
+  if (!b->objbits)
+    return -ENOMEM;
+  pthread_mutex_init(&b->qlock, NULL);
+  return rbd_diff_iterate2(b->image, NULL, 0, b->size, 0, 1, quota_cb, b);
+}
+
+void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readonly,
+                        uint64_t quota)
 {
   char cname[1100];
   if (lg_rbd_clone_name(t, client, cname, sizeof cname) < 0) {
@@ -775,7 +855,8 @@ void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readon
   b->name = strdup(t->name);
   b->pool = strdup(t->pool);
   b->image_name = strdup(cname);
-  if (!b->name || !b->pool || !b->image_name ||
+  b->client = strdup(client);
+  if (!b->name || !b->pool || !b->image_name || !b->client ||
       asprintf(&b->where, "%s/%s", t->pool, cname) < 0) {
     b->where = NULL;
     lg_set_error("storage object \"%s\": out of memory", t->name);
@@ -816,9 +897,15 @@ void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readon
   if (!readonly && take_lock(t, b->image, b->where) < 0)
     goto fail;
   r = rbd_get_size(b->image, &b->size);
+  if (r >= 0 && quota && !readonly)
+    r = quota_load(b, quota);
   if (r < 0) {
     lg_set_error("storage object \"%s\": RBD image %s: %s", t->name, b->where, strerror(-r));
     goto fail;
+  }
+  if (created) {
+    /* who the clone is for, as given (the name is escaped and lower-cased) */
+    rbd_metadata_set(b->image, "lungate.client", client);
   }
   if (created)
     lg_kv(LG_INFO, "rbd clone created", "storage=%s image=%s parent=%s", LG_Q(t->name),

@@ -30,8 +30,11 @@ int lg_rbd_clone_name(struct lg_rbd_clones *t, const char *client, char *out, si
 /* Open a client's clone (created, format 2, when missing and not readonly),
  * check that its parent is the base snapshot and take its exclusive lock
  * (breaking, and so blocklisting, the lock of a dead owner; -EBUSY naming a
- * live one): a handle of lg_rbd_backstore's ops.  NULL with lg_set_error. */
-void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readonly);
+ * live one): a handle of lg_rbd_backstore's ops.  NULL with lg_set_error.
+ * quota (bytes, 0: none) counts whole RBD objects the clone holds: writes
+ * that would allocate objects past it fail with -EDQUOT. */
+void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readonly,
+                        uint64_t quota);
 /* Bytes a clone holds itself; its last use recorded in its image metadata. */
 uint64_t lg_rbd_allocated(void *h);
 void lg_rbd_touch(void *h, bool live);

@@ -9,7 +9,9 @@
 #  - `rbd ls` shows the two clones with their escaped names, `rbd info` a
 #    format 2 clone of the base snapshot; the last use is in image-meta;
 #  - a hostile initiator name gets a clone of its own, named with escapes;
-#  - a clone whose parent is another snapshot is refused, the log says so.
+#  - a clone whose parent is another snapshot is refused, the log says so;
+#  - "quota" counts the clone's own RBD objects: past it, writes fail with
+#    DATA PROTECT and the log names the client; after a restart too.
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
 # shellcheck source=../cow/functions.sh
@@ -76,5 +78,36 @@ start_lungate -c "$CFG"
 qio_fails "$B-odd" -c 'read 0 4096'
 grep -q "is a clone of rbd/golden@v2, not of the configured base rbd/golden@v1" "$LG_LOG" ||
 	fail "the log does not say that the clone of $B-odd has another parent"
+
+# quota: 8 MiB, two 4 MiB RBD objects of the clone's own
+CFGQ=$LG_TMP/quota.json
+write_config "$CFGQ" "$IQN" "/backstores/cow/clones" \
+	"$(so_rbd golden golden '"snapshot": "v1"')" \
+	'{"plugin": "cow", "name": "clones", "base": "/backstores/rbd/golden", "overlay_pool": "clients", "per_initiator": true, "quota": 8388608}'
+start_lungate -c "$CFGQ"
+Q=$(ini quota-q)
+client_write() { # NAME OFFSET LENGTH BYTE: lg-cow-client's verdict in OUT, status in RC
+	RC=0
+	OUT=$(run "$COW_CLIENT" -p "127.0.0.1:$PORT" -t "$IQN" -i "$1" write "$2" "$3" "$4" 2>&1) || RC=$?
+}
+expect_space_error() { # WHAT
+	((RC == 3)) || fail "$1: expected CHECK CONDITION (status 3 of lg-cow-client), got status $RC: $OUT"
+	grep -q 'sense key=0x07 asc=0x27 ascq=0x07' <<<"$OUT" ||
+		fail "$1: expected DATA PROTECT, SPACE ALLOCATION FAILED WRITE PROTECT (key 7, 27h/07h): $OUT"
+}
+qio "$Q" -c 'write -P 0x71 1M 4096' -c 'write -P 0x72 5M 4096' -c flush
+client_write "$Q" $((9 << 20)) 512 0x73
+expect_space_error "a write into a third RBD object past the 8 MiB quota"
+grep -q "msg=\"overlay quota reached; write refused\" storage=clones initiator=$Q quota=8388608" "$LG_LOG" ||
+	fail "the log has no quota line naming $Q"
+client_write "$Q" $((6 << 20)) 512 0x74
+((RC == 0)) || fail "a write inside an object the clone holds failed at the quota: $OUT"
+stop_lungate
+start_lungate -c "$CFGQ"
+client_write "$Q" $((13 << 20)) 512 0x75
+expect_space_error "a third object after a restart (the allocation read back from Ceph)"
+cp "$BASE" "$LG_TMP/q.raw"
+patch_raw "$LG_TMP/q.raw" $((1 << 20)) 4096 0x71 $((5 << 20)) 4096 0x72 $((6 << 20)) 512 0x74
+expect_disk "$Q" "the quota client's writes (the refused ones left no trace)" "$LG_TMP/q.raw"
 stop_lungate
 log "PASS"
