@@ -1090,6 +1090,9 @@ int cow_info_read(const char *path, struct cow_info *info)
 
 int cow_overlay_remove(void *hv, const char *client)
 {
+  struct cow *t = hv;
+  if (t->rbdt)
+    return client ? lg_rbd_clone_remove(t->rbdt, client) : -ENOENT;
   char path[PATH_MAX];
   int r = cow_overlay_path(hv, client, path, sizeof path);
   if (r < 0)
@@ -1104,6 +1107,45 @@ int cow_overlay_remove(void *hv, const char *client)
   r = unlink(path) < 0 ? -errno : 0;
   close(fd);
   return r;
+}
+
+bool cow_in_ceph(void *hv) { return ((struct cow *)hv)->rbdt != NULL; }
+
+struct clones_walk {
+  int (*fn)(const char *path, const struct cow_info *info, void *arg);
+  void *arg;
+};
+
+static int clone_step(const struct lg_rbd_clone_info *ci, void *arg)
+{
+  struct clones_walk *w = arg;
+  struct cow_info info = { .size = ci->size, .allocated = ci->allocated,
+                           .last_use = ci->last_use, .unclean = ci->live_mark && !ci->live,
+                           .block_size = (uint32_t)ci->obj_size };
+  snprintf(info.client, sizeof info.client, "%s", ci->client);
+  return w->fn(ci->path, &info, w->arg);
+}
+
+int cow_clones_foreach(void *hv, int (*fn)(const char *path, const struct cow_info *info,
+                                           void *arg), void *arg)
+{
+  struct cow *t = hv;
+  struct clones_walk w = { fn, arg };
+  return t->rbdt ? lg_rbd_clones_foreach(t->rbdt, clone_step, &w) : -EINVAL;
+}
+
+bool cow_clone_exists(void *hv, const char *client)
+{
+  struct cow *t = hv;
+  bool exists = false, live = false;
+  return t->rbdt && lg_rbd_clone_state(t->rbdt, client, &exists, &live) == 0 && exists;
+}
+
+bool cow_clone_live(void *hv, const char *client)
+{
+  struct cow *t = hv;
+  bool exists = false, live = false;
+  return t->rbdt && lg_rbd_clone_state(t->rbdt, client, &exists, &live) == 0 && live;
 }
 
 bool cow_in_use(const char *path)

@@ -934,6 +934,126 @@ uint64_t lg_rbd_allocated(void *h)
   return n;
 }
 
+/* Open a client's clone without its lock (for looking at it or removing it). */
+static int clone_peek(struct lg_rbd_clones *t, const char *client, rbd_image_t *img)
+{
+  char cname[1100];
+  if (lg_rbd_clone_name(t, client, cname, sizeof cname) < 0)
+    return -ENAMETOOLONG;
+  return rbd_open_read_only(t->io, cname, img, NULL);
+}
+
+/* Is the clone locked by a live client (any gateway, this one too)? */
+static bool image_locked_live(rbd_image_t img)
+{
+  char *owners[4];
+  size_t n = 4;
+  rbd_lock_mode_t mode;
+  if (rbd_lock_get_owners(img, &mode, owners, &n) < 0 || n == 0)
+    return false;
+  rbd_image_watcher_t w[16];
+  size_t nw = 16;
+  bool live = false;
+  if (rbd_watchers_list(img, w, &nw) == 0) {
+    for (size_t i = 0; i < nw; i++)
+      live |= w[i].addr && !strcmp(w[i].addr, owners[0]);
+    rbd_watchers_list_cleanup(w, nw);
+  } else {
+    live = true; /* cannot tell: assume the worst */
+  }
+  rbd_lock_get_owners_cleanup(owners, n);
+  return live;
+}
+
+int lg_rbd_clone_state(struct lg_rbd_clones *t, const char *client, bool *exists, bool *live)
+{
+  rbd_image_t img;
+  int r = clone_peek(t, client, &img);
+  *exists = r == 0;
+  *live = false;
+  if (r == -ENOENT)
+    return 0;
+  if (r < 0)
+    return r;
+  *live = image_locked_live(img);
+  rbd_close(img);
+  return 0;
+}
+
+int lg_rbd_clone_remove(struct lg_rbd_clones *t, const char *client)
+{
+  char cname[1100];
+  rbd_image_t img;
+  int r = clone_peek(t, client, &img);
+  if (r < 0)
+    return r;
+  bool live = image_locked_live(img);
+  rbd_close(img);
+  if (live)
+    return -EBUSY;
+  if (lg_rbd_clone_name(t, client, cname, sizeof cname) < 0)
+    return -ENAMETOOLONG;
+  r = rbd_remove(t->io, cname);
+  return r == -EBUSY || r == -EMLINK ? -EBUSY : r; /* watched, or has children */
+}
+
+int lg_rbd_clones_foreach(struct lg_rbd_clones *t,
+                          int (*fn)(const struct lg_rbd_clone_info *ci, void *arg), void *arg)
+{
+  size_t max = 64;
+  rbd_image_spec_t *imgs = NULL;
+  int r;
+  for (;;) {
+    imgs = calloc(max, sizeof *imgs);
+    if (!imgs)
+      return -ENOMEM;
+    r = rbd_list2(t->io, imgs, &max);
+    if (r != -ERANGE)
+      break;
+    free(imgs);
+    max *= 2;
+  }
+  if (r < 0) {
+    free(imgs);
+    return r;
+  }
+  size_t plen = strlen(t->prefix);
+  int rc = 0;
+  for (size_t i = 0; i < max; i++) {
+    if (strncmp(imgs[i].name, t->prefix, plen))
+      continue;
+    struct lg_rbd_clone_info ci = { 0 };
+    snprintf(ci.path, sizeof ci.path, "rbd:%s/%s", t->pool, imgs[i].name);
+    rbd_image_t img;
+    if (rbd_open_read_only(t->io, imgs[i].name, &img, NULL) < 0)
+      continue; /* removed meanwhile */
+    size_t vl = sizeof ci.client;
+    if (rbd_metadata_get(img, "lungate.client", ci.client, &vl) < 0)
+      snprintf(ci.client, sizeof ci.client, "%s", imgs[i].name + plen);
+    char v[64];
+    vl = sizeof v;
+    if (rbd_metadata_get(img, "lungate.last_use", v, &vl) == 0) {
+      ci.last_use = strtoull(v, NULL, 10);
+      ci.live_mark = strstr(v, "live") != NULL;
+    }
+    rbd_image_info_t info;
+    if (rbd_stat(img, &info, sizeof info) == 0) {
+      ci.size = info.size;
+      ci.obj_size = info.obj_size;
+    }
+    uint64_t n = 0;
+    if (rbd_diff_iterate2(img, NULL, 0, ci.size, 0, 1, alloc_cb, &n) == 0)
+      ci.allocated = n;
+    ci.live = image_locked_live(img);
+    rbd_close(img);
+    if (fn(&ci, arg) < 0)
+      rc = -1;
+  }
+  rbd_image_spec_list_cleanup(imgs, max);
+  free(imgs);
+  return rc;
+}
+
 /* Last use, in the image's metadata (`rbd image-meta get IMAGE lungate.last_use`):
  * "UNIXTIME live" while a session runs, "UNIXTIME" after the last one ended. */
 void lg_rbd_touch(void *h, bool live)

@@ -2,6 +2,8 @@
 #ifndef LUNGATE_BACKENDS_RBD_H
 #define LUNGATE_BACKENDS_RBD_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <jansson.h>
 
 #include "lungate/backstore.h"
@@ -38,5 +40,22 @@ void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readon
 /* Bytes a clone holds itself; its last use recorded in its image metadata. */
 uint64_t lg_rbd_allocated(void *h);
 void lg_rbd_touch(void *h, bool live);
+
+/* One client's clone, as a listing shows it. */
+struct lg_rbd_clone_info {
+  char path[1200];                 /* "rbd:POOL/IMAGE" */
+  char client[256];                /* initiator name as first seen (lungate.client) */
+  uint64_t size, allocated, obj_size;
+  uint64_t last_use;               /* unix time (lungate.last_use), 0: unknown */
+  bool live_mark;                  /* last_use says a session was running */
+  bool live;                       /* its lock is held by a live client now */
+};
+/* Call fn for every clone of the template in its pool. */
+int lg_rbd_clones_foreach(struct lg_rbd_clones *t,
+                          int (*fn)(const struct lg_rbd_clone_info *ci, void *arg), void *arg);
+/* Whether a client's clone exists, and whether a live client holds its lock. */
+int lg_rbd_clone_state(struct lg_rbd_clones *t, const char *client, bool *exists, bool *live);
+/* Remove a client's clone: -ENOENT, or -EBUSY while a live client holds it. */
+int lg_rbd_clone_remove(struct lg_rbd_clones *t, const char *client);
 
 #endif
