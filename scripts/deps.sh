@@ -10,6 +10,8 @@ packages=(
 	build-essential cmake pkg-config          # toolchain
 	libjansson-dev libisal-dev nettle-dev     # libraries lungate links
 	libnbd-dev                                # NBD backstores
+	librbd-dev librados-dev                   # Ceph RBD backstore (librbd)
+	ceph-mon ceph-osd ceph-common             # rbd tests: a throwaway one-node cluster
 	libsystemd-dev                            # sd_notify: readiness under systemd
 	libmicrohttpd-dev                         # HTTP(S): the web console and /metrics
 	python3-prometheus-client curl            # parsing the metrics text in tests
