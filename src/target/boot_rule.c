@@ -15,8 +15,8 @@
  *     with the initramfs's ISID, libiscsi's (QEMU's) reconnects.  RFC 7143
  *     (§4.4.3, the ISID rule) has an initiator reuse its ISID to reach the
  *     same target again, so every conforming OS initiator does this: open-iscsi
- *     (00023d000001...), Windows (its persistent logins carry the ISID
- *     400001370000 with a per-session qualifier), VMware;
+ *     (00023d000001...), Windows (ISIDs with Microsoft's enterprise number,
+ *     400001370000 and up), VMware;
  *  3. the last session ended without a Logout (the connection was lost, or
  *     the gateway closed it) less than LG_RECONNECT_S ago: initiators that pick
  *     a new ISID for every connection reconnect so -- libiscsi (QEMU's iSCSI

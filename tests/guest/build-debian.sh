@@ -11,11 +11,12 @@
 #   root.img     ext4, label lgroot, the whole root file system (no partitions)
 #   vmlinuz      the guest's kernel
 #   initrd.img   its initramfs (ISCSI_AUTO=true, e1000 + iscsi_tcp + iscsi_ibft)
-# Tests copy root.img and write their probe into the copy as
-# /usr/local/sbin/lgtest (debugfs, see tests/guest/functions.sh); two units run
-# it: "lgtest early" before open-iscsi's units and the switch-root relogin,
-# and "lgtest late" once the system is up.  Needs root (debootstrap, chroot)
-# and Debian's mirror as apt has it; about 3-5 minutes.
+# Tests serve root.img as it is (read-only: every client writes to its own
+# layer) and hand the guest their own probe, a shell script, through QEMU's
+# fw_cfg (-fw_cfg name=opt/lgtest,file=PROBE; tests/guest/functions.sh).  Two
+# units run it: "PROBE early" before open-iscsi's units and the switch-root
+# relogin, and "PROBE late" once the system is up.  Needs root (debootstrap,
+# chroot) and Debian's mirror as apt has it; about 3-6 minutes.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,6 +28,14 @@ if [ -f "$out/done" ]; then
     exit 0
 fi
 ((EUID == 0)) || { echo "build-debian.sh: needs root (debootstrap, chroot)" >&2; exit 1; }
+# one builder at a time (the Debian 12 and 13 stages of scripts/test share it)
+mkdir -p "$parent"
+exec 9>"$parent/debian12.lock"
+flock 9
+if [ -f "$out/done" ]; then
+    echo "$out"
+    exit 0
+fi
 for t in debootstrap mkfs.ext4; do
     command -v "$t" >/dev/null || { echo "build-debian.sh: $t missing (scripts/deps.sh installs it)" >&2; exit 1; }
 done
@@ -66,7 +75,13 @@ ln -sf /dev/null "$root/etc/systemd/system/getty@tty1.service"
 mkdir -p "$root/usr/local/sbin"
 cat >"$root/usr/local/sbin/lgtest" <<'PROBE'
 #!/bin/sh
-# replaced by each test with its own probe
+# lgtest STAGE: run the test's probe, which QEMU hands in through fw_cfg
+modprobe qemu_fw_cfg 2>/dev/null
+f=/sys/firmware/qemu_fw_cfg/by_name/opt/lgtest/raw
+if [ -r "$f" ]; then
+    cat "$f" >"/run/lgtest-$1.sh"
+    exec sh "/run/lgtest-$1.sh" "$1"
+fi
 echo "LGTEST no probe ($1)" >/dev/ttyS0
 PROBE
 chmod 755 "$root/usr/local/sbin/lgtest"
@@ -117,4 +132,7 @@ mkfs.ext4 -q -L lgroot -d "$root" "$work/out/root.img" 1536M
 rm -rf "$out"
 mv "$work/out" "$out"
 touch "$out/done"
+for old in "$parent"/debian12-*; do # guests of older recipes
+    [ "$old" = "$out" ] || rm -rf "$old"
+done
 echo "$out"
