@@ -69,4 +69,15 @@ bool cow_in_use(const char *path);
 /* Allocated bytes of an open view. */
 uint64_t cow_allocated(void *view);
 
+/* A cow object with "overlay_pool" keeps its clients' layers as RBD clones in
+ * Ceph (backends/rbd.c), not files: it has no overlay_dir, and these stand in
+ * for the file calls above (cow_overlay_remove works on both). */
+bool cow_in_ceph(void *h);
+/* Call fn for every client's clone: path "rbd:POOL/IMAGE", info as for a file. */
+int cow_clones_foreach(void *h, int (*fn)(const char *path, const struct cow_info *info,
+                                          void *arg), void *arg);
+/* Does the client have a clone; does a live gateway (this one too) hold it? */
+bool cow_clone_exists(void *h, const char *client);
+bool cow_clone_live(void *h, const char *client);
+
 #endif

@@ -10,6 +10,8 @@ packages=(
 	build-essential cmake pkg-config          # toolchain
 	libjansson-dev libisal-dev nettle-dev     # libraries lungate links
 	libnbd-dev                                # NBD backstores
+	librbd-dev librados-dev                   # Ceph RBD backstore (librbd)
+	ceph-mon ceph-osd ceph-common             # rbd tests: a throwaway one-node cluster
 	libsystemd-dev                            # sd_notify: readiness under systemd
 	libmicrohttpd-dev                         # HTTP(S): the web console and /metrics
 	python3-prometheus-client curl            # parsing the metrics text in tests
@@ -29,6 +31,8 @@ packages=(
 	                                          # the Debian guest of tests/guest
 	chromium chromium-driver python3-selenium # the web console's browser tests
 	openssl                                   # the console's HTTPS test certificate
+	scdoc man-db                              # the man page lungate(8), built and rendered
+	dpkg-dev fakeroot systemd bash-completion # cpack -G DEB (dpkg-shlibdeps), systemd-analyze verify
 )
 
 # clang_rt: the name of libFuzzer's runtime package for the release's clang

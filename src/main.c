@@ -17,6 +17,7 @@
 #include "iscsi/server.h"
 #include "ops/ipxe_lines.h"
 #include "ops/metrics.h"
+#include "target/admin.h"
 #include "target/model.h"
 #include "target/overlay_cmd.h"
 #include "util/log.h"
@@ -39,11 +40,16 @@ static void usage(FILE *f)
     "       lungate serve ... [--control SOCKET|none]\n"
     "       lungate serve ... --web ADDR:PORT [--web-password FILE] [--web-cert PEM --web-key PEM]\n"
     "       lungate passwd [-c CONFIG | --file FILE]   (the web console's admin password)\n"
-    "       lungate ls | sessions | overlays [NAME] | save [FILE] | reload | restore FILE\n"
+    "       lungate sessions | overlays [NAME] | save [FILE] | reload | restore FILE\n"
     "               [--control SOCKET] [--json]   (ask a running gateway)\n"
+    "       lungate [-c CONFIG] PATH VERB [ARGS...]   (targetcli's object commands: a running\n"
+    "               gateway, or CONFIG offline; lungate /iscsi --help)\n"
+    "       lungate [-c CONFIG] ls [PATH] [--json]     (targetcli's tree)\n"
+    "       lungate [-c CONFIG] saveconfig [FILE]\n"
     "       lungate overlay list|reset|commit|gc [-c CONFIG] ...  (lungate overlay --help)\n"
-    "       lungate mount -c CONFIG MOUNTPOINT [--fuse-writable] [--foreground]\n"
+    "       lungate mount -c CONFIG MOUNTPOINT [--fuse-writable] [--foreground] [--log FILE]\n"
     "       lungate demo-disk PATH [SIZE_MIB]\n"
+    "       lungate --version | --help         (man lungate: the whole manual)\n"
     "\n"
     "serve runs an iSCSI target in the foreground, logging to stderr; SIGTERM or\n"
     "SIGINT finish in-flight commands and stop it.  CONFIG is an rtslib-fb\n"
@@ -52,7 +58,7 @@ static void usage(FILE *f)
     "client's disk as a file under MOUNTPOINT while the gateway runs (lungate\n"
     "mount: the same with no gateway running).  SIGHUP reloads CONFIG.  The control\n"
     "socket (default %s) answers ls, sessions,\n"
-    "overlays, overlay, save and reload.  --metrics serves Prometheus metrics at\n"
+    "overlays, overlay, save, reload and the object commands.  --metrics serves Prometheus metrics at\n"
     "http://ADDR:PORT/metrics.  --web serves the web console (log in with the\n"
     "password lungate passwd set; HTTPS with --web-cert and --web-key).  Logs are logfmt lines on stderr; the iPXE lines\n"
     "that boot each target go to stdout.\n", lg_ctl_default_path() ? lg_ctl_default_path()
@@ -252,7 +258,20 @@ static int cmd_serve(int argc, char **argv)
 
   struct lg_model *model;
   char *err = NULL;
-  if (config) {
+  char config_abs[PATH_MAX];
+  struct stat cst;
+  if (config && ((stat(config, &cst) < 0 && errno == ENOENT) ||
+                 (stat(config, &cst) == 0 && S_ISREG(cst.st_mode) && cst.st_size == 0))) {
+    /* targetcli's start: nothing yet; objects are created through the control
+     * socket and saveconfig writes the file */
+    config = lg_ctl_abspath(config, config_abs, sizeof config_abs);
+    json_t *empty = lg_admin_empty();
+    model = lg_model_load(empty, config, &err);
+    json_decref(empty);
+    lg_kv(LG_INFO, "empty configuration: serving nothing until objects are created "
+          "(lungate /backstores/fileio create ..., lungate saveconfig writes the file)",
+          "config=%s exists=%s", LG_Q(config), stat(config, &cst) == 0 ? "yes" : "no");
+  } else if (config) {
     model = lg_model_load_file(config, &err);
   } else {
     struct stat st;
@@ -380,7 +399,11 @@ int main(int argc, char **argv)
     return cmd_mount(argc - 1, argv + 1);
   if (!strcmp(cmd, "overlay"))
     return cmd_overlay(argc - 1, argv + 1);
-  if (!strcmp(cmd, "ls") || !strcmp(cmd, "sessions") || !strcmp(cmd, "overlays") ||
+  if (cmd[0] == '/' || !strcmp(cmd, "ls") || !strcmp(cmd, "saveconfig") || !strcmp(cmd, "-c") ||
+      !strcmp(cmd, "--config") || !strncmp(cmd, "--config=", 9) || !strcmp(cmd, "--control") ||
+      !strncmp(cmd, "--control=", 10))
+    return cmd_admin(argc - 1, argv + 1);
+  if (!strcmp(cmd, "sessions") || !strcmp(cmd, "overlays") ||
       !strcmp(cmd, "save") || !strcmp(cmd, "reload") || !strcmp(cmd, "restore"))
     return cmd_ctl(argc - 1, argv + 1);
   if (!strcmp(cmd, "passwd"))

@@ -6,13 +6,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <jansson.h>
 
 struct lg_server;
 struct lg_ctl;
 
-/* /run/lungate/lungate.sock for root, else $XDG_RUNTIME_DIR/lungate.sock;
- * NULL when there is no such place. */
+/* $LUNGATE_CONTROL when set, else /run/lungate/lungate.sock for root, else
+ * $XDG_RUNTIME_DIR/lungate.sock; NULL when there is no such place. */
 const char *lg_ctl_default_path(void);
 
 /* Bind the control socket at path (NULL: the default), before the portals
@@ -42,7 +43,13 @@ json_t *lg_ctl_call(int fd, const json_t *req, char **err);
 /* path made absolute against the current directory, in buf. */
 const char *lg_ctl_abspath(const char *path, char *buf, size_t len);
 
-/* `lungate ls|sessions|overlays|save|reload`; argv[0] is the subcommand. */
+/* `lungate PATH VERB ARGS...`, `lungate ls [PATH]`, `lungate saveconfig
+ * [FILE]` (targetcli's object commands, admin_cli.c); argv: the words after
+ * "lungate", options anywhere. */
+int cmd_admin(int argc, char **argv);
+void lg_admin_usage(FILE *f);
+
+/* `lungate sessions|overlays|save|reload|restore`; argv[0] is the subcommand. */
 int cmd_ctl(int argc, char **argv);
 
 #endif

@@ -218,6 +218,12 @@ struct lg_model *lg_model_load_file(const char *path, char **err);
  * unchanged are shared with prev, not opened a second time. */
 struct lg_model *lg_model_reload_file(const char *path, const struct lg_model *prev,
                                       char **err);
+/* A reload from a config already in memory (an object command applied to a
+ * running gateway); path stays the config file. */
+struct lg_model *lg_model_reload_json(const json_t *config, const char *path,
+                                      const struct lg_model *prev, char **err);
+/* Write a config to path atomically, as lg_model_save does.  -errno. */
+int lg_json_save(const json_t *config, const char *path);
 /* Write the model's JSON (unknown keys included) to path atomically: a
  * temporary file in the same directory, fsync, rename; mode 0600.  -errno. */
 int lg_model_save(const struct lg_model *m, const char *path);

@@ -112,10 +112,33 @@ static void lun_names(struct lg_model *m, const struct lg_storage *so, char *out
 typedef int overlay_fn(struct lg_ovl_ctx *x, struct lg_storage *so, const char *path,
                        const struct cow_info *info, void *arg, json_t *res);
 
-/* Call fn for every overlay file of a cow storage object. */
+struct clone_walk {
+  struct lg_ovl_ctx *x;
+  struct lg_storage *so;
+  overlay_fn *fn;
+  void *arg;
+  json_t *res;
+  int rc;
+};
+
+static int clone_step(const char *path, const struct cow_info *info, void *arg)
+{
+  struct clone_walk *w = arg;
+  if (w->fn(w->x, w->so, path, info, w->arg, w->res) < 0)
+    w->rc = -1;
+  return 0;
+}
+
+/* Call fn for every overlay file (or RBD clone) of a cow storage object. */
 static int foreach_overlay(struct lg_ovl_ctx *x, struct lg_storage *so, overlay_fn *fn,
                            void *arg, json_t *res)
 {
+  if (cow_in_ceph(so->h)) { /* "overlay_pool": the clients' RBD clones */
+    struct clone_walk w = { x, so, fn, arg, res, 0 };
+    if (cow_clones_foreach(so->h, clone_step, &w) < 0 && !w.rc)
+      add_msg(res, true, "listing the RBD clones of %s failed", so->name);
+    return w.rc ? w.rc : 0;
+  }
   const char *dir = cow_overlay_dir(so->h);
   DIR *d = opendir(dir);
   if (!d) {
@@ -183,6 +206,9 @@ int lg_overlay_foreach(struct lg_storage *so,
 static bool overlay_live(struct lg_ovl_ctx *x, struct lg_storage *so, const char *client,
                          const char *path)
 {
+  if (cow_in_ceph(so->h)) /* its lock, held by this gateway or another */
+    return (x->logout && lg_overlay_is_live_by_name(so, client)) ||
+           cow_clone_live(so->h, client);
   if (x->logout && so->per_initiator)
     return lg_overlay_is_live_by_name(so, client);
   return cow_in_use(path);
@@ -446,8 +472,9 @@ json_t *lg_ovl_commit(struct lg_ovl_ctx *x, const char *name, const char *initia
   lg_safe(initiator, safe, sizeof safe);
   if (n > 1 || !so->per_initiator) {
     add_msg(res, true, "name one per-initiator cow storage object to commit from");
-  } else if (cow_overlay_path(so->h, initiator, path, sizeof path) < 0 ||
-             access(path, F_OK) < 0) {
+  } else if (cow_in_ceph(so->h) ? !cow_clone_exists(so->h, initiator)
+                                : cow_overlay_path(so->h, initiator, path, sizeof path) < 0 ||
+                                    access(path, F_OK) < 0) {
     add_msg(res, true, "%s has no overlay on %s (nothing to commit)", safe, so->name);
   } else if (hold_client(x, so, initiator, force, "commit", res, &cut_off)) {
     char *why = NULL;
