@@ -95,4 +95,12 @@ qio "$M" -c 'read -P 0xd1 0 4k'
 (($(resets_of "$M") == 0)) || fail "the maintainer's layer was reset"
 stop_lungate
 [[ $(sha "$BASE") == "$base_sha" ]] || fail "the base file changed"
+
+# Wrong values are refused, naming the key.
+cow_config "$CFG" "$BASE" "$OV" '"reset": "sometimes"'
+out=$("$LUNGATE" overlay list -c "$CFG" 2>&1) && fail "\"reset\": \"sometimes\" was accepted"
+grep -q 'reset: use "never", "on_boot"' <<<"$out" || fail "a wrong reset policy is not named: $out"
+cow_config "$CFG" "$BASE" "$OV" '"maintainers": "iqn.x:teacher"'
+out=$("$LUNGATE" overlay list -c "$CFG" 2>&1) && fail "\"maintainers\" as a string was accepted"
+grep -q 'maintainers: must be a list' <<<"$out" || fail "a wrong maintainers key is not named: $out"
 log "PASS"

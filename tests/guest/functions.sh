@@ -46,7 +46,8 @@ guest_config() {
 # with boot.ipxe GUEST_TFTP).  With GUEST_REBOOT=1 a reset starts the guest
 # again (no -no-reboot: see guest_monitor system_reset).
 guest_start() {
-	local name=$1 mode=$2 dir
+	local name=$1 mode=$2 dir noreboot=(-no-reboot)
+	[[ ${GUEST_REBOOT:-0} != 1 ]] || noreboot=()
 	GUEST_N=$((GUEST_N + 1))
 	dir=$LG_TMP/guest$GUEST_N
 	mkdir -p "$dir"
@@ -66,7 +67,7 @@ guest_start() {
 	: >"$GUEST_LOG"
 	log "guest $GUEST_N: $(ini "$name"), probe mode $mode"
 	timeout --kill-after=10 "$GUEST_BOOT_TIMEOUT" qemu-system-x86_64 -m 768 -display none \
-		$([[ ${GUEST_REBOOT:-0} == 1 ]] || echo -no-reboot) -serial "file:$GUEST_LOG" -monitor "unix:$GUEST_MON,server,nowait" \
+		"${noreboot[@]}" -serial "file:$GUEST_LOG" -monitor "unix:$GUEST_MON,server,nowait" \
 		-fw_cfg "name=opt/lgtest,file=$GUEST_TESTS_DIR/probe.sh" \
 		-netdev "user,id=n0,tftp=$dir,bootfile=boot.ipxe" -device e1000,netdev=n0 \
 		-boot n >"$dir/qemu.out" 2>&1 &
