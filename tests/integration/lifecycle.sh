@@ -2,7 +2,8 @@
 # Lifecycle and command line: SIGTERM ends `lungate serve` with status 0 (idle,
 # and in the middle of a client's whole-image read); it can be started again on
 # the same port at once; a config file with an error, or a missing --image, ends
-# it with a non-zero status and a message naming the file and the key at fault.
+# it with a non-zero status and a message naming the file and the key at fault;
+# a missing config file is an empty configuration.
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
 require_cmd qemu-img iscsi-readcapacity16
@@ -88,7 +89,16 @@ start_lungate -c "$CFG"
 run iscsi-readcapacity16 -i "$LG_INITIATOR" -s "$(iscsi_url 0)" >/dev/null || fail "the valid config does not serve"
 stop_lungate
 
-expect_error "missing config file" "$LG_TMP/no-such.json" -- -c "$LG_TMP/no-such.json" "${LISTEN[@]}"
+# A config file that does not exist yet is an empty configuration, as LIO
+# starts (issue 18): the gateway runs, serves nothing, says so, and writes
+# no file until `lungate saveconfig`.
+start_lungate -c "$LG_TMP/no-such.json"
+grep -q 'empty configuration: serving nothing.*exists=no' "$LG_LOG" ||
+	fail "serve -c of a missing file does not say it serves an empty configuration"
+run iscsi-readcapacity16 -i "$LG_INITIATOR" -s "$(iscsi_url 0)" >/dev/null 2>&1 &&
+	fail "serve -c of a missing file serves a LUN"
+stop_lungate
+[[ ! -e $LG_TMP/no-such.json ]] || fail "serve -c of a missing file created it"
 
 printf '{ "storage_objects": [ { "plugin": "fileio",\n  "name": "d0"\n  "dev": "%s" } ],\n "targets": [] }\n' "$IMG" >"$CFG"
 expect_error "JSON syntax error" "$CFG" '(line 3\b|:3:|:3\b)' -- -c "$CFG" "${LISTEN[@]}"
