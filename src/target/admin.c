@@ -513,7 +513,7 @@ static int resolve(json_t *cfg, const char *path, struct node *n, char **msg)
       return 0;
     }
   }
-  if (nc == (size_t)(n->kind == K_ACL ? 5 : 5))
+  if (nc == 5)
     return 0;
   NOPATH("nothing is below %s", n->path, comp[4]);
 #undef NOPATH
@@ -1519,7 +1519,7 @@ static void tn_render(struct out *o, struct tnode *t, bool *margin, size_t depth
 {
   char line[4096];
   size_t used = 0;
-  for (size_t i = 0; i + 1 < depth + 1 && i < depth; i++)
+  for (size_t i = 0; i < depth; i++) /* configshell's margin: "| " below a node with siblings after it */
     used += (size_t)snprintf(line + used, sizeof line - used, "%s", i == 0 ? "  "
                              : margin[i] ? "| " : "  ");
   used += (size_t)snprintf(line + used, sizeof line - used, "o- ");
