@@ -12,7 +12,8 @@
 extern const struct lg_backstore_ops lg_file_backstore;
 extern const struct lg_backstore_ops lg_nbd_backstore;
 extern const struct lg_backstore_ops lg_qcow2_backstore;
-extern const struct lg_backstore_ops lg_user_backstore;
+extern const struct lg_backstore_ops lg_user_backstore;      /* backends/user.c */
+extern const struct lg_backstore_ops lg_user_qcow_backstore; /* its "qcow/PATH" (nbd.c) */
 
 /* Read an optional non-negative integer key (absent leaves *out alone).
  * Accepts JSON integers and decimal strings; -EINVAL otherwise. */

@@ -12,8 +12,9 @@
  *   0      header, 4096 bytes, written once at creation: magic, version, the
  *          cow block size, the virtual size, the base's identity (its size and
  *          a SHA-256 over samples of its content), the client's name; CRC32C.
- *   4096   last-use record (time of the last session's end; CRC32C).  Torn or
- *          missing, it is ignored.
+ *   4096   last-use record (time of the last session's end, live mark; CRC32C),
+ *          and at 4160 the boot record (the ISIDs of the client's current
+ *          boot, the fence mark; CRC32C).  Torn or missing, each is ignored.
  *   8192   the allocation map: one bit per cow block (1: the block's data is
  *          in this file; 0: read it from the base).  Page p of the map (510
  *          64-bit words = 32640 blocks) has two 4096-byte slots at
@@ -61,6 +62,7 @@
 
 #include "backends/common.h"
 #include "backends/cow.h"
+#include "backends/rbd.h"
 #include "iscsi/pdu.h"          /* iscsi_crc32c */
 #include "util/log.h"
 
@@ -68,6 +70,8 @@
 #define COW_VERSION 1
 #define HDR_SIZE 4096
 #define LASTUSE_OFF 4096
+#define BOOTREC_OFF 64            /* from LASTUSE_OFF */
+#define BOOTREC_LEN 64            /* n, fenced, clean, pad, 8 ISIDs, last end, CRC32C */
 #define MAP_OFF 8192
 #define PAGE_SIZE_ 4096
 #define PAGE_WORDS 510            /* 4080 bytes of bits per map page */
@@ -106,6 +110,11 @@ struct cow {
   uint64_t data_off;
   pthread_mutex_t stripes[STRIPES];
   pthread_mutex_t flush_lock;
+
+  /* "overlay_pool": every client's layer is an RBD clone of the base
+   * snapshot (backends/rbd.c), not a file */
+  struct lg_rbd_clones *rbdt;     /* template: the clones' pool and names */
+  void *rbdv;                     /* view: the client's clone (lg_rbd_backstore) */
 };
 
 static void put_le32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
@@ -330,6 +339,9 @@ static int map_load(struct cow *c)
 
 static void overlay_free(struct cow *c)
 {
+  if (c->rbdv)
+    lg_rbd_backstore.close(c->rbdv);
+  lg_rbd_clones_close(c->rbdt);
   if (c->fd >= 0)
     close(c->fd);
   free(c->bits);
@@ -360,6 +372,8 @@ int cow_overlay_path(void *hv, const char *client, char *out, size_t len)
 {
   struct cow *t = hv;
   char stem[COW_NAME_MAX + 1];
+  if (!t->dir)
+    return -EOPNOTSUPP; /* "overlay_pool": clients' disks are RBD clones */
   if (client)
     cow_name_escape(client, stem);
   int n = snprintf(out, len, "%s/%s.cow", t->dir, client ? stem : "shared");
@@ -483,6 +497,53 @@ err:
 
 /* ---- backstore ops ---- */
 
+/* A cow object with "overlay_pool": per-client RBD clones of an rbd base
+ * snapshot; the template reads as the base. */
+static void *cow_rbd_open(const json_t *so, const struct lg_bs_open_args *args, const char *pool)
+{
+  if (args->base_ops != &lg_rbd_backstore) {
+    lg_set_error("storage object \"%s\": \"overlay_pool\" needs a base that is an \"rbd\" "
+                 "storage object with a \"snapshot\"", args->name);
+    return NULL;
+  }
+  if (!json_is_true(json_object_get(so, "per_initiator"))) {
+    lg_set_error("storage object \"%s\": \"overlay_pool\" gives every initiator its own "
+                 "RBD clone: set \"per_initiator\": true (one shared clone is not supported; "
+                 "use an rbd object)", args->name);
+    return NULL;
+  }
+  if (json_object_get(so, "overlay_dir")) {
+    lg_set_error("storage object \"%s\": give \"overlay_pool\" or \"overlay_dir\", not both",
+                 args->name);
+    return NULL;
+  }
+  uint64_t quota = 0;
+  if (lg_json_get_u64(so, "quota", &quota) < 0) {
+    lg_set_error("storage object \"%s\": key \"quota\" must be a number of bytes", args->name);
+    return NULL;
+  }
+  struct cow *t = cow_alloc();
+  if (!t || !(t->name = strdup(args->name))) {
+    lg_set_error("storage object \"%s\": out of memory", args->name);
+    goto err;
+  }
+  t->bops = args->base_ops;
+  t->bh = args->base_h;
+  t->size = args->base_ops->size(args->base_h);
+  t->lbs = args->base_ops->block_size(args->base_h);
+  t->block = COW_DEFAULT_BLOCK;
+  t->quota = quota;
+  t->readonly = args->readonly || json_is_true(json_object_get(so, "readonly"));
+  t->per_initiator = true;
+  if (!(t->rbdt = lg_rbd_clones_open(args->base_h, args->name, pool)))
+    goto err;
+  return t;
+err:
+  if (t)
+    overlay_free(t);
+  return NULL;
+}
+
 static void *cow_open(const json_t *so, const struct lg_bs_open_args *args)
 {
   if (!args->base_ops) {
@@ -490,6 +551,9 @@ static void *cow_open(const json_t *so, const struct lg_bs_open_args *args)
                  "as \"/backstores/<plugin>/<name>\"", args->name);
     return NULL;
   }
+  const char *pool = json_string_value(json_object_get(so, "overlay_pool"));
+  if (pool && *pool)
+    return cow_rbd_open(so, args, pool);
   const char *dir = json_string_value(json_object_get(so, "overlay_dir"));
   if (!dir || !*dir) {
     lg_set_error("storage object \"%s\": key \"overlay_dir\" is missing; give the "
@@ -564,6 +628,28 @@ static void *cow_open_client(void *hv, const char *client)
     lg_set_error("cow \"%s\": not per_initiator", t->name);
     return NULL;
   }
+  if (t->rbdt) {
+    struct cow *c = cow_alloc();
+    if (!c || !(c->name = strdup(t->name))) {
+      lg_set_error("storage object \"%s\": out of memory", t->name);
+      if (c)
+        overlay_free(c);
+      return NULL;
+    }
+    c->tmpl = t;
+    c->bops = t->bops;
+    c->bh = t->bh;
+    c->size = t->size;
+    c->lbs = t->lbs;
+    c->block = t->block;
+    c->quota = t->quota;
+    c->readonly = t->readonly;
+    if (!(c->rbdv = lg_rbd_clone_open(t->rbdt, client, t->readonly, t->quota))) {
+      overlay_free(c);
+      return NULL;
+    }
+    return c;
+  }
   return overlay_open(t, client);
 }
 
@@ -582,7 +668,7 @@ static uint32_t cow_block_size(void *hv) { return ((struct cow *)hv)->lbs; }
 static bool cow_can_write(void *hv)
 {
   struct cow *c = hv;
-  return !c->readonly && c->fd >= 0;
+  return !c->readonly && (c->fd >= 0 || c->rbdv);
 }
 static bool cow_can_true(void *hv) { (void)hv; return true; }
 
@@ -618,6 +704,8 @@ static int cow_read(void *hv, void *buf, size_t count, uint64_t offset, bool now
 {
   struct cow *c = hv;
   uint8_t *p = buf;
+  if (c->rbdv) /* a client's RBD clone */
+    return nowait ? -EAGAIN : lg_rbd_backstore.pread(c->rbdv, buf, count, offset);
   int (*base_read)(void *, void *, size_t, uint64_t) =
     nowait ? c->bops->pread_nowait : c->bops->pread;
   if (!base_read)
@@ -659,7 +747,7 @@ static int cow_pread_nowait(void *hv, void *buf, size_t count, uint64_t offset)
 static const void *cow_map_cached(void *hv, size_t count, uint64_t offset)
 {
   struct cow *c = hv;
-  if (!c->bops->map_cached || count == 0)
+  if (!c->bops->map_cached || count == 0 || c->rbdv)
     return NULL;
   if (c->fd >= 0)
     for (uint64_t b = offset / c->block; b * c->block < offset + count; b++)
@@ -706,6 +794,8 @@ static int copy_up(struct cow *c, uint64_t b, const uint8_t *data, uint64_t off_
 
 static int cow_pwrite(void *hv, const void *buf, size_t count, uint64_t offset, unsigned flags)
 {
+  if (((struct cow *)hv)->rbdv)
+    return lg_rbd_backstore.pwrite(((struct cow *)hv)->rbdv, buf, count, offset, flags);
   struct cow *c = hv;
   const uint8_t *p = buf;
   if (!cow_can_write(c))
@@ -736,6 +826,8 @@ static int cow_pwrite(void *hv, const void *buf, size_t count, uint64_t offset, 
 
 static int cow_flush(void *hv)
 {
+  if (((struct cow *)hv)->rbdv)
+    return lg_rbd_backstore.flush(((struct cow *)hv)->rbdv);
   struct cow *c = hv;
   if (c->fd < 0 || c->readonly)
     return 0;
@@ -801,6 +893,8 @@ out:
 /* Return whole blocks in [offset, offset+count) to the base. */
 static int cow_trim(void *hv, uint64_t count, uint64_t offset)
 {
+  if (((struct cow *)hv)->rbdv)
+    return lg_rbd_backstore.trim(((struct cow *)hv)->rbdv, count, offset);
   struct cow *c = hv;
   if (!cow_can_write(c))
     return -EROFS;
@@ -834,6 +928,8 @@ static int cow_trim(void *hv, uint64_t count, uint64_t offset)
  * zero there, so a block cannot simply return to it). */
 static int cow_zero(void *hv, uint64_t count, uint64_t offset, unsigned flags)
 {
+  if (((struct cow *)hv)->rbdv)
+    return lg_rbd_backstore.zero(((struct cow *)hv)->rbdv, count, offset, flags);
   static const uint8_t zeroes[65536];
   while (count > 0) {
     size_t n = count < sizeof zeroes ? (size_t)count : sizeof zeroes;
@@ -850,6 +946,8 @@ static int cow_zero(void *hv, uint64_t count, uint64_t offset, unsigned flags)
 static int cow_extents(void *hv, uint64_t count, uint64_t offset, struct lg_extent *ext,
                        size_t *n)
 {
+  if (((struct cow *)hv)->rbdv)
+    return lg_rbd_backstore.extents(((struct cow *)hv)->rbdv, count, offset, ext, n);
   struct cow *c = hv;
   if (c->fd < 0 || !c->bops->extents)
     return c->bops->extents ? c->bops->extents(c->bh, count, offset, ext, n) : -ENOTSUP;
@@ -914,19 +1012,35 @@ const char *cow_overlay_dir(void *hv)
 uint64_t cow_allocated(void *hv)
 {
   struct cow *c = hv;
+  if (c->rbdv)
+    return lg_rbd_allocated(c->rbdv);
   return c->bits ? atomic_load(&c->allocated) * c->block : 0;
 }
 
-void cow_touch(void *hv, bool live)
+void cow_touch(void *hv, bool live, const struct cow_boot *boot)
 {
   struct cow *c = hv;
-  uint8_t rec[16];
+  if (c->rbdv) { /* the clone's image metadata; its boot record is the open view's only */
+    lg_rbd_touch(c->rbdv, live);
+    return;
+  }
+  uint8_t rec[BOOTREC_OFF + BOOTREC_LEN] = { 0 };
   if (c->fd < 0 || c->readonly)
     return;
   put_le64(rec, (uint64_t)time(NULL));
   put_le32(rec + 8, live);
   put_le32(rec + 12, crc(rec, 12));
-  write_full(c->fd, rec, sizeof rec, LASTUSE_OFF);
+  uint8_t *b = rec + BOOTREC_OFF;
+  if (boot) {
+    b[0] = boot->n > COW_BOOT_ISIDS ? COW_BOOT_ISIDS : boot->n;
+    b[1] = boot->fenced;
+    b[2] = boot->clean;
+    memcpy(b + 4, boot->isid, sizeof boot->isid);
+    put_le64(b + 52, boot->last_end);
+  }
+  put_le32(b + BOOTREC_LEN - 4, crc(b, BOOTREC_LEN - 4));
+  if (write_full(c->fd, rec, sizeof rec, LASTUSE_OFF) == 0 && live && fdatasync(c->fd) < 0)
+    lg_warn("cow: %s: fdatasync of the session record: %s", c->path, strerror(errno));
 }
 
 int cow_info_read(const char *path, struct cow_info *info)
@@ -934,8 +1048,8 @@ int cow_info_read(const char *path, struct cow_info *info)
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0)
     return -errno;
-  uint8_t *buf = malloc(HDR_SIZE + 16);
-  int r = buf ? lg_pread_full(fd, buf, HDR_SIZE + 16, 0, false) : -ENOMEM;
+  uint8_t *buf = malloc(HDR_SIZE + BOOTREC_OFF + BOOTREC_LEN);
+  int r = buf ? lg_pread_full(fd, buf, HDR_SIZE + BOOTREC_OFF + BOOTREC_LEN, 0, false) : -ENOMEM;
   if (r == 0)
     r = header_check(buf);
   if (r == 0) {
@@ -960,6 +1074,14 @@ int cow_info_read(const char *path, struct cow_info *info)
         (uint64_t)st.st_mtime > info->last_use)
       info->last_use = (uint64_t)st.st_mtime;
     info->unclean = live;
+    const uint8_t *b = rec + BOOTREC_OFF;
+    if (get_le32(b + BOOTREC_LEN - 4) == crc(b, BOOTREC_LEN - 4) && b[0] <= COW_BOOT_ISIDS) {
+      info->boot.n = b[0];
+      info->boot.fenced = b[1] != 0;
+      info->boot.clean = b[2] != 0;
+      memcpy(info->boot.isid, b + 4, sizeof info->boot.isid);
+      info->boot.last_end = get_le64(b + 52);
+    }
     /* count bits: the newest valid slot of each page */
     uint8_t *slot = malloc(PAGE_SIZE_);
     uint64_t blocks = 0;
@@ -989,6 +1111,9 @@ int cow_info_read(const char *path, struct cow_info *info)
 
 int cow_overlay_remove(void *hv, const char *client)
 {
+  struct cow *t = hv;
+  if (t->rbdt)
+    return client ? lg_rbd_clone_remove(t->rbdt, client) : -ENOENT;
   char path[PATH_MAX];
   int r = cow_overlay_path(hv, client, path, sizeof path);
   if (r < 0)
@@ -1003,6 +1128,45 @@ int cow_overlay_remove(void *hv, const char *client)
   r = unlink(path) < 0 ? -errno : 0;
   close(fd);
   return r;
+}
+
+bool cow_in_ceph(void *hv) { return ((struct cow *)hv)->rbdt != NULL; }
+
+struct clones_walk {
+  int (*fn)(const char *path, const struct cow_info *info, void *arg);
+  void *arg;
+};
+
+static int clone_step(const struct lg_rbd_clone_info *ci, void *arg)
+{
+  struct clones_walk *w = arg;
+  struct cow_info info = { .size = ci->size, .allocated = ci->allocated,
+                           .last_use = ci->last_use, .unclean = ci->live_mark && !ci->live,
+                           .block_size = (uint32_t)ci->obj_size };
+  snprintf(info.client, sizeof info.client, "%s", ci->client);
+  return w->fn(ci->path, &info, w->arg);
+}
+
+int cow_clones_foreach(void *hv, int (*fn)(const char *path, const struct cow_info *info,
+                                           void *arg), void *arg)
+{
+  struct cow *t = hv;
+  struct clones_walk w = { fn, arg };
+  return t->rbdt ? lg_rbd_clones_foreach(t->rbdt, clone_step, &w) : -EINVAL;
+}
+
+bool cow_clone_exists(void *hv, const char *client)
+{
+  struct cow *t = hv;
+  bool exists = false, live = false;
+  return t->rbdt && lg_rbd_clone_state(t->rbdt, client, &exists, &live) == 0 && exists;
+}
+
+bool cow_clone_live(void *hv, const char *client)
+{
+  struct cow *t = hv;
+  bool exists = false, live = false;
+  return t->rbdt && lg_rbd_clone_state(t->rbdt, client, &exists, &live) == 0 && live;
 }
 
 bool cow_in_use(const char *path)

@@ -887,13 +887,13 @@ static void *qcow2_open(const json_t *so, const struct lg_bs_open_args *args)
   return image_open(so, args, dev, format);
 }
 
-/* rtslib-fb's tcmu "user" plugin with config "qcow/PATH" (tcmu-runner's qcow handler). */
+/* rtslib-fb's tcmu "user" plugin with config "qcow/PATH" (tcmu-runner's qcow
+ * handler), chosen by backends/user.c. */
 static void *user_open(const json_t *so, const struct lg_bs_open_args *args)
 {
   const char *config = json_string_value(json_object_get(so, "config"));
   if (!config || strncmp(config, "qcow/", 5) || !config[5]) {
-    lg_set_error("storage object \"%s\": user (tcmu) backstore with config \"%s\" is not "
-                 "supported; lungate serves \"qcow/PATH\" (or use plugin \"qcow2\")",
+    lg_set_error("storage object \"%s\": user (tcmu) config \"%s\": expected \"qcow/PATH\"",
                  args->name, config ? config : "");
     return NULL;
   }
@@ -1027,4 +1027,4 @@ static int nbd_bs_zero(void *hv, uint64_t count, uint64_t offset, unsigned flags
 
 const struct lg_backstore_ops lg_nbd_backstore = NBD_OPS("nbd", nbd_open);
 const struct lg_backstore_ops lg_qcow2_backstore = NBD_OPS("qcow2", qcow2_open);
-const struct lg_backstore_ops lg_user_backstore = NBD_OPS("user", user_open);
+const struct lg_backstore_ops lg_user_qcow_backstore = NBD_OPS("user", user_open);

@@ -7,6 +7,7 @@
 
 #include "backends/common.h"
 #include "backends/cow.h"
+#include "backends/rbd.h"
 
 static const struct {
   const char *plugin;                    /* name in saveconfig.json */
@@ -17,7 +18,8 @@ static const struct {
   { "cow", &lg_cow_backstore },          /* a writable layer over another object */
   { "nbd", &lg_nbd_backstore },          /* any NBD server, by URI */
   { "qcow2", &lg_qcow2_backstore },      /* qemu image formats, through our qemu-nbd */
-  { "user", &lg_user_backstore },        /* rtslib's tcmu "user" with config qcow/PATH */
+  { "rbd", &lg_rbd_backstore },          /* a Ceph RBD image or snapshot, librbd */
+  { "user", &lg_user_backstore },        /* rtslib's tcmu "user": qcow/PATH or rbd/POOL/IMAGE */
 };
 
 const struct lg_backstore_ops *lg_backstore_find(const char *plugin)

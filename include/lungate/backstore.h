@@ -4,6 +4,20 @@
  * byte offsets.  Every data call returns 0 or -errno and may be called from
  * several threads at once on the same handle.  A backstore that cannot do
  * something leaves the pointer NULL (or returns false from can_*).
+ *
+ * Errors become SCSI sense in one place (src/scsi/sense.c): -ETIMEDOUT,
+ * -ENOTCONN, -ECONNRESET, -ESHUTDOWN, -EPIPE: HARDWARE ERROR, LOGICAL UNIT
+ * COMMUNICATION FAILURE (a remote store down or stalled); -EIO: MEDIUM ERROR;
+ * -EROFS, -EPERM, -EACCES: DATA PROTECT, WRITE PROTECTED; -ENOSPC, -EDQUOT:
+ * DATA PROTECT, SPACE ALLOCATION FAILED (a quota); -EINVAL, -ERANGE: ILLEGAL
+ * REQUEST; -ENOMEM, -EAGAIN: BUSY (the initiator retries); anything else:
+ * HARDWARE ERROR, INTERNAL TARGET FAILURE.  A backstore on a remote store must
+ * never let a call hang: it bounds each call by its own timeout and fails it
+ * with -ETIMEDOUT, and works again by itself once the store answers.
+ *
+ * ->trim is advisory (UNMAP; LBPRZ is not claimed): the range may read as
+ * before or as zeroes.  ->zero must leave the range reading as zeroes, with or
+ * without LG_BS_MAY_TRIM.
  */
 #ifndef LUNGATE_BACKSTORE_H
 #define LUNGATE_BACKSTORE_H
@@ -92,8 +106,9 @@ struct lg_backstore_ops {
   /* Optional: start ->pread and return at once: 0 when started, then
    * done(arg, 0 or -errno) is called exactly once, on any thread (the
    * backstore's own, usually), and must not block; -errno when not started
-   * (done is not called).  Lets the transport keep many reads of a remote
-   * backstore in flight without a worker waiting on each. */
+   * (done is not called).  done may run before ->pread_async has returned.
+   * Lets the transport keep many reads of a remote backstore in flight
+   * without a worker waiting on each. */
   int (*pread_async)(void *h, void *buf, size_t count, uint64_t offset,
                      void (*done)(void *arg, int result), void *arg);
 };

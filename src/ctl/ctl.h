@@ -24,6 +24,10 @@ const char *lg_ctl_default_path(void);
 struct lg_ctl *lg_ctl_open(const char *path, char **err);
 /* Answer requests about srv from a thread of its own; -1 if it cannot start. */
 int lg_ctl_serve(struct lg_ctl *c, struct lg_server *srv);
+/* Answer one request (a JSON object with "cmd") about srv, as the control
+ * socket does: the one implementation the socket and the web console share.
+ * Returns a new object ({"ok": true, ...} or {"ok": false, "error": ...}). */
+json_t *lg_ctl_request(struct lg_server *srv, const json_t *req);
 /* Stop answering and remove the socket.  NULL: no-op. */
 void lg_ctl_stop(struct lg_ctl *c);
 

@@ -223,7 +223,7 @@ static json_t *req_overlay(struct lg_model *m, const char *cmd, const json_t *re
 
 /* A targetcli object command (target/admin.c) on the running configuration,
  * applied as a reload: new logins see it, running sessions keep theirs. */
-static json_t *req_admin(struct lg_ctl *c, struct lg_model *m, const json_t *req)
+static json_t *req_admin(struct lg_server *srv, struct lg_model *m, const json_t *req)
 {
   const char *path = json_string_value(json_object_get(req, "path"));
   const char *verb = json_string_value(json_object_get(req, "verb"));
@@ -240,13 +240,13 @@ static json_t *req_admin(struct lg_ctl *c, struct lg_model *m, const json_t *req
   const char *portals[16];
   struct lg_admin_ctx ctx = { .cwd = json_string_value(json_object_get(req, "cwd")),
                               .portals = portals };
-  ctx.n_portals = lg_server_listen_given(c->srv, portals, 16);
+  ctx.n_portals = lg_server_listen_given(srv, portals, 16);
   json_t *out = NULL;
   char *msg = NULL, *why = NULL;
   json_t *res;
   if (lg_admin_run(m->json, &ctx, path, verb, argc, argv, &out, &msg) < 0) {
     res = error_res("%s", msg ? msg : "out of memory");
-  } else if (out && lg_server_apply(c->srv, NULL, out, m->generation, &why) < 0) {
+  } else if (out && lg_server_apply(srv, NULL, out, m->generation, &why) < 0) {
     res = error_res("%s %s: not applied, the running configuration stays: %s", path,
                     verb ? verb : "", why ? why : "out of memory");
   } else {
@@ -260,7 +260,26 @@ static json_t *req_admin(struct lg_ctl *c, struct lg_model *m, const json_t *req
   return res;
 }
 
-static json_t *handle(struct lg_ctl *c, const json_t *req)
+/* Serializes the requests that change things: the control socket answers
+ * one client at a time, but the web console asks from its own threads. */
+static pthread_mutex_t change_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static json_t *handle(struct lg_server *srv, const json_t *req);
+
+json_t *lg_ctl_request(struct lg_server *srv, const json_t *req)
+{
+  const char *cmd = json_string_value(json_object_get(req, "cmd"));
+  bool reads = cmd && (!strcmp(cmd, "hello") || !strcmp(cmd, "ls") || !strcmp(cmd, "sessions") ||
+                       !strcmp(cmd, "overlays") || !strcmp(cmd, "overlay-list"));
+  if (reads)
+    return handle(srv, req);
+  pthread_mutex_lock(&change_lock);
+  json_t *res = handle(srv, req);
+  pthread_mutex_unlock(&change_lock);
+  return res;
+}
+
+static json_t *handle(struct lg_server *srv, const json_t *req)
 {
   const char *cmd = json_string_value(json_object_get(req, "cmd"));
   if (!cmd)
@@ -271,14 +290,14 @@ static json_t *handle(struct lg_ctl *c, const json_t *req)
     if (!strcmp(cmd, "restore") && (!file || *file != '/'))
       return error_res("restore needs an absolute \"file\"");
     char *msg = NULL;
-    int r = lg_server_reload(c->srv, !strcmp(cmd, "restore") ? file : NULL, &msg);
+    int r = lg_server_reload(srv, !strcmp(cmd, "restore") ? file : NULL, &msg);
     json_t *res = r < 0 ? error_res("reload failed, the running configuration stays: %s",
                                     msg ? msg : "out of memory")
                         : json_pack("{s:b,s:s?}", "ok", 1, "message", msg);
     free(msg);
     return res;
   }
-  struct lg_model *m = lg_server_model(c->srv);
+  struct lg_model *m = lg_server_model(srv);
   json_t *res;
   char abs[PATH_MAX];
   if (!strcmp(cmd, "hello")) { /* the config's path, absolute: clients compare it with theirs */
@@ -288,7 +307,7 @@ static json_t *handle(struct lg_ctl *c, const json_t *req)
   } else if (!strcmp(cmd, "ls")) {
     res = req_ls(m);
   } else if (!strcmp(cmd, "admin")) {
-    res = req_admin(c, m, req);
+    res = req_admin(srv, m, req);
   } else if (!strcmp(cmd, "sessions")) {
     json_t *arr = json_array();
     iscsi_sessions_foreach(session_one, arr);
@@ -344,7 +363,7 @@ static void serve_client(struct lg_ctl *c, int fd)
     }
     json_error_t je;
     json_t *req = json_loadb(buf, (size_t)(nl - buf), 0, &je);
-    json_t *res = json_is_object(req) ? handle(c, req)
+    json_t *res = json_is_object(req) ? lg_ctl_request(c->srv, req)
                                       : error_res("not a JSON object: %s", je.text);
     json_decref(req);
     char *text = json_dumps(res, JSON_COMPACT);

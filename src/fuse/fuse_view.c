@@ -369,7 +369,8 @@ static int fv_build_tree(struct lg_fuse *f)
       struct fv_node *ln = fv_node_new(f, tn, FV_DIR, lname);
       if (!ln)
         return -ENOMEM;
-      bool clients = so->per_initiator && so->ops == &lg_cow_backstore;
+      /* (clients in Ceph, "overlay_pool", have no overlay_dir: not shown yet) */
+      bool clients = so->per_initiator && so->ops == &lg_cow_backstore && cow_overlay_dir(so->h);
       struct fv_node *img = fv_node_new(f, ln, clients ? FV_BASE : FV_DISK,
                                         clients ? "base.img" : "disk.img");
       if (!img)
@@ -1269,7 +1270,7 @@ static char *mount_find_busy_overlay(struct lg_model *m)
 {
   for (size_t i = 0; i < m->n_storage; i++) {
     struct lg_storage *so = m->storage[i];
-    if (so->ops != &lg_cow_backstore || !so->per_initiator)
+    if (so->ops != &lg_cow_backstore || !so->per_initiator || !cow_overlay_dir(so->h))
       continue;
     const char *dir = cow_overlay_dir(so->h);
     DIR *d = opendir(dir);

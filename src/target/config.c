@@ -369,8 +369,8 @@ static int load_storage(struct loader *L, struct lg_model *m, const json_t *arr)
     }
     if (!lg_backstore_find(plugin)) {
       load_error(L, "storage_objects[%zu].plugin: unknown plugin \"%s\"; this build "
-                 "serves \"fileio\", \"block\", \"cow\", \"nbd\", \"qcow2\" and "
-                 "\"user\" (qcow/PATH)", i, plugin);
+                 "serves \"fileio\", \"block\", \"cow\", \"nbd\", \"qcow2\", \"rbd\" and "
+                 "\"user\" (qcow/PATH, rbd/POOL/IMAGE)", i, plugin);
       return -1;
     }
   }

@@ -14,6 +14,11 @@
 
 set -euo pipefail
 
+# Sourced once, however many helper files source it (tests/rbd's use both
+# tests/nbd's and tests/cow's).
+[[ -z ${LG_FUNCTIONS_LOADED:-} ]] || return 0
+LG_FUNCTIONS_LOADED=1
+
 : "${LUNGATE:?LUNGATE must name the lungate binary}"
 : "${FREEPORT:?FREEPORT must name the freeport helper}"
 

@@ -29,7 +29,10 @@ static const struct {
   { "{\"storage_objects\":[" SO_A "]}", NULL }, /* no target yet: serves nothing */
   { "{}", NULL },
   { "{\"storage_objects\":[{\"name\":\"a\",\"dev\":\"x\"}]," TGT(LUN0, "") "}", "storage_objects[0].plugin: missing" },
-  { "{\"storage_objects\":[{\"plugin\":\"rbd\",\"name\":\"a\"}]," TGT(LUN0, "") "}", "storage_objects[0].plugin: unknown plugin \"rbd\"" },
+  { "{\"storage_objects\":[{\"plugin\":\"pscsi\",\"name\":\"a\"}]," TGT(LUN0, "") "}", "storage_objects[0].plugin: unknown plugin \"pscsi\"" },
+  { "{\"storage_objects\":[{\"plugin\":\"rbd\",\"name\":\"a\"}]," TGT(LUN0, "") "}", "storage object \"a\": \"image\" is missing" },
+  { "{\"storage_objects\":[{\"plugin\":\"user\",\"name\":\"a\",\"config\":\"rbd/p\"}]," TGT(LUN0, "") "}", "expected \"rbd/POOL/IMAGE" },
+  { "{\"storage_objects\":[{\"plugin\":\"user\",\"name\":\"a\",\"config\":\"glfs/x\"}]," TGT(LUN0, "") "}", "\"qcow/PATH\" and \"rbd/POOL/IMAGE;...\"" },
   { "{\"storage_objects\":[{\"plugin\":\"fileio\",\"name\":\"a\"}]," TGT(LUN0, "") "}", "key \"dev\" is missing" },
   { "{\"storage_objects\":[{\"plugin\":\"fileio\",\"name\":\"a\",\"dev\":\"@D/missing.img\"}]," TGT(LUN0, "") "}", "cannot open \"@D/missing.img\": No such file" },
   { "{\"storage_objects\":[" SO_A "," SO_A "]," TGT(LUN0, "") "}", "storage_objects[1].name: \"a\" is used twice" },

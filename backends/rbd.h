@@ -1,0 +1,61 @@
+/* The rbd backstore (backends/rbd.c): Ceph RBD images through librbd. */
+#ifndef LUNGATE_BACKENDS_RBD_H
+#define LUNGATE_BACKENDS_RBD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "lungate/backstore.h"
+
+extern const struct lg_backstore_ops lg_rbd_backstore;
+/* rtslib's tcmu "user" plugin with config "rbd/POOL/IMAGE...": an rbd object */
+extern const struct lg_backstore_ops lg_rbd_user_backstore;
+
+/* Open an rbd storage object from its JSON (the ->open of lg_rbd_backstore). */
+void *lg_rbd_open_json(const json_t *so, const struct lg_bs_open_args *args);
+
+/* tcmu-runner's "rbd/POOL/[NAMESPACE/]IMAGE[@SNAP];osd_op_timeout=N;conf=PATH;id=USER"
+ * as the JSON of an rbd object (a new reference); NULL, with lg_set_error when
+ * the string starts with "rbd/" but is malformed. */
+json_t *lg_rbd_user_config(const char *config, const char *name);
+
+/* Per-client clones of an rbd base snapshot, in another pool (a cow object with
+ * "overlay_pool"): the template, on the base's cluster connection. */
+struct lg_rbd_clones;
+struct lg_rbd_clones *lg_rbd_clones_open(void *base_h, const char *name, const char *pool);
+void lg_rbd_clones_close(struct lg_rbd_clones *t);
+/* The clone image name of a client: "lungate.<storage object>+<client>", both
+ * escaped one to one ([a-z0-9.:_-] kept, other bytes %XX; the client's name
+ * lower-cased), so no two (object, client) pairs share a clone. */
+int lg_rbd_clone_name(struct lg_rbd_clones *t, const char *client, char *out, size_t len);
+/* Open a client's clone (created, format 2, when missing and not readonly),
+ * check that its parent is the base snapshot and take its exclusive lock
+ * (breaking, and so blocklisting, the lock of a dead owner; -EBUSY naming a
+ * live one): a handle of lg_rbd_backstore's ops.  NULL with lg_set_error.
+ * quota (bytes, 0: none) counts whole RBD objects the clone holds: writes
+ * that would allocate objects past it fail with -EDQUOT. */
+void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readonly,
+                        uint64_t quota);
+/* Bytes a clone holds itself; its last use recorded in its image metadata. */
+uint64_t lg_rbd_allocated(void *h);
+void lg_rbd_touch(void *h, bool live);
+
+/* One client's clone, as a listing shows it. */
+struct lg_rbd_clone_info {
+  char path[1200];                 /* "rbd:POOL/IMAGE" */
+  char client[256];                /* initiator name as first seen (lungate.client) */
+  uint64_t size, allocated, obj_size;
+  uint64_t last_use;               /* unix time (lungate.last_use), 0: unknown */
+  bool live_mark;                  /* last_use says a session was running */
+  bool live;                       /* its lock is held by a live client now */
+};
+/* Call fn for every clone of the template in its pool. */
+int lg_rbd_clones_foreach(struct lg_rbd_clones *t,
+                          int (*fn)(const struct lg_rbd_clone_info *ci, void *arg), void *arg);
+/* Whether a client's clone exists, and whether a live client holds its lock. */
+int lg_rbd_clone_state(struct lg_rbd_clones *t, const char *client, bool *exists, bool *live);
+/* Remove a client's clone: -ENOENT, or -EBUSY while a live client holds it. */
+int lg_rbd_clone_remove(struct lg_rbd_clones *t, const char *client);
+
+#endif

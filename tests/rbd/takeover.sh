@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# One writer per client clone.  Gateway 1 serves client A (a live session
+# holds A's RBD clone and its exclusive lock).
+#  - gateway 2, same config, refuses A's login while gateway 1 lives, and its
+#    log names the lock's owner; gateway 1 goes on writing;
+#  - gateway 1 is killed (SIGKILL): once its watch has expired (the test
+#    cluster's osd_client_watch_timeout, 5 s) gateway 2 takes the lock over,
+#    blocklisting the dead owner, and serves A with every flushed write.
+# shellcheck source=functions.sh
+source "$(dirname "$0")/functions.sh"
+# shellcheck source=../cow/functions.sh
+source "$(dirname "$0")/../cow/functions.sh"
+
+IQN=$LG_IQN_PREFIX:rbd-takeover
+rbd_cluster
+run ceph osd pool create clients 8 8 >/dev/null 2>&1 || fail "ceph osd pool create clients failed"
+run ceph osd pool application enable clients rbd >/dev/null 2>&1 || fail "enabling rbd on pool clients failed"
+BASE=$LG_TMP/base.raw
+make_random_image "$BASE" 16
+rbd_import "$BASE" golden
+run rbd snap create rbd/golden@v1 >/dev/null 2>&1 || fail "rbd snap create failed"
+CFG=$LG_TMP/rbd.json
+write_config "$CFG" "$IQN" "/backstores/cow/clones" \
+	"$(so_rbd golden golden '"snapshot": "v1"')" \
+	'{"plugin": "cow", "name": "clones", "base": "/backstores/rbd/golden", "overlay_pool": "clients", "per_initiator": true}'
+
+A=$(ini pc-a)
+start_lungate -c "$CFG"
+GW1=$LG_PID GW1_PORT=$PORT GW1_LOG=$LG_LOG
+session_open "$A"
+session_cmd 'write -P 0xb1 0 64k'
+session_cmd 'flush'
+
+start_lungate -c "$CFG"
+GW2=$LG_PID GW2_PORT=$PORT GW2_LOG=$LG_LOG
+qio_fails "$A" -c 'read 0 4096'
+grep -Eq 'RBD image clients/lungate.clones\+[^ ]*pc-a is in use: its exclusive lock is held by client\.[0-9]+.* which is alive' "$GW2_LOG" ||
+	fail "gateway 2's log does not name the live owner of A's clone"
+log "gateway 2 refused A: $(grep -o 'is in use: [^"]*' "$GW2_LOG" | head -n 1)"
+
+# gateway 1 still writes, and no write of gateway 2 ever happened
+PORT=$GW1_PORT LG_LOG=$GW1_LOG session_cmd 'write -P 0xb2 64k 4096'
+PORT=$GW1_PORT LG_LOG=$GW1_LOG session_cmd 'flush'
+PORT=$GW1_PORT LG_LOG=$GW1_LOG session_cmd 'read -P 0xb1 0 64k'
+
+kill9_lungate "$GW1"
+session_kill
+log "killed gateway 1 (pid $GW1)"
+LG_PID=$GW2 PORT=$GW2_PORT LG_LOG=$GW2_LOG
+start=$SECONDS
+until out=$(run qemu-io --image-opts "$(image_opts "$A")" -c 'read -P 0xb1 0 64k' -c 'read -P 0xb2 64k 4096' 2>&1) &&
+	! grep -Eqi 'verification failed|failed|error' <<<"$out"; do
+	((SECONDS - start < 40)) || fail "gateway 2 did not take A's clone over within 40 s: $out"
+	sleep 1
+done
+log "gateway 2 took A's clone over $((SECONDS - start)) s after gateway 1 was killed"
+grep -q 'msg="rbd lock taken over from a dead owner" storage=clones' "$GW2_LOG" ||
+	fail "gateway 2's log does not say it took the lock over"
+bl=$(ceph osd blocklist ls 2>&1) || fail "ceph osd blocklist ls: $bl"
+grep -q '127.0.0.1' <<<"$bl" || fail "the dead gateway is not blocklisted: $bl"
+qio "$A" -c 'write -P 0xb3 1M 4096' -c flush -c 'read -P 0xb3 1M 4096'
+cp "$BASE" "$LG_TMP/a.raw"
+patch_raw "$LG_TMP/a.raw" 0 65536 0xb1 65536 4096 0xb2 $((1 << 20)) 4096 0xb3
+expect_disk "$A" "A's flushed writes through both gateways" "$LG_TMP/a.raw"
+stop_lungate "$GW2"
+log "PASS"
