@@ -92,6 +92,7 @@ stop_lungate
 # A config file that does not exist yet is an empty configuration, as LIO
 # starts (issue 18): the gateway runs, serves nothing, says so, and writes
 # no file until `lungate saveconfig`.
+error_port=$PORT # the port the failed starts below are checked against
 start_lungate -c "$LG_TMP/no-such.json"
 grep -q 'empty configuration: serving nothing.*exists=no' "$LG_LOG" ||
 	fail "serve -c of a missing file does not say it serves an empty configuration"
@@ -99,6 +100,7 @@ run iscsi-readcapacity16 -i "$LG_INITIATOR" -s "$(iscsi_url 0)" >/dev/null 2>&1 
 	fail "serve -c of a missing file serves a LUN"
 stop_lungate
 [[ ! -e $LG_TMP/no-such.json ]] || fail "serve -c of a missing file created it"
+PORT=$error_port
 
 printf '{ "storage_objects": [ { "plugin": "fileio",\n  "name": "d0"\n  "dev": "%s" } ],\n "targets": [] }\n' "$IMG" >"$CFG"
 expect_error "JSON syntax error" "$CFG" '(line 3\b|:3:|:3\b)' -- -c "$CFG" "${LISTEN[@]}"
