@@ -88,7 +88,14 @@ start_lungate -c "$CFG"
 run iscsi-readcapacity16 -i "$LG_INITIATOR" -s "$(iscsi_url 0)" >/dev/null || fail "the valid config does not serve"
 stop_lungate
 
-expect_error "missing config file" "$LG_TMP/no-such.json" -- -c "$LG_TMP/no-such.json" "${LISTEN[@]}"
+# a missing config file is where targetcli's workflow starts (issue 18): the
+# gateway serves nothing and says so; tests/admin creates objects in it
+start_lungate -c "$LG_TMP/no-such.json"
+grep -q 'msg="empty configuration: serving nothing' "$LG_LOG" ||
+	fail "serve -c with a missing config file does not say it serves nothing"
+[[ -z $(run iscsi-ls "iscsi://127.0.0.1:$PORT" 2>/dev/null) ]] || fail "a gateway without a config lists targets"
+stop_lungate
+[[ ! -e $LG_TMP/no-such.json ]] || fail "serve created the missing config file (saveconfig does)"
 
 printf '{ "storage_objects": [ { "plugin": "fileio",\n  "name": "d0"\n  "dev": "%s" } ],\n "targets": [] }\n' "$IMG" >"$CFG"
 expect_error "JSON syntax error" "$CFG" '(line 3\b|:3:|:3\b)' -- -c "$CFG" "${LISTEN[@]}"
