@@ -1017,11 +1017,72 @@ uint64_t cow_allocated(void *hv)
   return c->bits ? atomic_load(&c->allocated) * c->block : 0;
 }
 
+/* The boot record as text (an RBD clone's "lungate.boot"):
+ * "1 N FENCED CLEAN LAST_END ISID..." with the ISIDs in hex. */
+static const char *boot_text(const struct cow_boot *b, char *out, size_t len)
+{
+  int n = snprintf(out, len, "1 %u %d %d %llu", b->n, b->fenced, b->clean,
+                   (unsigned long long)b->last_end);
+  for (unsigned i = 0; i < b->n && i < COW_BOOT_ISIDS && n > 0 && (size_t)n < len; i++)
+    n += snprintf(out + n, len - (size_t)n, " %02x%02x%02x%02x%02x%02x", b->isid[i][0],
+                  b->isid[i][1], b->isid[i][2], b->isid[i][3], b->isid[i][4], b->isid[i][5]);
+  return out;
+}
+
+static bool boot_parse(const char *text, struct cow_boot *b)
+{
+  unsigned n, i;
+  int fenced, clean, used;
+  unsigned long long last;
+  memset(b, 0, sizeof *b);
+  if (sscanf(text, "1 %u %d %d %llu%n", &n, &fenced, &clean, &last, &used) != 4 ||
+      n > COW_BOOT_ISIDS)
+    return false;
+  text += used;
+  for (i = 0; i < n; i++) {
+    unsigned x[6];
+    if (sscanf(text, " %2x%2x%2x%2x%2x%2x%n", &x[0], &x[1], &x[2], &x[3], &x[4], &x[5],
+               &used) != 6)
+      return false;
+    for (int k = 0; k < 6; k++)
+      b->isid[i][k] = (uint8_t)x[k];
+    text += used;
+  }
+  b->n = (uint8_t)n;
+  b->fenced = fenced != 0;
+  b->clean = clean != 0;
+  b->last_end = last;
+  return true;
+}
+
+int cow_record_read(void *hv, const char *client, struct cow_info *info)
+{
+  struct cow *t = hv;
+  memset(info, 0, sizeof *info);
+  if (t->rbdt) {
+    char v[160];
+    int r = lg_rbd_clone_meta(t->rbdt, client, "lungate.last_use", v, sizeof v);
+    if (r < 0)
+      return r;
+    info->last_use = strtoull(v, NULL, 10);
+    info->unclean = strstr(v, "live") != NULL;
+    if (lg_rbd_clone_meta(t->rbdt, client, "lungate.boot", v, sizeof v) == 0 &&
+        !boot_parse(v, &info->boot))
+      memset(&info->boot, 0, sizeof info->boot);
+    snprintf(info->client, sizeof info->client, "%s", client);
+    return 0;
+  }
+  char path[4096];
+  int r = cow_overlay_path(hv, client, path, sizeof path);
+  return r < 0 ? r : cow_info_read(path, info);
+}
+
 void cow_touch(void *hv, bool live, const struct cow_boot *boot)
 {
   struct cow *c = hv;
-  if (c->rbdv) { /* the clone's image metadata; its boot record is the open view's only */
-    lg_rbd_touch(c->rbdv, live);
+  if (c->rbdv) { /* the clone's image metadata */
+    char text[160];
+    lg_rbd_touch(c->rbdv, live, boot ? boot_text(boot, text, sizeof text) : NULL);
     return;
   }
   uint8_t rec[BOOTREC_OFF + BOOTREC_LEN] = { 0 };

@@ -58,6 +58,10 @@ int cow_overlay_path(void *h, const char *client, char *out, size_t len);
 const char *cow_overlay_dir(void *h);
 /* Read an overlay file's header and map summary (the file may be in use). */
 int cow_info_read(const char *path, struct cow_info *info);
+/* A client's record on a per-initiator template: its last use, live mark and
+ * boot record, from its overlay file or its RBD clone's metadata; -ENOENT
+ * when it has no layer (the other fields of info are a file's only). */
+int cow_record_read(void *tmpl, const char *client, struct cow_info *info);
 /* Record a client's session starting (live) or its last one ending now, and
  * its boot (NULL: none).  A start is made durable (fdatasync): a gateway that
  * loses power must still know a running client's ISIDs when it comes back. */

@@ -1056,7 +1056,7 @@ int lg_rbd_clones_foreach(struct lg_rbd_clones *t,
 
 /* Last use, in the image's metadata (`rbd image-meta get IMAGE lungate.last_use`):
  * "UNIXTIME live" while a session runs, "UNIXTIME" after the last one ended. */
-void lg_rbd_touch(void *h, bool live)
+void lg_rbd_touch(void *h, bool live, const char *boot)
 {
   struct rbd_bs *b = h;
   char v[64];
@@ -1064,8 +1064,23 @@ void lg_rbd_touch(void *h, bool live)
     return;
   snprintf(v, sizeof v, "%lld%s", (long long)time(NULL), live ? " live" : "");
   int r = rbd_metadata_set(b->image, "lungate.last_use", v);
+  if (r == 0 && boot)
+    r = rbd_metadata_set(b->image, "lungate.boot", boot);
   if (r < 0)
     note_result(b, RBD_WRITE, 0, 0, r);
+}
+
+int lg_rbd_clone_meta(struct lg_rbd_clones *t, const char *client, const char *key, char *out,
+                      size_t len)
+{
+  rbd_image_t img;
+  int r = clone_peek(t, client, &img);
+  if (r < 0)
+    return r;
+  size_t vl = len;
+  r = rbd_metadata_get(img, key, out, &vl);
+  rbd_close(img);
+  return r;
 }
 
 #define RBD_OPS(NAME, OPEN)                                                          \

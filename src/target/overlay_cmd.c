@@ -307,9 +307,7 @@ static int reset_client(struct lg_ovl_ctx *x, struct lg_storage *so, const char 
    * its reconnects must find a failing disk, not the fresh one (overlays.c),
    * so its boot's ISIDs go into the new record */
   struct cow_info before = { 0 };
-  char path[4096];
-  if (!who || cow_overlay_path(so->h, who, path, sizeof path) < 0 ||
-      cow_info_read(path, &before) < 0)
+  if (!who || cow_record_read(so->h, who, &before) < 0)
     memset(&before, 0, sizeof before);
   bool fence = x->logout && (cut_off || before.boot.fenced) && before.boot.n;
   int r = cow_overlay_remove(so->h, who);

@@ -244,9 +244,7 @@ static struct lg_overlay *overlay_open(struct lg_storage *tmpl, const char *init
 /* The boot record and last session end of a client with no open view. */
 static bool record_read(struct lg_storage *tmpl, const char *initiator, struct cow_info *info)
 {
-  char path[4096];
-  return cow_overlay_path(tmpl->h, initiator, path, sizeof path) == 0 &&
-         cow_info_read(path, info) == 0;
+  return cow_record_read(tmpl->h, initiator, info) == 0;
 }
 
 /* A login that starts a boot: the "after_idle" policy, on a closed overlay. */

@@ -156,10 +156,12 @@ def main():
         for name in list(clients):
             clients[name].kill()
             clients[name].wait()
+        # the browser first: a connection it keeps open to the cross-site
+        # page's server would hold that server's shutdown
+        drv.quit()
         if attacker:
             attacker.shutdown()
             attacker.server_close()
-        drv.quit()
 
 
 def run(drv):
@@ -274,6 +276,8 @@ def run(drv):
             % (URL, STORAGE, PC_B, URL, STORAGE)).encode()
 
     class Evil(http.server.BaseHTTPRequestHandler):
+        timeout = 5  # a speculative connection that never sends a request
+
         def do_GET(self):
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
