@@ -14,6 +14,7 @@
 #include "target/boot_rule.h"
 #include "scsi/scsi.h"
 #include "target/model.h"
+#include "ops/metrics.h"
 #include "util/log.h"
 
 struct lg_overlay {
@@ -260,6 +261,8 @@ static void boot_reset_policy(struct lg_storage *tmpl, const char *initiator,
   if (idle <= (uint64_t)tmpl->reset_after_idle)
     return;
   int r = cow_overlay_remove(tmpl->h, initiator);
+  if (r == 0)
+    lg_stats_policy_reset(false);
   char safe[LG_SAFE_MAX];
   lg_kv(r < 0 ? LG_ERROR : LG_INFO, "overlay reset", "storage=%s initiator=%s isid=%s "
         "idle=%llus policy=after_idle:%lld reason=boot%s%s", tmpl->name,
@@ -332,6 +335,8 @@ static void boot_reset_on_boot(struct lg_storage *tmpl, const char *initiator,
     if (r == -ENOENT)
       return;
   }
+  if (r == 0)
+    lg_stats_policy_reset(true);
   lg_kv(r < 0 ? LG_ERROR : LG_INFO, "overlay reset", "storage=%s initiator=%s isid=%s "
         "policy=on_boot reason=boot%s%s%s", tmpl->name, lg_safe(initiator, safe, sizeof safe),
         hex, what, r < 0 ? " err=" : "", r < 0 ? LG_Q(strerror(-r)) : "");
@@ -409,6 +414,8 @@ int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *target,
       kind = LG_LOGIN_FENCED;
       kind_why = "a reload gave this LUN another disk while the client's OS ran";
     }
+    lg_stats_judged(kind == LG_LOGIN_BOOT ? LG_JUDGED_BOOT
+                    : kind == LG_LOGIN_FENCED ? LG_JUDGED_FENCED : LG_JUDGED_RECONNECT);
     if (kind == LG_LOGIN_FENCED) {
       if (!fence_view(&v[i], target, initiator, hex, kind_why)) {
         rc = -ENOMEM;

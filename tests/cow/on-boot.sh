@@ -12,9 +12,12 @@
 #    (its file lost its name; the log says old_sessions=detached);
 #  - a maintainer (named in "maintainers", in other letter case) keeps its
 #    writes across boots;
-#  - the base file never changes.
+#  - the base file never changes;
+#  - /metrics counts the logins as judged (boots, reconnects) and the
+#    on_boot resets, as many as the log names.
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
+require_cmd curl
 
 BASE=$LG_TMP/base.img
 OV=$LG_TMP/overlays
@@ -26,7 +29,8 @@ A=$(ini onboot-a)
 C=$(ini onboot-c)
 M=$(ini onboot-teacher)
 cow_config "$CFG" "$BASE" "$OV" "\"reset\": \"on_boot\", \"maintainers\": [\"${M^^}\"]"
-start_lungate -c "$CFG"
+MPORT=$(free_port)
+start_lungate -c "$CFG" --metrics "127.0.0.1:$MPORT"
 
 # cc ISID ARGS...: lg-cow-client as C with that ISID
 cc() {
@@ -93,6 +97,18 @@ qio "$M" -c 'write -P 0xd1 0 4k' -c flush
 qio "$M" -c 'read -P 0xd1 0 4k'
 qio "$M" -c 'read -P 0xd1 0 4k'
 (($(resets_of "$M") == 0)) || fail "the maintainer's layer was reset"
+metrics=$(curl -sS --max-time 20 "http://127.0.0.1:$MPORT/metrics") || fail "GET /metrics failed"
+metric() { awk -v s="$1" 'index($0, s " ") == 1 { print $NF }' <<<"$metrics"; }
+logged=$(grep -c 'msg="overlay reset".* policy=on_boot reason=boot' "$LG_LOG")
+log "metrics: $(grep -E '^lungate_(client_logins|policy_resets)_total' <<<"$metrics" | tr '\n' ' ')"
+[[ $(metric 'lungate_policy_resets_total{policy="on_boot"}') == "$logged" && $logged == 3 ]] ||
+	fail "lungate_policy_resets_total{policy=\"on_boot\"} is $(metric 'lungate_policy_resets_total{policy="on_boot"}'), the log names $logged resets (3 expected)"
+[[ $(metric 'lungate_policy_resets_total{policy="after_idle"}') == 0 ]] || fail "after_idle resets counted"
+(($(metric 'lungate_client_logins_total{kind="reconnect"}') >= 6)) ||
+	fail "lungate_client_logins_total{kind=\"reconnect\"}: $(metric 'lungate_client_logins_total{kind="reconnect"}'), want at least 6"
+(($(metric 'lungate_client_logins_total{kind="boot"}') >= 7)) ||
+	fail "lungate_client_logins_total{kind=\"boot\"}: $(metric 'lungate_client_logins_total{kind="boot"}'), want at least 7"
+[[ $(metric 'lungate_client_logins_total{kind="fenced"}') == 0 ]] || fail "fenced logins counted"
 stop_lungate
 [[ $(sha "$BASE") == "$base_sha" ]] || fail "the base file changed"
 
