@@ -1194,8 +1194,10 @@ int cow_overlay_remove(void *hv, const char *client)
 int cow_view_detach(void *view)
 {
   struct cow *c = view;
-  if (c->rbdv || !c->path)
-    return -EOPNOTSUPP; /* an RBD clone has no name to give up while it is open */
+  if (c->rbdv)
+    return lg_rbd_detach(c->rbdv);
+  if (!c->path)
+    return -EOPNOTSUPP;
   struct stat held, named;
   if (fstat(c->fd, &held) < 0)
     return -errno;
