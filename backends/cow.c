@@ -1141,6 +1141,16 @@ bool cow_clone_exists(void *hv, const char *client)
   return t->rbdt && lg_rbd_clone_state(t->rbdt, client, &exists, &live) == 0 && exists;
 }
 
+int cow_clone_commit(void *hv, const char *spec, char *err, size_t errlen)
+{
+  struct cow *c = hv;
+  if (!c->rbdv) {
+    snprintf(err, errlen, "a commit to rbd:%s needs a client whose disk is an RBD clone", spec);
+    return -EINVAL;
+  }
+  return lg_rbd_commit(c->rbdv, spec, err, errlen);
+}
+
 bool cow_clone_live(void *hv, const char *client)
 {
   struct cow *t = hv;

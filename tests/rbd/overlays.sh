@@ -7,6 +7,7 @@
 #    logged out, reset removes the clone and the client reads the base again;
 #    the others keep theirs; reset --all removes every idle clone;
 #  - commit writes a client's disk to a new file: the base plus its writes;
+#    or to a new flat RBD image and snapshot, never over an existing one;
 #  - gc --days 0 --dry-run removes nothing; gc --days 0 removes idle clones
 #    but not one in use.
 # shellcheck source=functions.sh
@@ -74,6 +75,16 @@ patch_raw "$LG_TMP/expect3.img" $((1 << 20)) 1536 0x34 $((15 << 20)) 131072 0x35
 overlay commit c "$P3" "$NEW"
 ((RC == 0)) || fail "overlay commit c pc3 failed"
 cmp "$LG_TMP/expect3.img" "$NEW" || fail "the committed image is not the base with pc3's writes"
+# to a new RBD image and snapshot: the next base, flat (no parent)
+overlay commit c "$P3" rbd:rbd/golden2@v1
+((RC == 0)) || fail "overlay commit c pc3 rbd:rbd/golden2@v1 failed"
+rbd_export golden2@v1 "$LG_TMP/golden2.raw"
+same_file "the committed RBD snapshot rbd/golden2@v1" "$LG_TMP/expect3.img" "$LG_TMP/golden2.raw"
+info=$(rbd info rbd/golden2)
+grep -q 'parent:' <<<"$info" && fail "the committed image has a parent: $info"
+overlay commit c "$P3" rbd:rbd/golden2@v2
+((RC != 0)) || fail "overlay commit overwrote the existing RBD image rbd/golden2"
+grep -q 'exists' <<<"$OUT" || fail "overlay commit onto an existing image does not say it exists: $OUT"
 overlay commit c "$(ini nobody)" "$LG_TMP/nobody.img"
 ((RC != 0)) || fail "overlay commit of a client without a clone succeeded"
 qio "$P3" -c 'read -P 0x34 1M 1536'
