@@ -1116,14 +1116,35 @@ struct clones_walk {
   void *arg;
 };
 
+static void clone_info(const struct lg_rbd_clone_info *ci, struct cow_info *info)
+{
+  *info = (struct cow_info){ .size = ci->size, .allocated = ci->allocated,
+                             .last_use = ci->last_use, .unclean = ci->live_mark && !ci->live,
+                             .block_size = (uint32_t)ci->obj_size };
+  snprintf(info->client, sizeof info->client, "%s", ci->client);
+}
+
 static int clone_step(const struct lg_rbd_clone_info *ci, void *arg)
 {
   struct clones_walk *w = arg;
-  struct cow_info info = { .size = ci->size, .allocated = ci->allocated,
-                           .last_use = ci->last_use, .unclean = ci->live_mark && !ci->live,
-                           .block_size = (uint32_t)ci->obj_size };
-  snprintf(info.client, sizeof info.client, "%s", ci->client);
+  struct cow_info info;
+  clone_info(ci, &info);
   return w->fn(ci->path, &info, w->arg);
+}
+
+int cow_client_info(void *hv, const char *client, struct cow_info *info)
+{
+  struct cow *t = hv;
+  if (t->rbdt) {
+    struct lg_rbd_clone_info ci;
+    int r = lg_rbd_clone_info(t->rbdt, client, &ci);
+    if (r == 0)
+      clone_info(&ci, info);
+    return r;
+  }
+  char path[PATH_MAX];
+  int r = cow_overlay_path(hv, client, path, sizeof path);
+  return r < 0 ? r : cow_info_read(path, info);
 }
 
 int cow_clones_foreach(void *hv, int (*fn)(const char *path, const struct cow_info *info,

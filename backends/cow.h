@@ -59,6 +59,8 @@ bool cow_in_ceph(void *h);
 /* Call fn for every client's clone: path "rbd:POOL/IMAGE", info as for a file. */
 int cow_clones_foreach(void *h, int (*fn)(const char *path, const struct cow_info *info,
                                           void *arg), void *arg);
+/* A client's layer (its overlay file, or its clone): -ENOENT when it has none. */
+int cow_client_info(void *h, const char *client, struct cow_info *info);
 /* Does the client have a clone; does a live gateway (this one too) hold it? */
 bool cow_clone_exists(void *h, const char *client);
 bool cow_clone_live(void *h, const char *client);

@@ -997,6 +997,47 @@ int lg_rbd_clone_remove(struct lg_rbd_clones *t, const char *client)
   return r == -EBUSY || r == -EMLINK ? -EBUSY : r; /* watched, or has children */
 }
 
+/* What a listing shows of the clone image name (opened read-only). */
+static void clone_describe(struct lg_rbd_clones *t, rbd_image_t img, const char *name,
+                           struct lg_rbd_clone_info *ci)
+{
+  size_t plen = strlen(t->prefix);
+  snprintf(ci->path, sizeof ci->path, "rbd:%s/%s", t->pool, name);
+  size_t vl = sizeof ci->client;
+  if (rbd_metadata_get(img, "lungate.client", ci->client, &vl) < 0)
+    snprintf(ci->client, sizeof ci->client, "%s", name + plen);
+  char v[64];
+  vl = sizeof v;
+  if (rbd_metadata_get(img, "lungate.last_use", v, &vl) == 0) {
+    ci->last_use = strtoull(v, NULL, 10);
+    ci->live_mark = strstr(v, "live") != NULL;
+  }
+  rbd_image_info_t info;
+  if (rbd_stat(img, &info, sizeof info) == 0) {
+    ci->size = info.size;
+    ci->obj_size = info.obj_size;
+  }
+  uint64_t n = 0;
+  if (rbd_diff_iterate2(img, NULL, 0, ci->size, 0, 1, alloc_cb, &n) == 0)
+    ci->allocated = n;
+  ci->live = image_locked_live(img);
+}
+
+int lg_rbd_clone_info(struct lg_rbd_clones *t, const char *client, struct lg_rbd_clone_info *ci)
+{
+  char cname[1100];
+  rbd_image_t img;
+  memset(ci, 0, sizeof *ci);
+  if (lg_rbd_clone_name(t, client, cname, sizeof cname) < 0)
+    return -ENAMETOOLONG;
+  int r = rbd_open_read_only(t->io, cname, &img, NULL);
+  if (r < 0)
+    return r;
+  clone_describe(t, img, cname, ci);
+  rbd_close(img);
+  return 0;
+}
+
 int lg_rbd_clones_foreach(struct lg_rbd_clones *t,
                           int (*fn)(const struct lg_rbd_clone_info *ci, void *arg), void *arg)
 {
@@ -1023,28 +1064,10 @@ int lg_rbd_clones_foreach(struct lg_rbd_clones *t,
     if (strncmp(imgs[i].name, t->prefix, plen))
       continue;
     struct lg_rbd_clone_info ci = { 0 };
-    snprintf(ci.path, sizeof ci.path, "rbd:%s/%s", t->pool, imgs[i].name);
     rbd_image_t img;
     if (rbd_open_read_only(t->io, imgs[i].name, &img, NULL) < 0)
       continue; /* removed meanwhile */
-    size_t vl = sizeof ci.client;
-    if (rbd_metadata_get(img, "lungate.client", ci.client, &vl) < 0)
-      snprintf(ci.client, sizeof ci.client, "%s", imgs[i].name + plen);
-    char v[64];
-    vl = sizeof v;
-    if (rbd_metadata_get(img, "lungate.last_use", v, &vl) == 0) {
-      ci.last_use = strtoull(v, NULL, 10);
-      ci.live_mark = strstr(v, "live") != NULL;
-    }
-    rbd_image_info_t info;
-    if (rbd_stat(img, &info, sizeof info) == 0) {
-      ci.size = info.size;
-      ci.obj_size = info.obj_size;
-    }
-    uint64_t n = 0;
-    if (rbd_diff_iterate2(img, NULL, 0, ci.size, 0, 1, alloc_cb, &n) == 0)
-      ci.allocated = n;
-    ci.live = image_locked_live(img);
+    clone_describe(t, img, imgs[i].name, &ci);
     rbd_close(img);
     if (fn(&ci, arg) < 0)
       rc = -1;

@@ -53,6 +53,8 @@ struct lg_rbd_clone_info {
 /* Call fn for every clone of the template in its pool. */
 int lg_rbd_clones_foreach(struct lg_rbd_clones *t,
                           int (*fn)(const struct lg_rbd_clone_info *ci, void *arg), void *arg);
+/* One client's clone: -ENOENT when it has none. */
+int lg_rbd_clone_info(struct lg_rbd_clones *t, const char *client, struct lg_rbd_clone_info *ci);
 /* Whether a client's clone exists, and whether a live client holds its lock. */
 int lg_rbd_clone_state(struct lg_rbd_clones *t, const char *client, bool *exists, bool *live);
 /* Copy a clone handle's disk to a new flat image POOL/IMAGE and snapshot it

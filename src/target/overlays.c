@@ -78,10 +78,8 @@ static struct lg_overlay *overlay_open(struct lg_storage *tmpl, const char *init
                                        const char *norm, bool apply_reset, char **why)
 {
   if (apply_reset && tmpl->reset_after_idle >= 0) {
-    char path[4096];
-    struct cow_info info;
-    if (cow_overlay_path(tmpl->h, initiator, path, sizeof path) == 0 &&
-        cow_info_read(path, &info) == 0 && !info.unclean && /* a crash is not idleness */
+    struct cow_info info; /* (of an overlay file, or of an RBD clone) */
+    if (cow_client_info(tmpl->h, initiator, &info) == 0 && !info.unclean && /* a crash is not idleness */
         (uint64_t)time(NULL) - info.last_use > (uint64_t)tmpl->reset_after_idle) {
       int r = cow_overlay_remove(tmpl->h, initiator);
       char safe[LG_SAFE_MAX];
