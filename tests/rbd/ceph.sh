@@ -107,7 +107,7 @@ CONF
 	for ((i = 0; i < 120; i++)); do
 		if timeout 5 rados -p rbd put lungate-probe /dev/null 2>/dev/null; then
 			rados -p rbd rm lungate-probe 2>/dev/null || true
-			CEPH_START_SECS=$(echo "$(date +%s.%N) - $t0" | bc)
+			CEPH_START_SECS=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')
 			return 0
 		fi
 		kill -0 "$CEPH_OSD_PID" 2>/dev/null || {
