@@ -12,8 +12,9 @@
  *   0      header, 4096 bytes, written once at creation: magic, version, the
  *          cow block size, the virtual size, the base's identity (its size and
  *          a SHA-256 over samples of its content), the client's name; CRC32C.
- *   4096   last-use record (time of the last session's end; CRC32C).  Torn or
- *          missing, it is ignored.
+ *   4096   last-use record (time of the last session's end, live mark; CRC32C),
+ *          and at 4160 the boot record (the ISIDs of the client's current
+ *          boot, the fence mark; CRC32C).  Torn or missing, each is ignored.
  *   8192   the allocation map: one bit per cow block (1: the block's data is
  *          in this file; 0: read it from the base).  Page p of the map (510
  *          64-bit words = 32640 blocks) has two 4096-byte slots at
@@ -69,6 +70,8 @@
 #define COW_VERSION 1
 #define HDR_SIZE 4096
 #define LASTUSE_OFF 4096
+#define BOOTREC_OFF 64            /* from LASTUSE_OFF */
+#define BOOTREC_LEN 64            /* n, fenced, clean, pad, 8 ISIDs, last end, CRC32C */
 #define MAP_OFF 8192
 #define PAGE_SIZE_ 4096
 #define PAGE_WORDS 510            /* 4080 bytes of bits per map page */
@@ -1014,20 +1017,91 @@ uint64_t cow_allocated(void *hv)
   return c->bits ? atomic_load(&c->allocated) * c->block : 0;
 }
 
-void cow_touch(void *hv, bool live)
+/* The boot record as text (an RBD clone's "lungate.boot"):
+ * "1 N FENCED CLEAN LAST_END ISID..." with the ISIDs in hex. */
+static const char *boot_text(const struct cow_boot *b, char *out, size_t len)
+{
+  int n = snprintf(out, len, "1 %u %d %d %llu", b->n, b->fenced, b->clean,
+                   (unsigned long long)b->last_end);
+  for (unsigned i = 0; i < b->n && i < COW_BOOT_ISIDS && n > 0 && (size_t)n < len; i++)
+    n += snprintf(out + n, len - (size_t)n, " %02x%02x%02x%02x%02x%02x", b->isid[i][0],
+                  b->isid[i][1], b->isid[i][2], b->isid[i][3], b->isid[i][4], b->isid[i][5]);
+  return out;
+}
+
+static bool boot_parse(const char *text, struct cow_boot *b)
+{
+  unsigned n, i;
+  int fenced, clean, used;
+  unsigned long long last;
+  memset(b, 0, sizeof *b);
+  if (sscanf(text, "1 %u %d %d %llu%n", &n, &fenced, &clean, &last, &used) != 4 ||
+      n > COW_BOOT_ISIDS)
+    return false;
+  text += used;
+  for (i = 0; i < n; i++) {
+    unsigned x[6];
+    if (sscanf(text, " %2x%2x%2x%2x%2x%2x%n", &x[0], &x[1], &x[2], &x[3], &x[4], &x[5],
+               &used) != 6)
+      return false;
+    for (int k = 0; k < 6; k++)
+      b->isid[i][k] = (uint8_t)x[k];
+    text += used;
+  }
+  b->n = (uint8_t)n;
+  b->fenced = fenced != 0;
+  b->clean = clean != 0;
+  b->last_end = last;
+  return true;
+}
+
+int cow_record_read(void *hv, const char *client, struct cow_info *info)
+{
+  struct cow *t = hv;
+  memset(info, 0, sizeof *info);
+  if (t->rbdt) {
+    char v[160];
+    int r = lg_rbd_clone_meta(t->rbdt, client, "lungate.last_use", v, sizeof v);
+    if (r < 0)
+      return r;
+    info->last_use = strtoull(v, NULL, 10);
+    info->unclean = strstr(v, "live") != NULL;
+    if (lg_rbd_clone_meta(t->rbdt, client, "lungate.boot", v, sizeof v) == 0 &&
+        !boot_parse(v, &info->boot))
+      memset(&info->boot, 0, sizeof info->boot);
+    snprintf(info->client, sizeof info->client, "%s", client);
+    return 0;
+  }
+  char path[4096];
+  int r = cow_overlay_path(hv, client, path, sizeof path);
+  return r < 0 ? r : cow_info_read(path, info);
+}
+
+void cow_touch(void *hv, bool live, const struct cow_boot *boot)
 {
   struct cow *c = hv;
-  if (c->rbdv) {
-    lg_rbd_touch(c->rbdv, live);
+  if (c->rbdv) { /* the clone's image metadata */
+    char text[160];
+    lg_rbd_touch(c->rbdv, live, boot ? boot_text(boot, text, sizeof text) : NULL);
     return;
   }
-  uint8_t rec[16];
+  uint8_t rec[BOOTREC_OFF + BOOTREC_LEN] = { 0 };
   if (c->fd < 0 || c->readonly)
     return;
   put_le64(rec, (uint64_t)time(NULL));
   put_le32(rec + 8, live);
   put_le32(rec + 12, crc(rec, 12));
-  write_full(c->fd, rec, sizeof rec, LASTUSE_OFF);
+  uint8_t *b = rec + BOOTREC_OFF;
+  if (boot) {
+    b[0] = boot->n > COW_BOOT_ISIDS ? COW_BOOT_ISIDS : boot->n;
+    b[1] = boot->fenced;
+    b[2] = boot->clean;
+    memcpy(b + 4, boot->isid, sizeof boot->isid);
+    put_le64(b + 52, boot->last_end);
+  }
+  put_le32(b + BOOTREC_LEN - 4, crc(b, BOOTREC_LEN - 4));
+  if (write_full(c->fd, rec, sizeof rec, LASTUSE_OFF) == 0 && live && fdatasync(c->fd) < 0)
+    lg_warn("cow: %s: fdatasync of the session record: %s", c->path, strerror(errno));
 }
 
 int cow_info_read(const char *path, struct cow_info *info)
@@ -1035,8 +1109,8 @@ int cow_info_read(const char *path, struct cow_info *info)
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0)
     return -errno;
-  uint8_t *buf = malloc(HDR_SIZE + 16);
-  int r = buf ? lg_pread_full(fd, buf, HDR_SIZE + 16, 0, false) : -ENOMEM;
+  uint8_t *buf = malloc(HDR_SIZE + BOOTREC_OFF + BOOTREC_LEN);
+  int r = buf ? lg_pread_full(fd, buf, HDR_SIZE + BOOTREC_OFF + BOOTREC_LEN, 0, false) : -ENOMEM;
   if (r == 0)
     r = header_check(buf);
   if (r == 0) {
@@ -1061,6 +1135,14 @@ int cow_info_read(const char *path, struct cow_info *info)
         (uint64_t)st.st_mtime > info->last_use)
       info->last_use = (uint64_t)st.st_mtime;
     info->unclean = live;
+    const uint8_t *b = rec + BOOTREC_OFF;
+    if (get_le32(b + BOOTREC_LEN - 4) == crc(b, BOOTREC_LEN - 4) && b[0] <= COW_BOOT_ISIDS) {
+      info->boot.n = b[0];
+      info->boot.fenced = b[1] != 0;
+      info->boot.clean = b[2] != 0;
+      memcpy(info->boot.isid, b + 4, sizeof info->boot.isid);
+      info->boot.last_end = get_le64(b + 52);
+    }
     /* count bits: the newest valid slot of each page */
     uint8_t *slot = malloc(PAGE_SIZE_);
     uint64_t blocks = 0;
@@ -1130,21 +1212,6 @@ static int clone_step(const struct lg_rbd_clone_info *ci, void *arg)
   struct cow_info info;
   clone_info(ci, &info);
   return w->fn(ci->path, &info, w->arg);
-}
-
-int cow_client_info(void *hv, const char *client, struct cow_info *info)
-{
-  struct cow *t = hv;
-  if (t->rbdt) {
-    struct lg_rbd_clone_info ci;
-    int r = lg_rbd_clone_info(t->rbdt, client, &ci);
-    if (r == 0)
-      clone_info(&ci, info);
-    return r;
-  }
-  char path[PATH_MAX];
-  int r = cow_overlay_path(hv, client, path, sizeof path);
-  return r < 0 ? r : cow_info_read(path, info);
 }
 
 int cow_clones_foreach(void *hv, int (*fn)(const char *path, const struct cow_info *info,

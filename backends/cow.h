@@ -24,6 +24,20 @@ void cow_name_escape(const char *name, char *out);
 /* Reverse of cow_name_escape for names that were not hashed; -EINVAL. */
 int cow_name_unescape(const char *stem, char *out, size_t outlen);
 
+/* A client's current boot, as its overlay records it (beside the last use):
+ * the ISIDs of the sessions that boot has opened, the first one being the
+ * login that started it, and whether a forced action fenced them off (their
+ * logins get a failing disk; the next boot clears it).  See overlays.c for
+ * the rule that tells a boot from a reconnect. */
+#define COW_BOOT_ISIDS 8
+struct cow_boot {
+  uint8_t n;                         /* ISIDs recorded (the oldest go first) */
+  uint8_t isid[COW_BOOT_ISIDS][6];
+  bool fenced;
+  bool clean;                        /* the last session ended with a Logout */
+  uint64_t last_end;                 /* when it ended (unix time; 0: never) */
+};
+
 /* What a listing shows of one overlay file. */
 struct cow_info {
   char client[256];                  /* initiator name as first seen */
@@ -32,6 +46,7 @@ struct cow_info {
   uint64_t last_use;                 /* unix time of the last session's end, or 0 */
   bool unclean;                      /* a session never ended: the gateway died */
   uint32_t block_size;
+  struct cow_boot boot;              /* the client's current boot (n 0: none recorded) */
 };
 
 /* The template handle of a per-initiator cow storage object. */
@@ -43,8 +58,14 @@ int cow_overlay_path(void *h, const char *client, char *out, size_t len);
 const char *cow_overlay_dir(void *h);
 /* Read an overlay file's header and map summary (the file may be in use). */
 int cow_info_read(const char *path, struct cow_info *info);
-/* Record a client's session starting (live) or its last one ending now. */
-void cow_touch(void *view, bool live);
+/* A client's record on a per-initiator template: its last use, live mark and
+ * boot record, from its overlay file or its RBD clone's metadata; -ENOENT
+ * when it has no layer (the other fields of info are a file's only). */
+int cow_record_read(void *tmpl, const char *client, struct cow_info *info);
+/* Record a client's session starting (live) or its last one ending now, and
+ * its boot (NULL: none).  A start is made durable (fdatasync): a gateway that
+ * loses power must still know a running client's ISIDs when it comes back. */
+void cow_touch(void *view, bool live, const struct cow_boot *boot);
 /* Remove a client's overlay; -EBUSY if a process has it open. */
 int cow_overlay_remove(void *h, const char *client);
 /* Does a process (a running gateway) hold this overlay file open? */
@@ -59,8 +80,6 @@ bool cow_in_ceph(void *h);
 /* Call fn for every client's clone: path "rbd:POOL/IMAGE", info as for a file. */
 int cow_clones_foreach(void *h, int (*fn)(const char *path, const struct cow_info *info,
                                           void *arg), void *arg);
-/* A client's layer (its overlay file, or its clone): -ENOENT when it has none. */
-int cow_client_info(void *h, const char *client, struct cow_info *info);
 /* Does the client have a clone; does a live gateway (this one too) hold it? */
 bool cow_clone_exists(void *h, const char *client);
 bool cow_clone_live(void *h, const char *client);

@@ -1023,21 +1023,6 @@ static void clone_describe(struct lg_rbd_clones *t, rbd_image_t img, const char 
   ci->live = image_locked_live(img);
 }
 
-int lg_rbd_clone_info(struct lg_rbd_clones *t, const char *client, struct lg_rbd_clone_info *ci)
-{
-  char cname[1100];
-  rbd_image_t img;
-  memset(ci, 0, sizeof *ci);
-  if (lg_rbd_clone_name(t, client, cname, sizeof cname) < 0)
-    return -ENAMETOOLONG;
-  int r = rbd_open_read_only(t->io, cname, &img, NULL);
-  if (r < 0)
-    return r;
-  clone_describe(t, img, cname, ci);
-  rbd_close(img);
-  return 0;
-}
-
 int lg_rbd_clones_foreach(struct lg_rbd_clones *t,
                           int (*fn)(const struct lg_rbd_clone_info *ci, void *arg), void *arg)
 {
@@ -1157,7 +1142,7 @@ int lg_rbd_commit(void *h, const char *spec, char *err, size_t errlen)
 
 /* Last use, in the image's metadata (`rbd image-meta get IMAGE lungate.last_use`):
  * "UNIXTIME live" while a session runs, "UNIXTIME" after the last one ended. */
-void lg_rbd_touch(void *h, bool live)
+void lg_rbd_touch(void *h, bool live, const char *boot)
 {
   struct rbd_bs *b = h;
   char v[64];
@@ -1165,8 +1150,23 @@ void lg_rbd_touch(void *h, bool live)
     return;
   snprintf(v, sizeof v, "%lld%s", (long long)time(NULL), live ? " live" : "");
   int r = rbd_metadata_set(b->image, "lungate.last_use", v);
+  if (r == 0 && boot)
+    r = rbd_metadata_set(b->image, "lungate.boot", boot);
   if (r < 0)
     note_result(b, RBD_WRITE, 0, 0, r);
+}
+
+int lg_rbd_clone_meta(struct lg_rbd_clones *t, const char *client, const char *key, char *out,
+                      size_t len)
+{
+  rbd_image_t img;
+  int r = clone_peek(t, client, &img);
+  if (r < 0)
+    return r;
+  size_t vl = len;
+  r = rbd_metadata_get(img, key, out, &vl);
+  rbd_close(img);
+  return r;
 }
 
 #define RBD_OPS(NAME, OPEN)                                                          \

@@ -37,9 +37,15 @@ int lg_rbd_clone_name(struct lg_rbd_clones *t, const char *client, char *out, si
  * that would allocate objects past it fail with -EDQUOT. */
 void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readonly,
                         uint64_t quota);
-/* Bytes a clone holds itself; its last use recorded in its image metadata. */
+/* Bytes a clone holds itself; its last use recorded in its image metadata,
+ * and with it boot (NULL: left as it is) as "lungate.boot" (the cow layer's
+ * boot record, which it encodes). */
 uint64_t lg_rbd_allocated(void *h);
-void lg_rbd_touch(void *h, bool live);
+void lg_rbd_touch(void *h, bool live, const char *boot);
+/* One metadata value of a client's clone into out: -ENOENT when the clone
+ * or the key is missing. */
+int lg_rbd_clone_meta(struct lg_rbd_clones *t, const char *client, const char *key, char *out,
+                      size_t len);
 
 /* One client's clone, as a listing shows it. */
 struct lg_rbd_clone_info {
@@ -53,8 +59,6 @@ struct lg_rbd_clone_info {
 /* Call fn for every clone of the template in its pool. */
 int lg_rbd_clones_foreach(struct lg_rbd_clones *t,
                           int (*fn)(const struct lg_rbd_clone_info *ci, void *arg), void *arg);
-/* One client's clone: -ENOENT when it has none. */
-int lg_rbd_clone_info(struct lg_rbd_clones *t, const char *client, struct lg_rbd_clone_info *ci);
 /* Whether a client's clone exists, and whether a live client holds its lock. */
 int lg_rbd_clone_state(struct lg_rbd_clones *t, const char *client, bool *exists, bool *live);
 /* Copy a clone handle's disk to a new flat image POOL/IMAGE and snapshot it

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Install the Debian 12 packages that lungate's build, demo and tests need,
+# Install the Debian packages that lungate's build, demo and tests need,
 # only those that are missing: nothing is fetched when all are installed.
-# Works as root (CI, containers) and through sudo otherwise.
+# Works as root (CI, containers) and through sudo otherwise, on Debian 12
+# ("bookworm") and 13 ("trixie"): packages are chosen by what the release
+# has, never by a version number written here (clang's runtime, below).
 set -euo pipefail
 
 packages=(
@@ -11,6 +13,7 @@ packages=(
 	librbd-dev librados-dev                   # Ceph RBD backstore (librbd)
 	ceph-mon ceph-osd ceph-common             # rbd tests: a throwaway one-node cluster
 	libsystemd-dev                            # sd_notify: readiness under systemd
+	libmicrohttpd-dev                         # HTTP(S): the web console and /metrics
 	python3-prometheus-client curl            # parsing the metrics text in tests
 	dnsmasq-base                              # dnsmasq --test of the examples
 	libiscsi-dev                              # the cow tests' own libiscsi client
@@ -22,15 +25,36 @@ packages=(
 	qemu-utils qemu-block-extra               # qemu-img/qemu-io and their iscsi:// driver
 	qemu-system-x86 ipxe-qemu                 # iPXE boot tests
 	xorriso mtools fdisk e2fsprogs            # building and inspecting test images
-	clang libclang-rt-14-dev                  # fuzzing harnesses (libFuzzer)
+	clang                                     # fuzzing harnesses (libFuzzer), with
+	                                          # the libclang-rt-N-dev of its version
+	debootstrap                               # the Debian 13 stage of scripts/test and
+	                                          # the Debian guest of tests/guest
+	chromium chromium-driver python3-selenium # the web console's browser tests
+	openssl                                   # the console's HTTPS test certificate
+	scdoc man-db                              # the man page lungate(8), built and rendered
+	dpkg-dev fakeroot systemd bash-completion # cpack -G DEB (dpkg-shlibdeps), systemd-analyze verify
 )
+
+# clang_rt: the name of libFuzzer's runtime package for the release's clang
+# (libclang-rt-14-dev on Debian 12, libclang-rt-19-dev on Debian 13), from
+# clang's dependency on clang-N, installed or in apt's lists; empty if unknown.
+clang_rt() {
+	local deps
+	deps=$(dpkg-query -W -f='${Depends}' clang 2>/dev/null ||
+		apt-cache depends clang 2>/dev/null | awk '$1 == "Depends:" { print $2 }' || true)
+	if [[ $deps =~ (^|[ ,])clang-([0-9]+)([ ,]|$) ]]; then
+		echo "libclang-rt-${BASH_REMATCH[2]}-dev"
+	fi
+}
+rt=$(clang_rt)
+[[ -z $rt ]] || packages+=("$rt")
 
 installed=" $(dpkg-query -W -f='${db:Status-Status}:${Package} ' "${packages[@]}" 2>/dev/null || true) "
 missing=()
 for p in "${packages[@]}"; do
 	[[ $installed == *" installed:$p "* ]] || missing+=("$p")
 done
-((${#missing[@]} > 0)) || exit 0
+((${#missing[@]} > 0)) || [[ -z $rt ]] || exit 0
 
 echo "deps.sh: installing ${missing[*]}" >&2
 sudo=()
@@ -42,4 +66,12 @@ if ((EUID != 0)); then
 	sudo=(sudo)
 fi
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+if [[ -z $rt ]]; then # apt's lists are fresh now: ask them which clang it is
+	rt=$(clang_rt)
+	[[ -n $rt ]] || {
+		echo "deps.sh: cannot tell which clang this release has (apt-cache depends clang)" >&2
+		exit 1
+	}
+	dpkg-query -W -f='${db:Status-Status}' "$rt" 2>/dev/null | grep -qx installed || missing+=("$rt")
+fi
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"

@@ -17,9 +17,11 @@
 #include "iscsi/server.h"
 #include "ops/ipxe_lines.h"
 #include "ops/metrics.h"
+#include "target/admin.h"
 #include "target/model.h"
 #include "target/overlay_cmd.h"
 #include "util/log.h"
+#include "web/web.h"
 
 #define DEFAULT_IQN_PREFIX "iqn.2025-10.org.lungate:"
 #define DEMO_IMAGE "lungate-demo.img"
@@ -36,11 +38,18 @@ static void usage(FILE *f)
     "       lungate serve                 (no config: serve a demo disk, " DEMO_IMAGE ",\n"
     "                                      each initiator writing to its own overlay)\n"
     "       lungate serve ... [--control SOCKET|none]\n"
-    "       lungate ls | sessions | overlays [NAME] | save [FILE] | reload | restore FILE\n"
+    "       lungate serve ... --web ADDR:PORT [--web-password FILE] [--web-cert PEM --web-key PEM]\n"
+    "       lungate passwd [-c CONFIG | --file FILE]   (the web console's admin password)\n"
+    "       lungate sessions | overlays [NAME] | save [FILE] | reload | restore FILE\n"
     "               [--control SOCKET] [--json]   (ask a running gateway)\n"
+    "       lungate [-c CONFIG] PATH VERB [ARGS...]   (targetcli's object commands: a running\n"
+    "               gateway, or CONFIG offline; lungate /iscsi --help)\n"
+    "       lungate [-c CONFIG] ls [PATH] [--json]     (targetcli's tree)\n"
+    "       lungate [-c CONFIG] saveconfig [FILE]\n"
     "       lungate overlay list|reset|commit|gc [-c CONFIG] ...  (lungate overlay --help)\n"
-    "       lungate mount -c CONFIG MOUNTPOINT [--fuse-writable] [--foreground]\n"
+    "       lungate mount -c CONFIG MOUNTPOINT [--fuse-writable] [--foreground] [--log FILE]\n"
     "       lungate demo-disk PATH [SIZE_MIB]\n"
+    "       lungate --version | --help         (man lungate: the whole manual)\n"
     "\n"
     "serve runs an iSCSI target in the foreground, logging to stderr; SIGTERM or\n"
     "SIGINT finish in-flight commands and stop it.  CONFIG is an rtslib-fb\n"
@@ -49,8 +58,9 @@ static void usage(FILE *f)
     "client's disk as a file under MOUNTPOINT while the gateway runs (lungate\n"
     "mount: the same with no gateway running).  SIGHUP reloads CONFIG.  The control\n"
     "socket (default %s) answers ls, sessions,\n"
-    "overlays, overlay, save and reload.  --metrics serves Prometheus metrics at\n"
-    "http://ADDR:PORT/metrics.  Logs are logfmt lines on stderr; the iPXE lines\n"
+    "overlays, overlay, save, reload and the object commands.  --metrics serves Prometheus metrics at\n"
+    "http://ADDR:PORT/metrics.  --web serves the web console (log in with the\n"
+    "password lungate passwd set; HTTPS with --web-cert and --web-key).  Logs are logfmt lines on stderr; the iPXE lines\n"
     "that boot each target go to stdout.\n", lg_ctl_default_path() ? lg_ctl_default_path()
     : "none: not root and no XDG_RUNTIME_DIR");
 }
@@ -151,11 +161,16 @@ static int cmd_serve(int argc, char **argv)
     { "control", required_argument, NULL, 'C' },
     { "metrics", required_argument, NULL, 'M' },
     { "log-level", required_argument, NULL, 'L' },
+    { "web", required_argument, NULL, 'B' },
+    { "web-cert", required_argument, NULL, 'E' },
+    { "web-key", required_argument, NULL, 'K' },
+    { "web-password", required_argument, NULL, 'P' },
     { NULL, 0, NULL, 0 },
   };
   const char *control = NULL;
   const char *config = NULL, *image = NULL, *iqn = NULL, *cow_dir = NULL;
   const char *fuse_mountpoint = NULL, *metrics_addr = NULL;
+  struct lg_web_opts web_opts = { 0 };
   enum lg_level level;
   bool fuse_writable = false;
   char *listen[MAX_LISTEN_ARGS];
@@ -182,6 +197,10 @@ static int cmd_serve(int argc, char **argv)
     case 'W': fuse_writable = true; break;
     case 'C': control = optarg; break;
     case 'M': metrics_addr = optarg; break;
+    case 'B': web_opts.listen = optarg; break;
+    case 'E': web_opts.cert = optarg; break;
+    case 'K': web_opts.key = optarg; break;
+    case 'P': web_opts.password_file = optarg; break;
     case 'L':
       if (lg_log_parse_level(optarg, &level) < 0) {
         fprintf(stderr, "lungate serve: --log-level %s: use error, warn, info or debug\n", optarg);
@@ -239,7 +258,20 @@ static int cmd_serve(int argc, char **argv)
 
   struct lg_model *model;
   char *err = NULL;
-  if (config) {
+  char config_abs[PATH_MAX];
+  struct stat cst;
+  if (config && ((stat(config, &cst) < 0 && errno == ENOENT) ||
+                 (stat(config, &cst) == 0 && S_ISREG(cst.st_mode) && cst.st_size == 0))) {
+    /* targetcli's start: nothing yet; objects are created through the control
+     * socket and saveconfig writes the file */
+    config = lg_ctl_abspath(config, config_abs, sizeof config_abs);
+    json_t *empty = lg_admin_empty();
+    model = lg_model_load(empty, config, &err);
+    json_decref(empty);
+    lg_kv(LG_INFO, "empty configuration: serving nothing until objects are created "
+          "(lungate /backstores/fileio create ..., lungate saveconfig writes the file)",
+          "config=%s exists=%s", LG_Q(config), stat(config, &cst) == 0 ? "yes" : "no");
+  } else if (config) {
     model = lg_model_load_file(config, &err);
   } else {
     struct stat st;
@@ -312,6 +344,17 @@ static int cmd_serve(int argc, char **argv)
     lg_model_unref(model);
     return 1;
   }
+  struct lg_web *web = lg_web_start(srv, model, &web_opts, &err);
+  if (!web && err) {
+    fprintf(stderr, "lungate: %s\n", err);
+    free(err);
+    lg_metrics_stop(metrics);
+    lg_ctl_stop(ctl);
+    lg_server_free(srv);
+    lg_fuse_stop(fuse);
+    lg_model_unref(model);
+    return 1;
+  }
   lg_print_ipxe_lines(stdout, model, listen, n_listen);
   if (ctl && lg_ctl_serve(ctl, srv) < 0) {
     lg_ctl_stop(ctl);
@@ -324,6 +367,7 @@ static int cmd_serve(int argc, char **argv)
   sd_notify(0, "READY=1"); /* systemd Type=notify: the portals listen */
   int rc = lg_server_run(srv);
   sd_notify(0, "STOPPING=1");
+  lg_web_stop(web);
   lg_metrics_stop(metrics);
   lg_ctl_stop(ctl);
   lg_fuse_stop(fuse); /* unmounts; before the model goes */
@@ -355,9 +399,15 @@ int main(int argc, char **argv)
     return cmd_mount(argc - 1, argv + 1);
   if (!strcmp(cmd, "overlay"))
     return cmd_overlay(argc - 1, argv + 1);
-  if (!strcmp(cmd, "ls") || !strcmp(cmd, "sessions") || !strcmp(cmd, "overlays") ||
+  if (cmd[0] == '/' || !strcmp(cmd, "ls") || !strcmp(cmd, "saveconfig") || !strcmp(cmd, "-c") ||
+      !strcmp(cmd, "--config") || !strncmp(cmd, "--config=", 9) || !strcmp(cmd, "--control") ||
+      !strncmp(cmd, "--control=", 10))
+    return cmd_admin(argc - 1, argv + 1);
+  if (!strcmp(cmd, "sessions") || !strcmp(cmd, "overlays") ||
       !strcmp(cmd, "save") || !strcmp(cmd, "reload") || !strcmp(cmd, "restore"))
     return cmd_ctl(argc - 1, argv + 1);
+  if (!strcmp(cmd, "passwd"))
+    return cmd_passwd(argc - 1, argv + 1);
   if (!strcmp(cmd, "demo-disk"))
     return cmd_demo_disk(argc - 1, argv + 1);
   if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {

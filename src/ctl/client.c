@@ -1,4 +1,4 @@
-/* The client side of the control socket: `lungate ls`, `sessions`,
+/* The client side of the control socket: `lungate sessions`,
  * `overlays`, `save` and `reload`, and the request/response exchange that
  * `lungate overlay` uses too. */
 #include <errno.h>
@@ -93,8 +93,14 @@ int lg_ctl_connect_for(const char *control, const char *config, char **err)
   json_decref(req);
   free(e);
   const char *theirs = json_string_value(json_object_get(res, "config"));
+  /* a config file that does not exist yet (served empty) compares by its
+   * absolute path */
   char a[PATH_MAX], b[PATH_MAX];
-  bool same = theirs && realpath(theirs, a) && realpath(config, b) && !strcmp(a, b);
+  if (theirs && !realpath(theirs, a))
+    lg_ctl_abspath(theirs, a, sizeof a);
+  if (!realpath(config, b))
+    lg_ctl_abspath(config, b, sizeof b);
+  bool same = theirs && !strcmp(a, b);
   json_decref(res);
   if (!same) {
     close(fd);
@@ -106,8 +112,7 @@ int lg_ctl_connect_for(const char *control, const char *config, char **err)
 static void usage(FILE *f)
 {
   fprintf(f,
-    "usage: lungate ls       [--control SOCKET] [--json]\n"
-    "       lungate sessions [--control SOCKET] [--json]\n"
+    "usage: lungate sessions [--control SOCKET] [--json]\n"
     "       lungate overlays [--control SOCKET] [--json] [NAME]\n"
     "       lungate save     [--control SOCKET] [FILE]\n"
     "       lungate reload   [--control SOCKET]\n"

@@ -6,13 +6,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <jansson.h>
 
 struct lg_server;
 struct lg_ctl;
 
-/* /run/lungate/lungate.sock for root, else $XDG_RUNTIME_DIR/lungate.sock;
- * NULL when there is no such place. */
+/* $LUNGATE_CONTROL when set, else /run/lungate/lungate.sock for root, else
+ * $XDG_RUNTIME_DIR/lungate.sock; NULL when there is no such place. */
 const char *lg_ctl_default_path(void);
 
 /* Bind the control socket at path (NULL: the default), before the portals
@@ -23,6 +24,10 @@ const char *lg_ctl_default_path(void);
 struct lg_ctl *lg_ctl_open(const char *path, char **err);
 /* Answer requests about srv from a thread of its own; -1 if it cannot start. */
 int lg_ctl_serve(struct lg_ctl *c, struct lg_server *srv);
+/* Answer one request (a JSON object with "cmd") about srv, as the control
+ * socket does: the one implementation the socket and the web console share.
+ * Returns a new object ({"ok": true, ...} or {"ok": false, "error": ...}). */
+json_t *lg_ctl_request(struct lg_server *srv, const json_t *req);
 /* Stop answering and remove the socket.  NULL: no-op. */
 void lg_ctl_stop(struct lg_ctl *c);
 
@@ -38,7 +43,13 @@ json_t *lg_ctl_call(int fd, const json_t *req, char **err);
 /* path made absolute against the current directory, in buf. */
 const char *lg_ctl_abspath(const char *path, char *buf, size_t len);
 
-/* `lungate ls|sessions|overlays|save|reload`; argv[0] is the subcommand. */
+/* `lungate PATH VERB ARGS...`, `lungate ls [PATH]`, `lungate saveconfig
+ * [FILE]` (targetcli's object commands, admin_cli.c); argv: the words after
+ * "lungate", options anywhere. */
+int cmd_admin(int argc, char **argv);
+void lg_admin_usage(FILE *f);
+
+/* `lungate sessions|overlays|save|reload|restore`; argv[0] is the subcommand. */
 int cmd_ctl(int argc, char **argv);
 
 #endif

@@ -27,6 +27,7 @@
 #include "ctl/ctl.h"
 #include "iscsi/iscsi.h"
 #include "iscsi/server.h"
+#include "target/admin.h"
 #include "target/model.h"
 #include "target/overlay_cmd.h"
 #include "util/log.h"
@@ -117,8 +118,9 @@ static json_t *req_ls(struct lg_model *m)
     }
     json_array_append_new(targets, json_pack("{s:s,s:o}", "wwn", t->iqn, "tpgs", tpgs));
   }
-  return json_pack("{s:b,s:s?,s:i,s:o,s:o}", "ok", 1, "config", m->path, "generation",
-                   (int)m->generation, "storage_objects", sos, "targets", targets);
+  return json_pack("{s:b,s:s?,s:i,s:o,s:o,s:O}", "ok", 1, "config", m->path, "generation",
+                   (int)m->generation, "storage_objects", sos, "targets", targets,
+                   "saveconfig", m->json);
 }
 
 static void session_one(struct iscsi_session *s, void *arg)
@@ -197,25 +199,83 @@ static json_t *req_overlay(struct lg_model *m, const char *cmd, const json_t *re
                    json_is_true(json_object_get(req, "dry_run")));
 }
 
-static json_t *handle(struct lg_ctl *c, const json_t *req)
+/* A targetcli object command (target/admin.c) on the running configuration,
+ * applied as a reload: new logins see it, running sessions keep theirs. */
+static json_t *req_admin(struct lg_server *srv, struct lg_model *m, const json_t *req)
+{
+  const char *path = json_string_value(json_object_get(req, "path"));
+  const char *verb = json_string_value(json_object_get(req, "verb"));
+  json_t *args = json_object_get(req, "args"), *a;
+  const char *argv[64];
+  size_t argc = 0, i;
+  if (!path)
+    return error_res("admin needs \"path\" (and \"verb\", \"args\")");
+  json_array_foreach(args, i, a) {
+    if (!json_is_string(a) || argc == 64)
+      return error_res("admin: \"args\" must be up to 64 strings");
+    argv[argc++] = json_string_value(a);
+  }
+  const char *portals[16];
+  struct lg_admin_ctx ctx = { .cwd = json_string_value(json_object_get(req, "cwd")),
+                              .portals = portals };
+  ctx.n_portals = lg_server_listen_given(srv, portals, 16);
+  json_t *out = NULL;
+  char *msg = NULL, *why = NULL;
+  json_t *res;
+  if (lg_admin_run(m->json, &ctx, path, verb, argc, argv, &out, &msg) < 0) {
+    res = error_res("%s", msg ? msg : "out of memory");
+  } else if (out && lg_server_apply(srv, NULL, out, m->generation, &why) < 0) {
+    res = error_res("%s %s: not applied, the running configuration stays: %s", path,
+                    verb ? verb : "", why ? why : "out of memory");
+  } else {
+    res = json_pack("{s:b,s:s}", "ok", 1, "message", msg ? msg : "");
+    if (out)
+      lg_info("control: %s %s: %s", path, verb ? verb : "", msg ? msg : "");
+  }
+  free(msg);
+  free(why);
+  json_decref(out);
+  return res;
+}
+
+/* Serializes the requests that change things: the control socket answers
+ * one client at a time, but the web console asks from its own threads. */
+static pthread_mutex_t change_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static json_t *handle(struct lg_server *srv, const json_t *req);
+
+json_t *lg_ctl_request(struct lg_server *srv, const json_t *req)
+{
+  const char *cmd = json_string_value(json_object_get(req, "cmd"));
+  bool reads = cmd && (!strcmp(cmd, "hello") || !strcmp(cmd, "ls") || !strcmp(cmd, "sessions") ||
+                       !strcmp(cmd, "overlays") || !strcmp(cmd, "overlay-list"));
+  if (reads)
+    return handle(srv, req);
+  pthread_mutex_lock(&change_lock);
+  json_t *res = handle(srv, req);
+  pthread_mutex_unlock(&change_lock);
+  return res;
+}
+
+static json_t *handle(struct lg_server *srv, const json_t *req)
 {
   const char *cmd = json_string_value(json_object_get(req, "cmd"));
   if (!cmd)
     return error_res("a request is a JSON object with \"cmd\" (hello, ls, sessions, "
-                     "overlays, overlay-reset, overlay-commit, overlay-gc, save, reload, restore)");
+                     "overlays, overlay-reset, overlay-commit, overlay-gc, save, reload, restore, admin)");
   if (!strcmp(cmd, "reload") || !strcmp(cmd, "restore")) {
     const char *file = json_string_value(json_object_get(req, "file"));
     if (!strcmp(cmd, "restore") && (!file || *file != '/'))
       return error_res("restore needs an absolute \"file\"");
     char *msg = NULL;
-    int r = lg_server_reload(c->srv, !strcmp(cmd, "restore") ? file : NULL, &msg);
+    int r = lg_server_reload(srv, !strcmp(cmd, "restore") ? file : NULL, &msg);
     json_t *res = r < 0 ? error_res("reload failed, the running configuration stays: %s",
                                     msg ? msg : "out of memory")
                         : json_pack("{s:b,s:s?}", "ok", 1, "message", msg);
     free(msg);
     return res;
   }
-  struct lg_model *m = lg_server_model(c->srv);
+  struct lg_model *m = lg_server_model(srv);
   json_t *res;
   char abs[PATH_MAX];
   if (!strcmp(cmd, "hello")) { /* the config's path, absolute: clients compare it with theirs */
@@ -224,6 +284,8 @@ static json_t *handle(struct lg_ctl *c, const json_t *req)
                     "generation", (int)m->generation, "version", "0.1.0");
   } else if (!strcmp(cmd, "ls")) {
     res = req_ls(m);
+  } else if (!strcmp(cmd, "admin")) {
+    res = req_admin(srv, m, req);
   } else if (!strcmp(cmd, "sessions")) {
     json_t *arr = json_array();
     iscsi_sessions_foreach(session_one, arr);
@@ -279,7 +341,7 @@ static void serve_client(struct lg_ctl *c, int fd)
     }
     json_error_t je;
     json_t *req = json_loadb(buf, (size_t)(nl - buf), 0, &je);
-    json_t *res = json_is_object(req) ? handle(c, req)
+    json_t *res = json_is_object(req) ? lg_ctl_request(c->srv, req)
                                       : error_res("not a JSON object: %s", je.text);
     json_decref(req);
     char *text = json_dumps(res, JSON_COMPACT);
@@ -320,8 +382,10 @@ static void *ctl_main(void *arg)
 const char *lg_ctl_default_path(void)
 {
   static char path[256];
-  const char *xdg = getenv("XDG_RUNTIME_DIR");
-  if (geteuid() == 0)
+  const char *xdg = getenv("XDG_RUNTIME_DIR"), *env = getenv("LUNGATE_CONTROL");
+  if (env && *env == '/' && strlen(env) < sizeof path)
+    snprintf(path, sizeof path, "%s", env);
+  else if (geteuid() == 0)
     snprintf(path, sizeof path, "/run/lungate/lungate.sock");
   else if (xdg && *xdg == '/' && strlen(xdg) < 200)
     snprintf(path, sizeof path, "%s/lungate.sock", xdg);

@@ -1250,7 +1250,7 @@ struct lg_fuse *lg_fuse_start(struct lg_model *m, const char *mountpoint, bool w
 static void mount_usage(FILE *fp)
 {
   fprintf(fp,
-    "usage: lungate mount -c CONFIG MOUNTPOINT [--fuse-writable] [--foreground] [-v]\n"
+    "usage: lungate mount -c CONFIG MOUNTPOINT [--fuse-writable] [--foreground] [--log FILE] [-v]\n"
     "\n"
     "Shows every LUN of CONFIG as a file, with no gateway running:\n"
     "  MOUNTPOINT/<target>/<lun>/disk.img               a plain LUN\n"
@@ -1258,7 +1258,9 @@ static void mount_usage(FILE *fp)
     "  MOUNTPOINT/<target>/<lun>/clients/<initiator>.img  each client's disk\n"
     "Read-only unless --fuse-writable (then clients' files and plain LUNs can be\n"
     "written; a client's writes go to its overlay, never to the base).  Without\n"
-    "--foreground it returns once mounted and serves in the background.\n"
+    "--foreground it returns once mounted and serves in the background, logging\n"
+    "to FILE (default: $XDG_RUNTIME_DIR/lungate-mount.log, or\n"
+    "/run/lungate/mount.log as root), never to the caller's terminal or pipe.\n"
     "Unmount with: fusermount3 -u MOUNTPOINT (or SIGTERM with --foreground).\n"
     "While a gateway runs, use its view instead: lungate serve ... --fuse MOUNTPOINT\n");
 }
@@ -1290,9 +1292,30 @@ static char *mount_find_busy_overlay(struct lg_model *m)
   return NULL;
 }
 
-/* Fork into the background: the parent exits 0 (the mount is up already). */
-static int mount_daemonize(void)
+/* Where the background mount logs when --log is not given; NULL: nowhere. */
+static const char *mount_default_log(char *buf, size_t len)
 {
+  const char *xdg = getenv("XDG_RUNTIME_DIR");
+  if (geteuid() == 0) {
+    if (mkdir("/run/lungate", 0700) < 0 && errno != EEXIST)
+      return NULL;
+    snprintf(buf, len, "/run/lungate/mount.log");
+  } else if (xdg && *xdg == '/') {
+    snprintf(buf, len, "%s/lungate-mount.log", xdg);
+  } else {
+    return NULL;
+  }
+  return buf;
+}
+
+/* Fork into the background: the parent exits 0 (the mount is up already).
+ * The child keeps none of the caller's standard streams, so `lungate mount
+ * ... 2>&1 | tee` and `$(lungate mount ...)` return: stdin and stdout are
+ * /dev/null, stderr (the log) is logfd. */
+static int mount_daemonize(int logfd)
+{
+  fflush(stdout);
+  fflush(stderr);
   pid_t pid = fork();
   if (pid < 0)
     return -errno;
@@ -1305,9 +1328,12 @@ static int mount_daemonize(void)
   if (fd >= 0) {
     dup2(fd, STDIN_FILENO);
     dup2(fd, STDOUT_FILENO);
+    dup2(logfd >= 0 ? logfd : fd, STDERR_FILENO);
     if (fd > STDERR_FILENO)
       close(fd);
   }
+  if (logfd > STDERR_FILENO)
+    close(logfd);
   return 0;
 }
 
@@ -1319,9 +1345,10 @@ int cmd_mount(int argc, char **argv)
     { "foreground", no_argument, NULL, 'f' },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
+    { "log", required_argument, NULL, 'L' },
     { NULL, 0, NULL, 0 },
   };
-  const char *config = NULL;
+  const char *config = NULL, *log_file = NULL;
   bool writable = false, foreground = false;
   int ch;
   optind = 1;
@@ -1331,6 +1358,7 @@ int cmd_mount(int argc, char **argv)
     case 'W': writable = true; break;
     case 'f': foreground = true; break;
     case 'v': lg_log_set_level(LG_DEBUG); break;
+    case 'L': log_file = optarg; break;
     case 'h': mount_usage(stdout); return 0;
     default: mount_usage(stderr); return 2;
     }
@@ -1381,7 +1409,18 @@ int cmd_mount(int argc, char **argv)
   }
   int rc = 0;
   if (!foreground) {
-    int r = mount_daemonize();
+    char buf[PATH_MAX];
+    const char *lp = log_file ? log_file : mount_default_log(buf, sizeof buf);
+    int logfd = lp ? open(lp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600) : -1;
+    if (lp && logfd < 0) {
+      fprintf(stderr, "lungate mount: --log %s: %s; give another file with --log FILE\n", lp,
+              strerror(errno));
+      rc = 1;
+      goto out;
+    }
+    printf("lungate mount: %s is mounted; the background process logs to %s\n",
+           f->mountpoint, lp ? lp : "/dev/null (no XDG_RUNTIME_DIR: give --log FILE)");
+    int r = mount_daemonize(logfd);
     if (r < 0) {
       fprintf(stderr, "lungate mount: cannot go to the background: %s\n", strerror(-r));
       rc = 1;

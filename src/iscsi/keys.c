@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "iscsi/keys.h"
 
@@ -76,6 +77,36 @@ void iscsi_text_free(struct iscsi_text *t)
 {
   free(t->buf);
   *t = (struct iscsi_text){ 0 };
+}
+
+bool iscsi_send_targets_value_ok(const char *v)
+{
+  if (!*v || !strcmp(v, "All"))
+    return true;
+  /* an iSCSI name (RFC 3720 §3.2.6.3; names compare case-insensitively) */
+  size_t len = strlen(v);
+  return len > 4 && len <= 223 &&
+         (!strncasecmp(v, "iqn.", 4) || !strncasecmp(v, "eui.", 4) || !strncasecmp(v, "naa.", 4));
+}
+
+int iscsi_text_ffp(const struct iscsi_kv *kv, int n, struct iscsi_text *resp,
+                   iscsi_send_targets_fn *send_targets, void *arg)
+{
+  int st = 0;
+  for (int i = 0; i < n; i++)
+    if (!strcmp(kv[i].key, "SendTargets")) {
+      if (st++ || !iscsi_send_targets_value_ok(kv[i].value))
+        return -EPROTO;              /* repeated, or a value it cannot mean */
+    }
+  if (n > 0 && !st)
+    return -EPROTO;                  /* nothing asked that lungate does */
+  for (int i = 0; i < n; i++) {
+    if (!strcmp(kv[i].key, "SendTargets"))
+      send_targets(arg, kv[i].value, resp);
+    else if (iscsi_text_add(resp, kv[i].key, "NotUnderstood") < 0)
+      return -ENOMEM;
+  }
+  return 0;
 }
 
 /* Numbers: decimal, or hex with 0x (§6.1 numerical values). */

@@ -53,6 +53,29 @@ struct iscsi_text {
 int iscsi_text_add(struct iscsi_text *t, const char *key, const char *value);
 void iscsi_text_free(struct iscsi_text *t);
 
+/* Text requests in full feature phase (RFC 7143 §11.10, appendix C).  The
+ * one operation lungate answers there is SendTargets, whose value is All,
+ * empty (the session's own target) or an iSCSI name (iqn., eui., naa.).
+ * Keys are case-sensitive (§6.1): SendTargetsPlease or sENDtARGETS are keys
+ * nobody defined.  iscsi_text_ffp() answers kv[0..n):
+ *   - a request with one SendTargets of a valid value: the targets (through
+ *     send_targets, in the key's place), and Key=NotUnderstood for every
+ *     other key (§6.2: what a responder does not understand);
+ *   - no keys at all: an empty answer;
+ *   - otherwise -- no SendTargets (only keys it does not understand, of
+ *     which there is then nothing to answer but NotUnderstood), a bad value
+ *     (SendTargets=Alle, SendTargets=A), or the key twice (§6.1 forbids
+ *     repeating a key) -- it returns -EPROTO: the caller answers with a
+ *     Reject PDU (reason Protocol Error), as Linux's LIO does, and as
+ *     initiators expect: libiscsi treats any key but TargetName and
+ *     TargetAddress in a Text response to SendTargets as a broken
+ *     connection and reconnects, where a Reject fails just that request.
+ * Every request gets exactly one of these answers. */
+typedef void iscsi_send_targets_fn(void *arg, const char *which, struct iscsi_text *resp);
+bool iscsi_send_targets_value_ok(const char *value);
+int iscsi_text_ffp(const struct iscsi_kv *kv, int n, struct iscsi_text *resp,
+                   iscsi_send_targets_fn *send_targets, void *arg);
+
 enum iscsi_key_result {
   KEY_OK,             /* negotiated, answer added */
   KEY_NOT_OPERATIONAL,/* not an operational key: caller handles it */

@@ -124,7 +124,8 @@ static int login_first(struct iscsi_conn *c, const struct iscsi_kv *kv, int n)
   }
   s->n_luns = (size_t)nl;
   char *why = NULL;
-  int r = lg_overlays_acquire(s->luns, s->n_luns, ini, c->peer_ip, &why);
+  int r = lg_overlays_acquire(s->luns, s->n_luns, s->target->iqn, ini, s->isid, c->peer_ip,
+                              &why);
   if (r < 0) {
     uint16_t status = r == -EBUSY ? ISCSI_LOGIN_FORBIDDEN : ISCSI_LOGIN_TARGET_ERROR;
     lg_kv(LG_WARN, "login refused", "initiator=%s peer=%s target=%s status=0x%04x reason=%s",
@@ -406,8 +407,9 @@ static void local_portal(const struct iscsi_conn *c, uint16_t tag, char *out, si
 }
 
 /* SendTargets=All (discovery) or the session's own target. */
-static void send_targets(struct iscsi_conn *c, const char *which, struct iscsi_text *resp)
+static void send_targets(void *arg, const char *which, struct iscsi_text *resp)
 {
+  struct iscsi_conn *c = arg;
   struct iscsi_session *s = c->sess;
   for (size_t i = 0; i < c->model->n_targets; i++) {
     struct lg_target *t = &c->model->targets[i];
@@ -446,13 +448,12 @@ int iscsi_text_pdu(struct iscsi_conn *c, uint8_t *data, uint32_t len)
     char *text = (char *)data; /* the scratch buffer: ours to split in place */
     struct iscsi_kv kv[MAX_KEYS];
     int n = len ? iscsi_keys_parse(text, len, kv, MAX_KEYS) : 0;
-    if (n < 0)
+    if (n >= 0)
+      n = iscsi_text_ffp(kv, n, &c->text_pending, send_targets, c);
+    if (n < 0) { /* malformed, or nothing lungate can answer but a Reject */
+      iscsi_text_free(&c->text_pending);
+      lg_kv(LG_DEBUG, "Text request rejected", "peer=%s", c->peer);
       return iscsi_send_reject(c, ISCSI_REJECT_PROTOCOL_ERROR, bhs);
-    for (int i = 0; i < n; i++) {
-      if (!strcmp(kv[i].key, "SendTargets"))
-        send_targets(c, kv[i].value, &c->text_pending);
-      else
-        iscsi_text_add(&c->text_pending, kv[i].key, "NotUnderstood");
     }
   } else if (ttt != c->text_ttt || !c->text_pending.buf) {
     return iscsi_send_reject(c, ISCSI_REJECT_INVALID_PDU_FIELD, bhs);

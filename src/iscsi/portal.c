@@ -240,6 +240,8 @@ struct lg_server *lg_server_new(struct lg_model *model, char *const *listen,
     specs[n++] = strdup(listen[i]);
   if (!n_listen)
     n = model_portals(model, specs, 0);
+  if (!n_listen && model->n_targets == 0) /* nothing yet: targetcli's default portal */
+    specs[n++] = strdup("0.0.0.0:3260");
   if (n == 0 && asprintf(err, "nothing to listen on: give --listen ADDR:PORT or a "
                          "portal in the config") < 0)
     *err = NULL;
@@ -526,19 +528,40 @@ static char *reload_summary(const struct lg_model *old, const struct lg_model *m
   return out;
 }
 
+size_t lg_server_listen_given(struct lg_server *s, const char **names, size_t max)
+{
+  size_t n = 0;
+  for (size_t i = 0; s->listen_given && i < s->n_listen && n < max; i++)
+    names[n++] = s->lname[i];
+  return n;
+}
+
 int lg_server_reload(struct lg_server *s, const char *file, char **msg)
+{
+  return lg_server_apply(s, file, NULL, 0, msg);
+}
+
+int lg_server_apply(struct lg_server *s, const char *file, const json_t *config,
+                    unsigned generation, char **msg)
 {
   *msg = NULL;
   pthread_mutex_lock(&s->reload_lock);
   struct lg_model *old = lg_server_model(s);
   int rc = -1;
-  if (!file && !old->path) {
+  if (config && old->generation != generation) {
+    if (asprintf(msg, "the configuration changed meanwhile (generation %u, now %u); "
+                 "run the command again", generation, old->generation) < 0)
+      *msg = NULL;
+    goto out;
+  }
+  if (!config && !file && !old->path) {
     if (asprintf(msg, "the gateway was started without a config file (--image); "
                  "nothing to reload") < 0)
       *msg = NULL;
     goto out;
   }
-  struct lg_model *m = lg_model_reload_file(file ? file : old->path, old, msg);
+  struct lg_model *m = config ? lg_model_reload_json(config, old->path, old, msg)
+                     : lg_model_reload_file(file ? file : old->path, old, msg);
   if (!m)
     goto out;
   if (!s->listen_given) { /* listeners are opened at start only */
@@ -558,7 +581,8 @@ int lg_server_reload(struct lg_server *s, const char *file, char **msg)
   s->model = m; /* the server's reference moves to the new model */
   pthread_mutex_unlock(&s->lock);
   lg_model_unref(prev);
-  lg_info("reload: %s: %s", m->path, *msg ? *msg : "done");
+  lg_info("%s: %s: %s", config ? "object command" : "reload",
+          m->path ? m->path : "(no config file)", *msg ? *msg : "done");
   rc = 0;
 out:
   pthread_mutex_unlock(&s->reload_lock);

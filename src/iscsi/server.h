@@ -25,6 +25,13 @@ struct lg_model *lg_server_model(struct lg_server *s);
  * why in *msg (the running configuration stays); *msg is malloc'd. */
 int lg_server_reload(struct lg_server *s, const char *file, char **msg);
 
+/* The same from a config in memory (an object command): applied only if the
+ * model is still at generation; the config file stays the same. */
+int lg_server_apply(struct lg_server *s, const char *file, const json_t *config,
+                    unsigned generation, char **msg);
+/* The --listen addresses ("ADDR:PORT", "[V6]:PORT"), when given; up to max. */
+size_t lg_server_listen_given(struct lg_server *s, const char **names, size_t max);
+
 /* Split "ADDR:PORT", "[V6]:PORT" or "ADDR" into host and port; -EINVAL. */
 int lg_parse_hostport(const char *s, char *host, size_t hostlen, unsigned *port);
 

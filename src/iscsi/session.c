@@ -79,7 +79,8 @@ void iscsi_session_free(struct iscsi_session *s)
   scsi_release_nexus(&s->nexus, s->luns, s->n_luns); /* I_T nexus loss */
   scsi_nexus_detach(&s->nexus);
   if (s->overlays_held)
-    lg_overlays_release(s->luns, s->n_luns);
+    lg_overlays_release(s->luns, s->n_luns, s->target->iqn, s->initiator,
+                        s->end_reason && !strcmp(s->end_reason, "logout"));
   free(s->initiator);
   free(s->initiator_log);
   free(s->alias);

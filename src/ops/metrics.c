@@ -1,41 +1,32 @@
 /* Prometheus metrics: the counters the command path bumps, their text
- * exposition (format 0.0.4), and a minimal HTTP/1.1 responder for it.
- *
- * The responder is one thread around poll(2): at most MX_CLIENTS connections,
- * each allowed MX_REQ_MAX bytes of request head and MX_TIMEOUT_MS from accept
- * to the last byte of its answer; when all slots are taken the oldest
- * connection is closed.  It answers GET or HEAD of /metrics with the text,
- * any other path with 404 and any other method with 405, and closes every
- * connection after one answer.  Nothing a client sends is echoed back.
+ * exposition (format 0.0.4), and the /metrics endpoint on libmicrohttpd
+ * (ops/http.c).  It answers GET or HEAD of /metrics with the text, any other
+ * path with 404 and any other method with 405.  Nothing a client sends is
+ * echoed back.
  */
 #include "ops/metrics.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "backends/cow.h"
 #include "iscsi/iscsi.h"
 #include "iscsi/server.h"
+#include "ops/http.h"
 #include "target/model.h"
 #include "target/overlay_cmd.h"
 #include "util/log.h"
 
-#define MX_CLIENTS 8
-#define MX_REQ_MAX 4096
-#define MX_TIMEOUT_MS 5000
+#define MX_CLIENTS 64               /* connections at once */
+#define MX_MEMORY 4096               /* per connection: bounds the request head */
+#define MX_TIMEOUT_SEC 10            /* an idle connection is closed after this */
 
 /* ---- counters (the hot path) ---- */
 
@@ -333,241 +324,44 @@ char *lg_metrics_render(struct lg_model *m, size_t *len)
   return text;
 }
 
-/* ---- the HTTP responder ---- */
-
-struct mx_client {
-  int fd;                            /* -1: free slot */
-  uint64_t deadline_ns;
-  uint64_t accepted_ns;
-  size_t got;
-  char req[MX_REQ_MAX];
-  char *resp;                        /* the whole answer, once the request is in */
-  size_t resp_len, sent;
-};
+/* ---- the endpoint ---- */
 
 struct lg_metrics {
-  int lfd, efd;
-  char name[72];
-  pthread_t thread;
+  struct lg_http *http;
   struct lg_model *(*current)(void *arg);
   void *current_arg;
-  struct mx_client c[MX_CLIENTS];
 };
 
-static void client_close(struct mx_client *c)
+static enum MHD_Result metrics_request(void *cls, struct MHD_Connection *c, const char *url,
+                                       const char *method, const char *version,
+                                       const char *upload_data, size_t *upload_data_size,
+                                       void **req_cls)
 {
-  if (c->fd >= 0)
-    close(c->fd);
-  free(c->resp);
-  c->fd = -1;
-  c->resp = NULL;
-}
-
-static char *http_answer(const char *status, const char *type, const char *body,
-                         size_t body_len, bool head, size_t *len)
-{
-  char *out = NULL;
-  FILE *f = open_memstream(&out, len);
-  if (!f)
-    return NULL;
-  fprintf(f, "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-          "Connection: close\r\nCache-Control: no-store\r\n\r\n", status, type, body_len);
-  if (!head)
-    fwrite(body, 1, body_len, f);
-  if (fclose(f) != 0) {
-    free(out);
-    return NULL;
-  }
-  return out;
-}
-
-/* The request head is complete (or too large): build the answer. */
-static void client_answer(struct lg_metrics *mx, struct mx_client *c, bool too_large)
-{
+  (void)version;
+  (void)upload_data;
+  (void)upload_data_size;
+  (void)req_cls;
   static const char text_plain[] = "text/plain; charset=utf-8";
-  const char *status = "400 Bad Request", *body = "bad request\n";
-  char *metrics = NULL;
-  size_t mlen = 0;
-  bool head = false;
-  if (too_large) {
-    status = "431 Request Header Fields Too Large";
-    body = "request too large\n";
-  } else {
-    c->req[c->got] = '\0';
-    char *sp1 = strchr(c->req, ' '), *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-    char *eol = strpbrk(c->req, "\r\n");
-    if (sp1 && sp2 && eol && sp2 < eol && !strncmp(sp2 + 1, "HTTP/1.", 7)) {
-      *sp1 = *sp2 = '\0';
-      char *path = sp1 + 1, *q = strchr(path, '?');
-      if (q)
-        *q = '\0';
-      head = !strcmp(c->req, "HEAD");
-      if (strcmp(c->req, "GET") && !head) {
-        status = "405 Method Not Allowed";
-        body = "only GET and HEAD\n";
-      } else if (strcmp(path, "/metrics")) {
-        status = "404 Not Found";
-        body = "not found; the metrics are at /metrics\n";
-      } else {
-        struct lg_model *m = mx->current(mx->current_arg);
-        metrics = m ? lg_metrics_render(m, &mlen) : NULL;
-        if (m)
-          lg_model_unref(m);
-        status = metrics ? "200 OK" : "500 Internal Server Error";
-        body = metrics ? metrics : "out of memory\n";
-      }
-    }
+  struct lg_metrics *mx = cls;
+  if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
+    static const char *const allow[] = { "Allow", "GET, HEAD", NULL };
+    return lg_http_send(c, MHD_HTTP_METHOD_NOT_ALLOWED, text_plain, allow,
+                        "only GET and HEAD\n", 18, false);
   }
-  c->resp = http_answer(status, metrics ? "text/plain; version=0.0.4; charset=utf-8"
-                        : text_plain, body, metrics ? mlen : strlen(body), head, &c->resp_len);
-  free(metrics);
-  c->sent = 0;
-  if (!c->resp)
-    client_close(c);
-}
-
-static void client_read(struct lg_metrics *mx, struct mx_client *c)
-{
-  ssize_t r = recv(c->fd, c->req + c->got, sizeof c->req - 1 - c->got, 0);
-  if (r < 0 && (errno == EAGAIN || errno == EINTR))
-    return;
-  if (r <= 0) {
-    client_close(c);
-    return;
+  if (strcmp(url, "/metrics")) {
+    static const char body[] = "not found; the metrics are at /metrics\n";
+    return lg_http_send(c, MHD_HTTP_NOT_FOUND, text_plain, NULL, body, sizeof body - 1, false);
   }
-  c->got += (size_t)r;
-  c->req[c->got] = '\0';
-  if (strstr(c->req, "\r\n\r\n") || strstr(c->req, "\n\n"))
-    client_answer(mx, c, false);
-  else if (c->got == sizeof c->req - 1)
-    client_answer(mx, c, true);
-}
-
-static void client_write(struct mx_client *c)
-{
-  ssize_t r = send(c->fd, c->resp + c->sent, c->resp_len - c->sent, MSG_NOSIGNAL);
-  if (r < 0 && (errno == EAGAIN || errno == EINTR))
-    return;
-  if (r < 0) {
-    client_close(c);
-    return;
-  }
-  c->sent += (size_t)r;
-  if (c->sent == c->resp_len) {
-    shutdown(c->fd, SHUT_WR);
-    client_close(c);
-  }
-}
-
-static void accept_client(struct lg_metrics *mx)
-{
-  int fd = accept4(mx->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (fd < 0)
-    return;
-  struct mx_client *slot = NULL, *oldest = NULL;
-  for (int i = 0; i < MX_CLIENTS; i++) {
-    if (mx->c[i].fd < 0) {
-      slot = &mx->c[i];
-      break;
-    }
-    if (!oldest || mx->c[i].accepted_ns < oldest->accepted_ns)
-      oldest = &mx->c[i];
-  }
-  if (!slot) { /* full: the oldest goes */
-    client_close(oldest);
-    slot = oldest;
-  }
-  uint64_t now = lg_now_ns();
-  *slot = (struct mx_client){ .fd = fd, .accepted_ns = now,
-                              .deadline_ns = now + (uint64_t)MX_TIMEOUT_MS * 1000000u };
-}
-
-static void *metrics_main(void *arg)
-{
-  struct lg_metrics *mx = arg;
-  for (;;) {
-    struct pollfd p[MX_CLIENTS + 2];
-    int map[MX_CLIENTS];
-    int n = 0;
-    p[n++] = (struct pollfd){ .fd = mx->efd, .events = POLLIN };
-    p[n++] = (struct pollfd){ .fd = mx->lfd, .events = POLLIN };
-    uint64_t now = lg_now_ns(), next = UINT64_MAX;
-    for (int i = 0; i < MX_CLIENTS; i++) {
-      struct mx_client *c = &mx->c[i];
-      if (c->fd < 0)
-        continue;
-      if (now >= c->deadline_ns) { /* too slow: no answer */
-        client_close(c);
-        continue;
-      }
-      if (c->deadline_ns < next)
-        next = c->deadline_ns;
-      map[n - 2] = i;
-      p[n++] = (struct pollfd){ .fd = c->fd, .events = c->resp ? POLLOUT : POLLIN };
-    }
-    int timeout = next == UINT64_MAX ? -1 : (int)((next - now) / 1000000u) + 1;
-    int r = poll(p, (nfds_t)n, timeout);
-    if (r < 0 && errno != EINTR)
-      break;
-    if (r <= 0)
-      continue;
-    if (p[0].revents)
-      break;
-    for (int k = 2; k < n; k++) {
-      struct mx_client *c = &mx->c[map[k - 2]];
-      if (!p[k].revents || c->fd != p[k].fd)
-        continue;
-      if (c->resp)
-        client_write(c);
-      else
-        client_read(mx, c);
-    }
-    if (p[1].revents & POLLIN)
-      accept_client(mx);
-  }
-  for (int i = 0; i < MX_CLIENTS; i++)
-    client_close(&mx->c[i]);
-  return NULL;
-}
-
-static int metrics_listen(struct lg_metrics *mx, const char *spec, char **err)
-{
-  char host[64];
-  unsigned port;
-  struct sockaddr_storage ss = { 0 };
-  struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-  struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-  socklen_t len = 0;
-  if (lg_parse_hostport(spec, host, sizeof host, &port) == 0 && !strchr(spec, ']') &&
-      strchr(spec, ':') && inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
-    a4->sin_family = AF_INET;
-    a4->sin_port = htons((uint16_t)port);
-    len = sizeof *a4;
-  } else if (lg_parse_hostport(spec, host, sizeof host, &port) == 0 && strchr(spec, ']') &&
-             strstr(spec, "]:") && inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
-    a6->sin6_family = AF_INET6;
-    a6->sin6_port = htons((uint16_t)port);
-    len = sizeof *a6;
-  }
-  if (!len) {
-    if (asprintf(err, "--metrics %s: give ADDR:PORT, e.g. 127.0.0.1:9470 or [::1]:9470", spec) < 0)
-      *err = NULL;
-    return -1;
-  }
-  int one = 1, fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd >= 0)
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 16) < 0) {
-    int e = errno;
-    if (fd >= 0)
-      close(fd);
-    if (asprintf(err, "--metrics %s: cannot listen: %s", spec, strerror(e)) < 0)
-      *err = NULL;
-    return -1;
-  }
-  mx->lfd = fd;
-  snprintf(mx->name, sizeof mx->name, "%s", spec);
-  return 0;
+  struct lg_model *m = mx->current(mx->current_arg);
+  size_t len = 0;
+  char *text = m ? lg_metrics_render(m, &len) : NULL;
+  if (m)
+    lg_model_unref(m);
+  if (!text)
+    return lg_http_send(c, MHD_HTTP_INTERNAL_SERVER_ERROR, text_plain, NULL,
+                        "out of memory\n", 14, false);
+  return lg_http_send(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", NULL, text,
+                      len, true);
 }
 
 struct lg_metrics *lg_metrics_start(struct lg_model *(*current)(void *arg), void *arg,
@@ -576,39 +370,29 @@ struct lg_metrics *lg_metrics_start(struct lg_model *(*current)(void *arg), void
   struct lg_metrics *mx = calloc(1, sizeof *mx);
   if (!mx)
     return NULL;
-  mx->lfd = mx->efd = -1;
-  for (int i = 0; i < MX_CLIENTS; i++)
-    mx->c[i].fd = -1;
-  if (metrics_listen(mx, addr, err) < 0)
-    goto fail;
   mx->current = current;
   mx->current_arg = arg;
-  mx->efd = eventfd(0, EFD_CLOEXEC);
-  if (mx->efd < 0 || pthread_create(&mx->thread, NULL, metrics_main, mx)) {
-    if (asprintf(err, "--metrics: cannot start its thread") < 0)
-      *err = NULL;
-    goto fail;
+  /* one thread polls every connection: a scrape is quick, idle connections
+   * cost a slot and go after MX_TIMEOUT_SEC; a request head larger than
+   * MX_MEMORY bytes is answered 431 */
+  struct lg_http_opts o = {
+    .what = "--metrics", .addr = addr, .connection_limit = MX_CLIENTS,
+    .timeout_sec = MX_TIMEOUT_SEC, .memory_limit = MX_MEMORY,
+    .handler = metrics_request, .handler_cls = mx,
+  };
+  bool loopback;
+  if (!(mx->http = lg_http_start(&o, &loopback, err))) {
+    free(mx);
+    return NULL;
   }
-  lg_kv(LG_INFO, "metrics", "url=http://%s/metrics", mx->name);
+  lg_kv(LG_INFO, "metrics", "url=http://%s/metrics", addr);
   return mx;
-fail:
-  if (mx->efd >= 0)
-    close(mx->efd);
-  if (mx->lfd >= 0)
-    close(mx->lfd);
-  free(mx);
-  return NULL;
 }
 
 void lg_metrics_stop(struct lg_metrics *mx)
 {
   if (!mx)
     return;
-  uint64_t one = 1;
-  if (write(mx->efd, &one, sizeof one) != sizeof one)
-    lg_kv(LG_ERROR, "metrics: cannot wake its thread", "err=%s", LG_Q(strerror(errno)));
-  pthread_join(mx->thread, NULL);
-  close(mx->efd);
-  close(mx->lfd);
+  lg_http_stop(mx->http);
   free(mx);
 }

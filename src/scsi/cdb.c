@@ -222,6 +222,11 @@ int scsi_parse(struct scsi_task *t)
     scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_LUN_NOT_SUPPORTED);
     return -1;
   }
+  /* a disk a forced action took from a running OS: failing until it boots again */
+  if (t->lun && t->lun->so->fenced && (t->op->flags & OP_NEEDS_LUN)) {
+    scsi_sense(t, SCSI_SENSE_NOT_READY, ASC_NOT_READY_MANUAL);
+    return -1;
+  }
   /* a LU reserved by another I_T nexus (RESERVE 6/10) */
   uintptr_t holder = t->lun ? atomic_load(&t->lun->so->reserved_by) : 0;
   if (holder && holder != (uintptr_t)t->nexus && !(t->op->flags & OP_RES_OK)) {

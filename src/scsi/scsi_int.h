@@ -138,6 +138,7 @@ int xcopy_parse(struct scsi_task *t);
 void xcopy_exec(struct scsi_task *t);
 int xcopy_parse_results(struct scsi_task *t);
 void xcopy_results(struct scsi_task *t);
+size_t xcopy_vpd_page(const struct scsi_task *t, uint8_t *d);
 
 size_t mmc_mode_page_capabilities(uint8_t *p, int pc);
 

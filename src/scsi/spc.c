@@ -119,13 +119,13 @@ void spc_inquiry(struct scsi_task *t)
   memset(d, 0, sizeof d);
   d[0] = so->device_type;
   d[1] = page;
-  if (is_cd(t) && page >= 0xb0) { /* the block device pages are a disk's */
+  if (is_cd(t) && (page >= 0xb0 || page == 0x8f)) { /* a disk's pages */
     scsi_sense_field(t, 2, -1);
     return;
   }
   switch (page) {
   case 0x00: { /* supported pages */
-    static const uint8_t pages[] = { 0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2 };
+    static const uint8_t pages[] = { 0x00, 0x80, 0x83, 0x8f, 0xb0, 0xb1, 0xb2 }; /* ascending */
     size_t np = is_cd(t) ? 3 : sizeof pages;
     memcpy(d + 4, pages, np);
     n = 4 + np;
@@ -139,6 +139,9 @@ void spc_inquiry(struct scsi_task *t)
   }
   case 0x83:
     n = vpd_device_id(t, d);
+    break;
+  case 0x8f: /* third-party copy: what EXTENDED COPY supports (xcopy.c) */
+    n = xcopy_vpd_page(t, d);
     break;
   case 0xb0: /* block limits */
     n = 0x40;

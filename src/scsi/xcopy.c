@@ -5,7 +5,8 @@
  * The whole parameter list is checked before a block moves.  The copy runs
  * in chunks, each holding only its LU's io_lock (shared) for one read or one
  * write, so a long copy never stalls other commands for more than a chunk.
- * Bounds: XCOPY_MAX_TARGETS target and XCOPY_MAX_SEGMENTS segment
+ * Segments: block to block (02h) and block with offset to block with offset
+ * (0Ah).  Bounds: XCOPY_MAX_TARGETS target and XCOPY_MAX_SEGMENTS segment
  * descriptors, XCOPY_MAX_SEGMENT_BYTES per segment. */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,8 +20,9 @@
 #define XCOPY_HDR 16
 #define XCOPY_TARGET_LEN 32                /* identification descriptor (E4h) */
 #define XCOPY_B2B_LEN 28                   /* block to block segment (02h) */
+#define XCOPY_B2B_OFF_LEN 32               /* block with offset to block with offset (0Ah) */
 #define XCOPY_MAX_DESC_LIST (XCOPY_MAX_TARGETS * XCOPY_TARGET_LEN + \
-                             XCOPY_MAX_SEGMENTS * XCOPY_B2B_LEN)
+                             XCOPY_MAX_SEGMENTS * XCOPY_B2B_OFF_LEN)
 #define XCOPY_CHUNK (1u << 20)
 
 /* COPY MANAGER STATUS values of COPY STATUS */
@@ -34,9 +36,9 @@ struct copy_target {
 };
 
 struct segment {
-  const struct copy_target *src, *dst;
-  uint64_t src_lba, dst_lba;
-  uint32_t nblocks;
+  const struct copy_target *from, *to;
+  uint64_t src, dst;                 /* byte offsets */
+  uint64_t bytes;
 };
 
 int xcopy_parse(struct scsi_task *t)
@@ -73,10 +75,14 @@ static void resolve_target(const struct scsi_task *t, const uint8_t *d, struct c
     }
 }
 
-static bool range_ok(const struct lg_storage *so, uint64_t lba, uint64_t n)
+/* Is [lba * block + off, + bytes) inside the LU?  (no overflow) */
+static bool range_ok(const struct lg_storage *so, uint64_t lba, uint32_t off, uint64_t bytes)
 {
   uint64_t cap = so->size / so->block_size;
-  return lba <= cap && n <= cap - lba;
+  if (lba > cap)
+    return false;
+  uint64_t left = (cap - lba) * so->block_size;
+  return off <= left && bytes <= left - off;
 }
 
 /* Does another I_T nexus hold the LU (RESERVE 6/10)? */
@@ -136,12 +142,18 @@ static int check_list(struct scsi_task *t, struct copy_target *tg, size_t *ntg,
     scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_TOO_MANY_SEGMENT_DESCRIPTORS);
     return -1;
   }
-  for (n = 0, d = tend; d < send; d += XCOPY_B2B_LEN, n++) {
-    if (d[0] != 0x02) {
+  /* Block to block (02h): a count of blocks.  Block with offset to block
+   * with offset (0Ah): a count of bytes from a byte offset into the first
+   * source block to one into the first destination block; the copy is byte
+   * for byte, the rest of a partly written destination block kept (the
+   * backstores take writes at any byte offset). */
+  for (n = 0, d = tend; d < send; d += 4 + get16(d + 2), n++) {
+    size_t dl = d[0] == 0x02 ? XCOPY_B2B_LEN : d[0] == 0x0a ? XCOPY_B2B_OFF_LEN : 0;
+    if (!dl) {
       scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_UNSUPPORTED_SEGMENT_DESCRIPTOR);
       return -1;
     }
-    if (send - d < XCOPY_B2B_LEN || get16(d + 2) != XCOPY_B2B_LEN - 4) {
+    if ((size_t)(send - d) < dl || get16(d + 2) != dl - 4) {
       scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_PARAM_LIST_LENGTH_ERROR);
       return -1;
     }
@@ -151,25 +163,37 @@ static int check_list(struct scsi_task *t, struct copy_target *tg, size_t *ntg,
       return -1;
     }
     struct segment *s = &seg[n];
-    *s = (struct segment){ &tg[si], &tg[di], get64(d + 12), get64(d + 20), get16(d + 10) };
-    uint32_t bs = s->src->so->block_size;
-    if (s->dst->so->block_size != bs || (s->src->block_len && s->src->block_len != bs) ||
-        (s->dst->block_len && s->dst->block_len != bs) ||
-        (uint64_t)s->nblocks * bs > XCOPY_MAX_SEGMENT_BYTES) {
+    s->from = &tg[si];
+    s->to = &tg[di];
+    uint32_t bs = s->from->so->block_size;
+    uint64_t src_lba = get64(d + 12), dst_lba = get64(d + 20);
+    uint32_t src_off = 0, dst_off = 0;
+    if (d[0] == 0x02) {
+      s->bytes = (uint64_t)get16(d + 10) * bs;
+    } else {
+      s->bytes = get32(d + 8);
+      src_off = get16(d + 28);
+      dst_off = get16(d + 30);
+    }
+    if (s->to->so->block_size != bs || (s->from->block_len && s->from->block_len != bs) ||
+        (s->to->block_len && s->to->block_len != bs) || src_off >= bs || dst_off >= bs ||
+        s->bytes > XCOPY_MAX_SEGMENT_BYTES) {
       scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAM);
       return -1;
     }
-    if (!range_ok(s->src->so, s->src_lba, s->nblocks) ||
-        !range_ok(s->dst->so, s->dst_lba, s->nblocks)) {
+    if (!range_ok(s->from->so, src_lba, src_off, s->bytes) ||
+        !range_ok(s->to->so, dst_lba, dst_off, s->bytes)) {
       copy_aborted(t, ASC_NO_ADDITIONAL_SENSE);
       return -1;
     }
-    if (s->nblocks && s->dst->write_protect) {
+    s->src = src_lba * bs + src_off;
+    s->dst = dst_lba * bs + dst_off;
+    if (s->bytes && s->to->write_protect) {
       scsi_sense(t, SCSI_SENSE_DATA_PROTECT, ASC_WRITE_PROTECTED);
       return -1;
     }
-    if (reserved_by_other(t, s->src->so) || reserved_by_other(t, s->dst->so) ||
-        lu_pr_blocks(s->src->so, t->nexus, false) || lu_pr_blocks(s->dst->so, t->nexus, true)) {
+    if (reserved_by_other(t, s->from->so) || reserved_by_other(t, s->to->so) ||
+        lu_pr_blocks(s->from->so, t->nexus, false) || lu_pr_blocks(s->to->so, t->nexus, true)) {
       t->status = SCSI_STATUS_RESERVATION_CONFLICT;
       return -1;
     }
@@ -181,9 +205,8 @@ static int check_list(struct scsi_task *t, struct copy_target *tg, size_t *ntg,
 /* Copy one segment in chunks; backwards when it overlaps itself forwards. */
 static int copy_segment(const struct segment *s, uint8_t *buf, uint64_t *moved)
 {
-  struct lg_storage *src = s->src->so, *dst = s->dst->so;
-  uint32_t bs = src->block_size;
-  uint64_t total = (uint64_t)s->nblocks * bs, so = s->src_lba * bs, dof = s->dst_lba * bs;
+  struct lg_storage *src = s->from->so, *dst = s->to->so;
+  uint64_t total = s->bytes, so = s->src, dof = s->dst;
   bool backwards = src == dst && dof > so && dof < so + total;
   for (uint64_t done = 0; done < total;) {
     size_t n = total - done < XCOPY_CHUNK ? (size_t)(total - done) : XCOPY_CHUNK;
@@ -258,6 +281,57 @@ void xcopy_exec(struct scsi_task *t)
     record(t, list_id, r < 0 ? COPY_DONE_ERRORS : COPY_DONE_OK, (uint16_t)i, moved);
 }
 
+/* The Third-party Copy VPD page (SPC-4 §7.8.17), written to d (page header
+ * included): what xcopy_exec and xcopy_results above really do, as the
+ * descriptors a copy initiator (Windows ODX, libiscsi, sg3_utils) looks for.
+ * Each descriptor's length is a multiple of 4.  Returns the page's length. */
+size_t xcopy_vpd_page(const struct scsi_task *t, uint8_t *d)
+{
+  size_t n = 4;
+  /* Supported Commands (0001h): EXTENDED COPY (LID1, service action 00h) and
+   * RECEIVE COPY RESULTS with COPY STATUS (00h) and OPERATING PARAMETERS (03h) */
+  static const uint8_t cmds[] = { 0x83, 1, 0x00, 0x84, 2, 0x00, 0x03 };
+  put16(d + n, 0x0001);
+  put16(d + n + 2, 8);
+  d[n + 4] = sizeof cmds;
+  memcpy(d + n + 5, cmds, sizeof cmds);
+  n += 4 + 8;
+  /* Parameter Data (0004h): the bounds check_list enforces; no inline data */
+  put16(d + n, 0x0004);
+  put16(d + n + 2, 0x1c);
+  put16(d + n + 8, XCOPY_MAX_TARGETS);
+  put16(d + n + 10, XCOPY_MAX_SEGMENTS);
+  put32(d + n + 12, XCOPY_MAX_DESC_LIST);
+  put32(d + n + 16, 0);                             /* maximum inline data length */
+  n += 4 + 0x1c;
+  /* Supported Descriptors (0008h): block to block segments (02h, and 0Ah
+   * with byte offsets) and identification CSCD descriptors (E4h), the only
+   * ones check_list takes */
+  put16(d + n, 0x0008);
+  put16(d + n + 2, 4);
+  d[n + 4] = 3;
+  d[n + 5] = 0x02;
+  d[n + 6] = 0x0a;
+  d[n + 7] = 0xe4;
+  n += 4 + 4;
+  /* Supported CSCD Descriptor IDs (000Ch): none (no CSCD ID above 07FFh) */
+  put16(d + n, 0x000c);
+  put16(d + n + 2, 4);
+  n += 4 + 4;
+  /* General Copy Operations (8001h): one copy at a time per command, the
+   * segment limit, a granularity of one logical block */
+  put16(d + n, 0x8001);
+  put16(d + n + 2, 0x20);
+  put32(d + n + 4, 1);                              /* total concurrent copies */
+  put32(d + n + 8, 1);                              /* maximum identified concurrent copies */
+  put32(d + n + 12, XCOPY_MAX_SEGMENT_BYTES);       /* maximum segment length */
+  d[n + 16] = (uint8_t)(31 - __builtin_clz(t->lun->so->block_size)); /* data segment granularity */
+  d[n + 17] = 0;                                    /* inline data granularity */
+  n += 4 + 0x20;
+  put16(d + 2, (uint16_t)(n - 4));
+  return n;
+}
+
 int xcopy_parse_results(struct scsi_task *t)
 {
   uint32_t alloc = get32(t->cdb + 10);
@@ -280,11 +354,12 @@ void xcopy_results(struct scsi_task *t)
     put16(d + 34, 1);                              /* total concurrent copies */
     d[36] = 1;                                     /* maximum concurrent copies */
     d[37] = (uint8_t)(31 - __builtin_clz(t->lun->so->block_size)); /* data segment granularity */
-    d[43] = 2;                                     /* implemented descriptor types: */
+    d[43] = 3;                                     /* implemented descriptor types: */
     d[44] = 0x02;                                  /* block to block segments */
-    d[45] = 0xe4;                                  /* identification target descriptors */
-    put32(d, 46 - 4);
-    scsi_reply(t, d, 46, alloc);
+    d[45] = 0x0a;                                  /* the same with byte offsets */
+    d[46] = 0xe4;                                  /* identification target descriptors */
+    put32(d, 47 - 4);
+    scsi_reply(t, d, 47, alloc);
     return;
   }
   /* COPY STATUS of this nexus's list identifier */

@@ -735,9 +735,6 @@ static struct lg_model *model_load(const json_t *config, const char *path,
   else if (load_storage(&L, m, json_object_get(config, "storage_objects")) == 0 &&
            load_targets(&L, m, json_object_get(config, "targets")) == 0)
     load_fabric(&L, m, json_object_get(config, "fabric_modules"));
-  if (!L.err && m->n_targets == 0)
-    load_error(&L, "targets: no iSCSI target is defined; add one with a TPG, a "
-               "portal and a LUN");
   if (L.err) {
     *err = L.err;
     lg_model_unref(m);
@@ -749,6 +746,12 @@ static struct lg_model *model_load(const json_t *config, const char *path,
 struct lg_model *lg_model_load(const json_t *config, const char *path, char **err)
 {
   return model_load(config, path, NULL, err);
+}
+
+struct lg_model *lg_model_reload_json(const json_t *config, const char *path,
+                                      const struct lg_model *prev, char **err)
+{
+  return model_load(config, path, prev, err);
 }
 
 struct lg_model *lg_model_reload_file(const char *path, const struct lg_model *prev,
@@ -778,6 +781,11 @@ struct lg_model *lg_model_load_file(const char *path, char **err)
 
 int lg_model_save(const struct lg_model *m, const char *path)
 {
+  return lg_json_save(m->json, path);
+}
+
+int lg_json_save(const json_t *config, const char *path)
+{
   char *tmp = NULL, dirbuf[PATH_MAX];
   if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
     return -ENOMEM;
@@ -788,7 +796,7 @@ int lg_model_save(const struct lg_model *m, const char *path)
     return -e;
   }
   int r = 0;
-  char *text = json_dumps(m->json, JSON_INDENT(2));
+  char *text = json_dumps(config, JSON_INDENT(2));
   size_t len = text ? strlen(text) : 0;
   if (!text)
     r = -ENOMEM;

@@ -18,6 +18,7 @@
 #include "ops/metrics.h"
 
 struct scsi_lu;
+struct cow_boot;
 
 /* An opened storage object (backstore instance). */
 struct lg_storage {
@@ -36,6 +37,10 @@ struct lg_storage {
   int64_t reset_after_idle;          /* seconds; -1: never reset */
   bool shared_initiators;            /* one initiator name may log in from two addresses */
   bool is_base;                      /* another storage object's base: read-only */
+  /* a fenced disk (overlays.c): a running OS whose disk a forced action took
+   * away; every command but INQUIRY, REPORT LUNS and REQUEST SENSE fails with
+   * NOT READY, MANUAL INTERVENTION REQUIRED until the client boots again */
+  bool fenced;
   /* reads and writes hold it shared; COMPARE AND WRITE, WRITE ATOMIC and
    * ORWRITE exclusively (their atomicity).  lg_io_lock_init makes waiting
    * writers go first; all-zero bytes are a valid initial state too */
@@ -156,18 +161,26 @@ struct lg_lun_view {
   struct lg_storage *so;
   bool write_protect;
   struct lg_overlay *overlay;        /* the initiator's overlay, if per-initiator */
+  struct lg_storage *unfenced;       /* so is a fenced copy of this one (owned) */
   struct lg_lun_stats *stats;        /* the TPG LUN's counters */
 };
 
 /* Per-initiator overlays (overlays.c): one open view per (storage object,
  * initiator), shared by every session of that initiator, counted by session. */
 struct lg_overlay;
-/* Give an initiator at address peer_ip its view of the per-initiator LUNs in
- * v (replacing v[i].so).  Refuses (-EBUSY, message in *why) when the same
- * initiator name is live from another address. */
-int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *initiator,
+/* Give the session (ISID isid) of an initiator at address peer_ip to target
+ * its view of the per-initiator LUNs in v (replacing v[i].so): its overlay,
+ * reset first when the login starts a boot and the reset policy says so, or
+ * a fenced disk when the login continues an OS whose disk a forced action or
+ * a reload took away (see overlays.c for the rule).  Refuses (-EBUSY,
+ * message in *why) when the same initiator name is live from another address. */
+int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *target,
+                        const char *initiator, const uint8_t isid[6],
                         const char *peer_ip, char **why);
-void lg_overlays_release(struct lg_lun_view *v, size_t n);
+/* The session ends (clean: with a Logout); target and initiator NULL when
+ * the login that acquired them failed. */
+void lg_overlays_release(struct lg_lun_view *v, size_t n, const char *target,
+                         const char *initiator, bool clean);
 /* For inspection (the FUSE view): the open view of an initiator on a
  * per-initiator storage object, opened if need be (never reset) and shared
  * with that initiator's sessions.  NULL with a message in *why. */
@@ -180,6 +193,12 @@ bool lg_overlay_is_live_by_name(struct lg_storage *tmpl, const char *initiator);
 /* While blocked, logins of initiator that would use its overlay of tmpl are
  * refused (an administrator's reset or commit is under way). */
 void lg_overlay_block(const struct lg_storage *tmpl, const char *initiator, bool block);
+/* Write initiator's boot record on tmpl as fenced: its logins with the ISIDs
+ * of the boot it had (the record read from its overlay before a forced
+ * reset, in *boot) get a failing disk until it boots again.  Creates the
+ * (empty) overlay that keeps the record. */
+int lg_overlay_fence(struct lg_storage *tmpl, const char *initiator,
+                     const struct cow_boot *boot);
 /* The per-initiator storage object an open overlay belongs to. */
 const struct lg_storage *lg_overlay_template(const struct lg_overlay *o);
 /* Allocated bytes of the open view of initiator on tmpl, which live writes
@@ -199,6 +218,12 @@ struct lg_model *lg_model_load_file(const char *path, char **err);
  * unchanged are shared with prev, not opened a second time. */
 struct lg_model *lg_model_reload_file(const char *path, const struct lg_model *prev,
                                       char **err);
+/* A reload from a config already in memory (an object command applied to a
+ * running gateway); path stays the config file. */
+struct lg_model *lg_model_reload_json(const json_t *config, const char *path,
+                                      const struct lg_model *prev, char **err);
+/* Write a config to path atomically, as lg_model_save does.  -errno. */
+int lg_json_save(const json_t *config, const char *path);
 /* Write the model's JSON (unknown keys included) to path atomically: a
  * temporary file in the same directory, fsync, rename; mode 0600.  -errno. */
 int lg_model_save(const struct lg_model *m, const char *path);

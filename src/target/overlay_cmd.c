@@ -220,10 +220,13 @@ static int list_one(struct lg_ovl_ctx *x, struct lg_storage *so, const char *pat
   (void)arg;
   char luns[1024];
   lun_names(x->m, so, luns, sizeof luns);
+  uint64_t allocated = info->allocated; /* in a gateway, an open view's live figure */
+  if (x->logout && so->per_initiator && info->client[0])
+    lg_overlay_allocated_open(so, info->client, &allocated);
   json_array_append_new(json_object_get(res, "overlays"),
     json_pack("{s:s,s:s,s:s?,s:I,s:I,s:I,s:I,s:b,s:s}", "storage", so->name, "luns", luns,
               "initiator", info->client[0] ? info->client : NULL,
-              "allocated", (json_int_t)info->allocated, "quota", (json_int_t)cow_quota(so->h),
+              "allocated", (json_int_t)allocated, "quota", (json_int_t)cow_quota(so->h),
               "size", (json_int_t)info->size, "last_use", (json_int_t)info->last_use,
               "live", overlay_live(x, so, info->client, path), "file", path));
   return 0;
@@ -255,8 +258,9 @@ static bool wait_not_live(struct lg_storage *so, const char *client)
 /* In a gateway, hold the client off its overlay (logged out first with
  * force); false, with the reason in res, when it is live and not forced. */
 static bool hold_client(struct lg_ovl_ctx *x, struct lg_storage *so, const char *client,
-                        bool force, const char *what, json_t *res)
+                        bool force, const char *what, json_t *res, bool *logged_out)
 {
+  *logged_out = false;
   if (!x->logout || !so->per_initiator)
     return true;
   char safe[LG_SAFE_MAX];
@@ -279,6 +283,7 @@ static bool hold_client(struct lg_ovl_ctx *x, struct lg_storage *so, const char 
     return false;
   }
   add_msg(res, false, "logged out %s (%d session%s)", safe, n, n == 1 ? "" : "s");
+  *logged_out = true;
   return true;
 }
 
@@ -295,9 +300,24 @@ static int reset_client(struct lg_ovl_ctx *x, struct lg_storage *so, const char 
   char safe[LG_SAFE_MAX];
   lg_safe(client && *client ? client : "(shared)", safe, sizeof safe);
   const char *who = so->per_initiator && client && *client ? client : NULL;
-  if (who && !hold_client(x, so, who, force, "reset", res))
+  bool cut_off = false;
+  if (who && !hold_client(x, so, who, force, "reset", res, &cut_off))
     return -1;
+  /* a running OS was cut off (or was already, by an earlier forced reset):
+   * its reconnects must find a failing disk, not the fresh one (overlays.c),
+   * so its boot's ISIDs go into the new record */
+  struct cow_info before = { 0 };
+  if (!who || cow_record_read(so->h, who, &before) < 0)
+    memset(&before, 0, sizeof before);
+  bool fence = x->logout && (cut_off || before.boot.fenced) && before.boot.n;
   int r = cow_overlay_remove(so->h, who);
+  if (r == 0 && fence && lg_overlay_fence(so, who, &before.boot) == 0) {
+    lg_kv(LG_WARN, "overlay fenced", "storage=%s initiator=%s reason=%s action=\"its OS "
+          "finds its disk failing until it boots again\"", LG_Q(so->name), safe,
+          cut_off ? "\"reset --force of a live client\""
+                  : "\"a reset of a client a forced reset had fenced\"");
+    add_msg(res, false, "%s: its running OS finds its disk failing until it boots again", safe);
+  }
   if (who)
     release_client(x, so, who);
   if (r == -ENOENT) {
@@ -446,6 +466,7 @@ json_t *lg_ovl_commit(struct lg_ovl_ctx *x, const char *name, const char *initia
     return res;
   struct lg_storage *so = cows[0];
   char path[PATH_MAX], safe[LG_SAFE_MAX];
+  bool cut_off; /* a commit leaves the client's disk as it was: no fence */
   lg_safe(initiator, safe, sizeof safe);
   if (n > 1 || !so->per_initiator) {
     add_msg(res, true, "name one per-initiator cow storage object to commit from");
@@ -453,7 +474,7 @@ json_t *lg_ovl_commit(struct lg_ovl_ctx *x, const char *name, const char *initia
                                 : cow_overlay_path(so->h, initiator, path, sizeof path) < 0 ||
                                     access(path, F_OK) < 0) {
     add_msg(res, true, "%s has no overlay on %s (nothing to commit)", safe, so->name);
-  } else if (hold_client(x, so, initiator, force, "commit", res)) {
+  } else if (hold_client(x, so, initiator, force, "commit", res, &cut_off)) {
     char *why = NULL;
     struct lg_storage *view = lg_overlay_get(so, initiator, &why);
     if (!view) {

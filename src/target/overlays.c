@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "backends/cow.h"
+#include "target/boot_rule.h"
 #include "scsi/scsi.h"
 #include "target/model.h"
 #include "util/log.h"
@@ -22,6 +24,7 @@ struct lg_overlay {
   unsigned refs;                     /* sessions + inspectors (the FUSE view) */
   unsigned sessions;                 /* live iSCSI sessions */
   char peer[48];                     /* the one address they come from */
+  struct cow_boot boot;              /* the client's current boot (the rule below) */
 };
 
 static pthread_mutex_t ov_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -73,23 +76,143 @@ static void put_locked(struct lg_overlay *o)
   free(o);
 }
 
-/* Open a view, first applying the reset policy to an idle overlay. */
-static struct lg_overlay *overlay_open(struct lg_storage *tmpl, const char *initiator,
-                                       const char *norm, bool apply_reset, char **why)
+/* ---- a boot or a reconnect: the rule is in boot_rule.c ---- */
+#define BOOT_MEMORY_MAX 4096            /* remembered (target, LUN, client) boots */
+
+static void isid_hex(const uint8_t isid[6], char out[13])
 {
-  if (apply_reset && tmpl->reset_after_idle >= 0) {
-    struct cow_info info; /* (of an overlay file, or of an RBD clone) */
-    if (cow_client_info(tmpl->h, initiator, &info) == 0 && !info.unclean && /* a crash is not idleness */
-        (uint64_t)time(NULL) - info.last_use > (uint64_t)tmpl->reset_after_idle) {
-      int r = cow_overlay_remove(tmpl->h, initiator);
-      char safe[LG_SAFE_MAX];
-      lg_kv(r < 0 ? LG_ERROR : LG_INFO, "overlay reset", "storage=%s initiator=%s idle=%llus "
-            "policy=after_idle:%lld%s%s", tmpl->name, lg_safe(initiator, safe, sizeof safe),
-            (unsigned long long)(time(NULL) - info.last_use),
-            (long long)tmpl->reset_after_idle, r < 0 ? " err=" : "",
-            r < 0 ? LG_Q(strerror(-r)) : "");
+  snprintf(out, 13, "%02x%02x%02x%02x%02x%02x", isid[0], isid[1], isid[2], isid[3], isid[4],
+           isid[5]);
+}
+
+/* What makes a LUN's disk the same disk across a reload: for a per-initiator
+ * cow, its overlay folder and its base's definition (quota or reset policy
+ * may change); for anything else, its definition. */
+static char *disk_id(const struct lg_storage *so)
+{
+  char *def = so->def ? json_dumps(so->def, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+  char *bdef = so->base && so->base->def
+                   ? json_dumps(so->base->def, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+  char *id = NULL;
+  int r = so->per_initiator
+              ? asprintf(&id, "cow|%s|%s|%s", cow_overlay_dir(so->h),
+                         so->base ? so->base->name : "", bdef ? bdef : "")
+              : asprintf(&id, "%s|%s|%s", so->plugin ? so->plugin : "", so->name,
+                         def ? def : "");
+  free(def);
+  free(bdef);
+  return r < 0 ? NULL : id;
+}
+
+/* The disk each (target, LUN, client) last booted on, with that boot's
+ * ISIDs: a reload that changes the disk under a LUN fences them. */
+struct boot_mem {
+  struct boot_mem *next;
+  char *target, *initiator;          /* initiator normalized */
+  uint64_t lun;
+  char *disk;                        /* disk_id() */
+  struct cow_boot boot;
+};
+static struct boot_mem *mem_head;
+static size_t mem_count;
+
+static struct boot_mem *mem_find(const char *target, uint64_t lun, const char *norm)
+{
+  for (struct boot_mem *m = mem_head; m; m = m->next)
+    if (m->lun == lun && !strcmp(m->initiator, norm) && !strcasecmp(m->target, target))
+      return m;
+  return NULL;
+}
+
+static void mem_free(struct boot_mem *m)
+{
+  free(m->target);
+  free(m->initiator);
+  free(m->disk);
+  free(m);
+}
+
+/* Remember the boot b of norm on the disk of so behind (target, lun). */
+static void mem_note(const char *target, uint64_t lun, const char *norm,
+                     const struct lg_storage *so, const struct cow_boot *b)
+{
+  struct boot_mem *m = mem_find(target, lun, norm);
+  if (!m) {
+    if (!(m = calloc(1, sizeof *m)) || !(m->target = strdup(target)) ||
+        !(m->initiator = strdup(norm))) {
+      if (m)
+        mem_free(m);
+      return;
+    }
+    m->lun = lun;
+    m->next = mem_head;
+    mem_head = m;
+    if (++mem_count > BOOT_MEMORY_MAX) { /* forget the oldest */
+      struct boot_mem **pp = &mem_head;
+      while ((*pp)->next)
+        pp = &(*pp)->next;
+      mem_free(*pp);
+      *pp = NULL;
+      mem_count--;
     }
   }
+  char *id = disk_id(so);
+  if (id) {
+    free(m->disk);
+    m->disk = id;
+  }
+  m->boot = *b;
+}
+
+/* Is this login the continuation of an OS that ran on another disk behind
+ * the same LUN (changed by a reload)? */
+static bool replaced_disk(const char *target, uint64_t lun, const char *norm,
+                          const struct lg_storage *so, const uint8_t isid[6])
+{
+  struct boot_mem *m = mem_find(target, lun, norm);
+  if (!m || !m->disk)
+    return false;
+  struct cow_boot b = m->boot; /* judged as if fenced: a reconnect of that boot? */
+  const char *why;
+  b.fenced = true;
+  if (lg_login_kind(&b, false, isid, (uint64_t)time(NULL), &why) != LG_LOGIN_FENCED)
+    return false;
+  char *id = disk_id(so);
+  bool other = id && strcmp(id, m->disk);
+  free(id);
+  return other;
+}
+
+/* A fenced copy of so for one session (lg_lun_view.unfenced keeps so). */
+static struct lg_storage *fenced_copy(struct lg_storage *so)
+{
+  struct lg_storage *f = malloc(sizeof *f);
+  if (!f)
+    return NULL;
+  *f = *so;
+  lg_io_lock_init(&f->io_lock);
+  atomic_init(&f->async_reads, 0);
+  atomic_init(&f->reserved_by, 0);
+  f->lu = NULL;
+  f->pr_file = NULL;
+  f->per_initiator = false;
+  f->readonly = true;
+  f->fenced = true;
+  return f;
+}
+
+static void fenced_free(struct lg_storage *f)
+{
+  pthread_rwlock_destroy(&f->io_lock);
+  scsi_lu_free(f);
+  free(f);
+}
+
+/* Open a view of initiator's overlay (opened by nobody now). */
+static struct lg_overlay *overlay_open(struct lg_storage *tmpl, const char *initiator,
+                                       const char *norm, const struct cow_boot *boot,
+                                       char **why)
+{
   void *h = tmpl->ops->open_client(tmpl->h, initiator);
   if (!h) {
     if (asprintf(why, "%s", lg_get_error()) < 0)
@@ -111,10 +234,55 @@ static struct lg_overlay *overlay_open(struct lg_storage *tmpl, const char *init
   o->view.h = h;
   o->view.per_initiator = false;
   o->view.readonly = !tmpl->ops->can_write(h);
+  if (boot)
+    o->boot = *boot;
+  o->next = ov_head;
+  ov_head = o;
   return o;
 }
 
-int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *initiator,
+/* The boot record and last session end of a client with no open view. */
+static bool record_read(struct lg_storage *tmpl, const char *initiator, struct cow_info *info)
+{
+  return cow_record_read(tmpl->h, initiator, info) == 0;
+}
+
+/* A login that starts a boot: the "after_idle" policy, on a closed overlay. */
+static void boot_reset_policy(struct lg_storage *tmpl, const char *initiator,
+                              const struct cow_info *info, const char *isid)
+{
+  if (tmpl->reset_after_idle < 0 || info->unclean) /* a crash is not idleness */
+    return;
+  uint64_t idle = (uint64_t)time(NULL) - info->last_use;
+  if (idle <= (uint64_t)tmpl->reset_after_idle)
+    return;
+  int r = cow_overlay_remove(tmpl->h, initiator);
+  char safe[LG_SAFE_MAX];
+  lg_kv(r < 0 ? LG_ERROR : LG_INFO, "overlay reset", "storage=%s initiator=%s isid=%s "
+        "idle=%llus policy=after_idle:%lld reason=boot%s%s", tmpl->name,
+        lg_safe(initiator, safe, sizeof safe), isid, (unsigned long long)idle,
+        (long long)tmpl->reset_after_idle, r < 0 ? " err=" : "", r < 0 ? LG_Q(strerror(-r)) : "");
+}
+
+/* Give v (a LUN of target) a fenced copy of its storage; false: no memory. */
+static bool fence_view(struct lg_lun_view *v, const char *target, const char *initiator,
+                       const char *isid, const char *why)
+{
+  struct lg_storage *f = fenced_copy(v->so);
+  if (!f)
+    return false;
+  char safe[LG_SAFE_MAX];
+  lg_kv(LG_WARN, "disk fenced", "target=%s lun=%llu storage=%s initiator=%s isid=%s reason=%s "
+        "action=\"every command fails until the client boots again\"", LG_Q(target),
+        (unsigned long long)v->index, LG_Q(v->so->name), lg_safe(initiator, safe, sizeof safe),
+        isid, LG_Q(why));
+  v->unfenced = v->so;
+  v->so = f;
+  return true;
+}
+
+int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *target,
+                        const char *initiator, const uint8_t isid[6],
                         const char *peer_ip, char **why)
 {
   *why = NULL;
@@ -122,13 +290,22 @@ int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *initiator,
   if (!norm)
     return -ENOMEM;
   cow_name_normalize(initiator, norm);
+  char hex[13];
+  isid_hex(isid, hex);
   int rc = 0;
   size_t i;
   pthread_mutex_lock(&ov_lock);
   for (i = 0; i < n; i++) {
     struct lg_storage *tmpl = v[i].so;
-    if (!tmpl->per_initiator)
+    if (!tmpl->per_initiator) {
+      if (replaced_disk(target, v[i].index, norm, tmpl, isid) &&
+          !fence_view(&v[i], target, initiator, hex,
+                      "a reload gave this LUN another disk while the client's OS ran"))
+        rc = -ENOMEM;
+      if (rc)
+        break;
       continue;
+    }
     struct lg_overlay *o = find(tmpl, norm);
     if (is_blocked(tmpl, norm)) {
       if (asprintf(why, "the overlay on storage object \"%s\" is being reset or committed "
@@ -148,19 +325,44 @@ int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *initiator,
       rc = -EBUSY;
       break;
     }
-    if (!o) {
-      o = overlay_open(tmpl, initiator, norm, true, why);
-      if (!o) {
-        rc = -EIO;
+    /* a boot or a reconnect: the rule at the top of this section */
+    struct cow_info info = { 0 };
+    bool have = o ? false : record_read(tmpl, initiator, &info);
+    struct cow_boot boot = o ? o->boot : info.boot;
+    const char *kind_why;
+    enum lg_login_kind kind = lg_login_kind(&boot, o && o->sessions, isid,
+                                            (uint64_t)time(NULL), &kind_why);
+    if (kind != LG_LOGIN_FENCED && replaced_disk(target, v[i].index, norm, tmpl, isid)) {
+      kind = LG_LOGIN_FENCED;
+      kind_why = "a reload gave this LUN another disk while the client's OS ran";
+    }
+    if (kind == LG_LOGIN_FENCED) {
+      if (!fence_view(&v[i], target, initiator, hex, kind_why)) {
+        rc = -ENOMEM;
         break;
       }
-      o->next = ov_head;
-      ov_head = o;
+      continue;
     }
-    if (o->sessions++ == 0) {
+    char safe[LG_SAFE_MAX];
+    lg_kv(LG_DEBUG, kind == LG_LOGIN_BOOT ? "boot" : "reconnect", "storage=%s initiator=%s "
+          "isid=%s reason=%s", tmpl->name, lg_safe(initiator, safe, sizeof safe), hex,
+          LG_Q(kind_why));
+    if (kind == LG_LOGIN_BOOT) {
+      if (have && !o)
+        boot_reset_policy(tmpl, initiator, &info, hex);
+      memset(&boot, 0, sizeof boot);
+    }
+    boot.clean = false;
+    lg_boot_add(&boot, isid);
+    if (!o && !(o = overlay_open(tmpl, initiator, norm, NULL, why))) {
+      rc = -EIO;
+      break;
+    }
+    o->boot = boot;
+    if (o->sessions++ == 0)
       snprintf(o->peer, sizeof o->peer, "%s", peer_ip);
-      cow_touch(o->view.h, true); /* a live mark: a crash is not idleness */
-    }
+    cow_touch(o->view.h, true, &o->boot); /* live, with this boot's ISIDs */
+    mem_note(target, v[i].index, norm, tmpl, &o->boot);
     o->refs++;
     v[i].overlay = o;
     v[i].so = &o->view;
@@ -168,24 +370,98 @@ int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *initiator,
   pthread_mutex_unlock(&ov_lock);
   free(norm);
   if (rc)
-    lg_overlays_release(v, i);
+    lg_overlays_release(v, i, NULL, NULL, false);
   return rc;
 }
 
-void lg_overlays_release(struct lg_lun_view *v, size_t n)
+/* A fenced session of initiator ended: its end counts for rule 3. */
+static void fenced_end(struct lg_storage *tmpl, const char *initiator, bool clean)
 {
+  char *norm = strdup(initiator);
+  if (!norm)
+    return;
+  cow_name_normalize(initiator, norm);
+  char *why = NULL;
+  struct lg_overlay *o = find(tmpl, norm);
+  if (!o) {
+    struct cow_info info = { 0 };
+    if (record_read(tmpl, initiator, &info) && info.boot.fenced)
+      o = overlay_open(tmpl, initiator, norm, &info.boot, &why);
+  }
+  if (o && o->boot.fenced) {
+    o->refs++;
+    o->boot.clean = clean;
+    o->boot.last_end = (uint64_t)time(NULL);
+    if (!o->sessions)
+      cow_touch(o->view.h, false, &o->boot);
+    put_locked(o);
+  }
+  free(why);
+  free(norm);
+}
+
+void lg_overlays_release(struct lg_lun_view *v, size_t n, const char *target,
+                         const char *initiator, bool clean)
+{
+  char *norm = strdup(initiator ? initiator : "");
+  if (norm)
+    cow_name_normalize(initiator ? initiator : "", norm);
   pthread_mutex_lock(&ov_lock);
   for (size_t i = 0; i < n; i++) {
+    if (v[i].unfenced) {
+      fenced_free(v[i].so);
+      v[i].so = v[i].unfenced;
+      v[i].unfenced = NULL;
+      if (initiator && v[i].so->per_initiator)
+        fenced_end(v[i].so, initiator, clean);
+      continue;
+    }
     struct lg_overlay *o = v[i].overlay;
     if (!o)
       continue;
     v[i].overlay = NULL;
     v[i].so = o->tmpl;
-    if (--o->sessions == 0)
-      cow_touch(o->view.h, false);
+    if (--o->sessions == 0) {
+      o->boot.clean = clean;
+      o->boot.last_end = (uint64_t)time(NULL);
+      cow_touch(o->view.h, false, &o->boot);
+    }
+    if (target && norm)
+      mem_note(target, v[i].index, norm, o->tmpl, &o->boot);
     put_locked(o);
   }
   pthread_mutex_unlock(&ov_lock);
+  free(norm);
+}
+
+int lg_overlay_fence(struct lg_storage *tmpl, const char *initiator,
+                     const struct cow_boot *boot)
+{
+  char *norm = strdup(initiator);
+  if (!norm)
+    return -ENOMEM;
+  cow_name_normalize(initiator, norm);
+  struct cow_boot b = *boot;
+  b.fenced = true;
+  char *why = NULL;
+  pthread_mutex_lock(&ov_lock);
+  struct lg_overlay *o = find(tmpl, norm);
+  if (!o)
+    o = overlay_open(tmpl, initiator, norm, &b, &why);
+  int r = o ? 0 : -EIO;
+  if (o) {
+    o->refs++;
+    o->boot = b;
+    cow_touch(o->view.h, true, &b);   /* durable */
+    cow_touch(o->view.h, false, &b);
+    put_locked(o);
+  }
+  pthread_mutex_unlock(&ov_lock);
+  if (r < 0)
+    lg_err("overlay fence: storage=%s: %s", tmpl->name, why ? why : "cannot open the overlay");
+  free(why);
+  free(norm);
+  return r;
 }
 
 struct lg_storage *lg_overlay_get(struct lg_storage *tmpl, const char *initiator, char **why)
@@ -198,11 +474,9 @@ struct lg_storage *lg_overlay_get(struct lg_storage *tmpl, const char *initiator
   pthread_mutex_lock(&ov_lock);
   struct lg_overlay *o = find(tmpl, norm);
   if (!o) {
-    o = overlay_open(tmpl, initiator, norm, false, why); /* only a login resets */
-    if (o) {
-      o->next = ov_head;
-      ov_head = o;
-    }
+    struct cow_info info = { 0 };
+    bool have = record_read(tmpl, initiator, &info); /* only a login resets */
+    o = overlay_open(tmpl, initiator, norm, have ? &info.boot : NULL, why);
   }
   if (o)
     o->refs++;

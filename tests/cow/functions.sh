@@ -129,7 +129,9 @@ from_addr() {
 # initiator, reading its commands from a FIFO. One at a time.
 #   session_open NAME        start it and wait until the gateway logs its login
 #   session_cmd COMMAND      run one qemu-io command and wait until it is done
+#   session_try COMMAND      run one, which may fail; its new output in TRY_OUT
 #   session_close            quit; the session must not have reported a failure
+#   session_quit             quit (a logout), whatever the session reported
 #   session_kill             end it without a logout (after the gateway died)
 session_open() {
 	local who=$1 before i fifo
@@ -169,6 +171,29 @@ session_cmd() {
 	if grep -Eqi 'verification failed|failed:|error' "$SESSION_OUT"; then
 		fail "the session of $SESSION_WHO reported a failure after '$1': $(cat "$SESSION_OUT")"
 	fi
+}
+
+session_try() {
+	local before i
+	before=$(wc -c <"$SESSION_OUT")
+	printf '%s\n' "$1" >&"$SESSION_FD"
+	SESSION_CMDS=$((SESSION_CMDS + 1))
+	for ((i = 0; i < 1200; i++)); do
+		(($(grep -o 'qemu-io> ' "$SESSION_OUT" | wc -l) > SESSION_CMDS)) && break
+		pid_alive "$SESSION_PID" || fail "the session of $SESSION_WHO ended during '$1': $(cat "$SESSION_OUT")"
+		sleep 0.05
+	done
+	(($(grep -o 'qemu-io> ' "$SESSION_OUT" | wc -l) > SESSION_CMDS)) ||
+		fail "the session of $SESSION_WHO did not finish '$1' within 60 s: $(cat "$SESSION_OUT")"
+	TRY_OUT=$(tail -c +$((before + 1)) "$SESSION_OUT")
+	log "$SESSION_WHO: $1: $TRY_OUT"
+}
+
+session_quit() {
+	printf 'quit\n' >&"$SESSION_FD"
+	exec {SESSION_FD}>&-
+	wait "$SESSION_PID" || true
+	forget_pid "$SESSION_PID"
 }
 
 session_close() {

@@ -1,9 +1,16 @@
-/* Fuzz the text key parser and the negotiation of every key it yields. */
+/* Fuzz the text key parser, the negotiation of every key it yields, and the
+ * answer to the same keys as a Text request in full feature phase. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "iscsi/keys.h"
+
+static void targets(void *arg, const char *which, struct iscsi_text *resp)
+{
+  (void)arg;
+  iscsi_text_add(resp, "TargetName", which);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -21,6 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   struct iscsi_text resp = { 0 };
   for (int i = 0; i < n; i++)
     iscsi_negotiate_key(&p, &offer, kv[i].key, kv[i].value, &resp);
+  iscsi_text_free(&resp);
+  if (n >= 0 && iscsi_text_ffp(kv, n, &resp, targets, NULL) == 0 && n > 0 && !resp.len)
+    abort(); /* keys, and no answer at all */
   iscsi_text_free(&resp);
   free(text);
   return 0;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # EXTENDED COPY (LID1) between two LUNs of one target, sent to a third: the
 # blocks land in the destination's file and nowhere else, RECEIVE COPY
-# RESULTS reports the copy; a copy within one LUN that overlaps itself moves
+# RESULTS reports the copy; a byte-granular copy (segment 0Ah, with byte
+# offsets) changes exactly its bytes; a copy within one LUN that overlaps itself moves
 # the data like memmove; a copy onto a read-only LUN is refused (DATA
 # PROTECT) and one to a designator no LUN of the session has is aborted
 # (COPY ABORTED), both leaving the files untouched; a copy onto a LUN another
@@ -64,6 +65,20 @@ splice_file "$LG_TMP/b.expect" $((1000 * 512)) "$LG_TMP/chunk"
 out=$(xcopy 1 1 0 1 1000 3000 8) || fail "lg-xcopy-client failed: $out"
 grep -qx 'xcopy: GOOD' <<<"$out" || fail "overlapping EXTENDED COPY failed: $out"
 cmp "$LG_TMP/b.expect" "$B" || fail "an overlapping copy within LUN 1 did not move the blocks as memmove would"
+
+# Block with offset to block with offset (0Ah): 1000 bytes from byte 100 of
+# LUN 0's block 20 to byte 300 of LUN 1's block 9000, byte for byte: the rest
+# of the two destination blocks it touches stays as it was.
+out=$(xcopy 2 0 20 1 9000 1000 11 100 300) || fail "lg-xcopy-client failed: $out"
+grep -qx 'xcopy: GOOD' <<<"$out" || fail "EXTENDED COPY with a 0Ah segment failed: $out"
+grep -qx 'status=1 segments=1 bytes=1000' <<<"$out" ||
+	fail "COPY STATUS does not report one segment of 1000 bytes completed: $out"
+dd if="$A" of="$LG_TMP/chunk" bs=1 skip=$((20 * 512 + 100)) count=1000 status=none
+splice_file "$LG_TMP/b.expect" $((9000 * 512 + 300)) "$LG_TMP/chunk"
+cmp "$LG_TMP/b.expect" "$B" || fail "LUN 1's file is not its old data with LUN 0's 1000 bytes at byte 9000 * 512 + 300"
+out=$(xcopy 2 0 20 1 9000 1000 12 512 0) || fail "lg-xcopy-client failed: $out"
+grep -qx 'xcopy: CHECK CONDITION key=0x5 asc=0x26 ascq=0x00' <<<"$out" ||
+	fail "a byte offset of a whole block was not refused (INVALID FIELD IN PARAMETER LIST): $out"
 
 cp "$C" "$LG_TMP/c.orig"
 out=$(xcopy 2 0 0 3 0 64 9) || fail "lg-xcopy-client failed: $out"

@@ -10,6 +10,7 @@
  * "status=S segments=N bytes=B" from COPY STATUS.  Exit 0 when both
  * commands ran (whatever their status), 1 on other failures. */
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,10 +58,13 @@ static void target_descriptor(struct iscsi_context *iscsi, int lun, unsigned cha
 
 int main(int argc, char **argv)
 {
-  if (argc != 10) {
-    fprintf(stderr, "usage: lg-xcopy-client PORTAL IQN CMD-LUN SRC-LUN SRC-LBA DST-LUN DST-LBA NBLOCKS LIST-ID\n");
+  if (argc != 10 && argc != 12) {
+    fprintf(stderr, "usage: lg-xcopy-client PORTAL IQN CMD-LUN SRC-LUN SRC-LBA DST-LUN DST-LBA NBLOCKS LIST-ID\n"
+                    "       lg-xcopy-client PORTAL IQN CMD-LUN SRC-LUN SRC-LBA DST-LUN DST-LBA NBYTES LIST-ID SRC-OFF DST-OFF\n"
+                    "(the second: a block with offset to block with offset segment, 0Ah)\n");
     return 1;
   }
+  bool offsets = argc == 12;
   int cmd_lun = atoi(argv[3]), src = atoi(argv[4]), dst = atoi(argv[6]);
   uint64_t src_lba = strtoull(argv[5], NULL, 0), dst_lba = strtoull(argv[7], NULL, 0);
   unsigned nblocks = (unsigned)strtoul(argv[8], NULL, 0), list_id = (unsigned)atoi(argv[9]);
@@ -71,21 +75,28 @@ int main(int argc, char **argv)
   if (!iscsi)
     return 1;
 
-  unsigned char p[16 + 64 + 28] = { 0 };
+  unsigned char p[16 + 64 + 32] = { 0 };
+  size_t seg_len = offsets ? 32 : 28;
   p[0] = (unsigned char)list_id;                 /* LIST ID USAGE 00b: status kept */
   put16(p + 2, 64);                              /* target descriptor list length */
-  put32(p + 8, 28);                              /* segment descriptor list length */
+  put32(p + 8, (uint32_t)seg_len);               /* segment descriptor list length */
   target_descriptor(iscsi, src, p + 16);
   target_descriptor(iscsi, dst, p + 48);
-  unsigned char *s = p + 80;                     /* block to block segment */
-  s[0] = 0x02;
-  put16(s + 2, 24);
+  unsigned char *s = p + 80;
+  s[0] = offsets ? 0x0a : 0x02;                  /* block (with offset) to block (with offset) */
+  put16(s + 2, (uint16_t)(seg_len - 4));
   put16(s + 4, 0);                               /* source: target descriptor 0 */
   put16(s + 6, 1);                               /* destination: target descriptor 1 */
-  put16(s + 10, nblocks);
+  if (offsets) {
+    put32(s + 8, nblocks);                       /* a count of bytes */
+    put16(s + 28, (uint16_t)strtoul(argv[10], NULL, 0));
+    put16(s + 30, (uint16_t)strtoul(argv[11], NULL, 0));
+  } else {
+    put16(s + 10, (uint16_t)nblocks);
+  }
   put64(s + 12, src_lba);
   put64(s + 20, dst_lba);
-  struct iscsi_data data = { .size = sizeof p, .data = p };
+  struct iscsi_data data = { .size = (int)(80 + seg_len), .data = p };
   struct scsi_task *t = iscsi_extended_copy_sync(iscsi, cmd_lun, &data);
   if (!t)
     die("EXTENDED COPY", iscsi);

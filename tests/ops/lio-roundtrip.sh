@@ -51,9 +51,11 @@ grep -q "msg=\"login refused\" initiator=$BAD_INI " "$LG_LOG" || fail "the refus
 
 # ---- lungate ls ----
 ctl_ok ls
-for want in "$TGT" "tpg1" "$OK_INI" "mapped_lun1 -> lun1 \[ro\]" "lun0 /backstores/fileio/disk0" \
-	"lun1 /backstores/block/blk1" "0.0.0.0:3260" "fileio/disk0 \[$LG_TMP/disk0.img, 16.0 MiB\]"; do
-	grep -q -- "$want" <<<"$OUT" || fail "lungate ls does not show '$want'"
+# targetcli's tree (tests/admin/ls-tree.sh compares a whole one with a fixture)
+for want in "o- $TGT \.* \[TPGs: 1\]" "o- tpg1 " "o- $OK_INI \.* \[Mapped LUNs: 2\]" \
+	"o- mapped_lun1 \.* \[lun1 block/blk1 (ro)\]" "o- lun0 \.* \[fileio/disk0 ($LG_TMP/disk0.img)" \
+	"o- lun1 \.* \[block/blk1 " "o- 0.0.0.0:3260 \.* \[OK\]" "o- disk0 \.* \[$LG_TMP/disk0.img (16.0MiB) "; do
+	grep -q -- "$want" <<<"$OUT" || fail "lungate ls does not show '$want': $OUT"
 done
 ctl_ok ls --json
 [[ $(json_get 'j["targets"][0]["tpgs"][0]["luns"][1]["size"]') == $((4 << 20)) ]] ||

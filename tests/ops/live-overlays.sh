@@ -81,8 +81,12 @@ ctl_ok overlay reset c "$P3" --force
 grep -q "logged out $P3 (1 session)" <<<"$OUT" || fail "overlay reset --force does not say it logged pc3 out: $OUT"
 grep -q "msg=\"control: closing a session\" initiator=$P3 " "$LG_LOG" || fail "the forced logout is not logged"
 grep -q "msg=\"overlay reset\" storage=c initiator=$P3 " "$LG_LOG" || fail "the reset is not logged"
-session_kill
-expect_disk "$P3" "the base after a forced reset" "$BASE"
+# the running client reconnects to a failing disk (tests/ops/force-reconnect.sh
+# has the details), logs out, and its next session is a boot: the base
+session_try 'read -P 0x34 0 64k'
+grep -q 'read failed' <<<"$TRY_OUT" || fail "pc3's running client still reads after a forced reset: $TRY_OUT"
+session_quit
+expect_disk "$P3" "the base after a forced reset and a new boot" "$BASE"
 # the running iscsi-perf of pc4 was not touched
 pid_alive "$PERF_PID" || fail "iscsi-perf of pc4 ended during pc3's reset: $(tail -c 500 "$PERF_OUT")"
 

@@ -152,8 +152,36 @@ START_TEST(test_replies)
 
   uint8_t vpd0[16] = { 0x12, 1, 0x00, 0, 255 };
   uint32_t n = run(vpd0, &view, d, sizeof d, &t);
-  ck_assert_uint_eq(n, 4 + 6);
-  ck_assert(memchr(d + 4, 0xb0, 6) && memchr(d + 4, 0x83, 6) && memchr(d + 4, 0xb2, 6));
+  static const uint8_t pages[] = { 0x00, 0x80, 0x83, 0x8f, 0xb0, 0xb1, 0xb2 }; /* ascending */
+  ck_assert_uint_eq(n, 4 + sizeof pages);
+  ck_assert_uint_eq(d[3], sizeof pages);
+  ck_assert(!memcmp(d + 4, pages, sizeof pages));
+
+  /* Third-party Copy (8Fh): descriptors 0001h, 0004h, 0008h, 000Ch, 8001h,
+   * each a multiple of 4 long, matching what EXTENDED COPY (LID1) takes */
+  uint8_t vpd8f[16] = { 0x12, 1, 0x8f, 0, 255 };
+  n = run(vpd8f, &view, d, sizeof d, &t);
+  ck_assert_uint_eq(t.status, 0);
+  ck_assert_uint_eq(d[1], 0x8f);
+  ck_assert_uint_eq(n, 4u + (d[2] << 8 | d[3]));
+  static const struct { uint16_t type, len; uint8_t body[12]; size_t body_len; } descs[] = {
+    { 0x0001, 8, { 7, 0x83, 1, 0x00, 0x84, 2, 0x00, 0x03 }, 8 }, /* supported commands */
+    { 0x0004, 0x1c, { 0, 0, 0, 0, 0, 8, 0, 32, 0, 0, 0x05, 0x00 }, 12 }, /* 8 CSCD, 32 segments, 1280 bytes */
+    { 0x0008, 4, { 3, 0x02, 0x0a, 0xe4 }, 4 },                  /* block->block (+offsets), identification CSCD */
+    { 0x000c, 4, { 0, 0, 0, 0 }, 4 },                           /* no CSCD IDs */
+    { 0x8001, 0x20, { 0, 0, 0, 1, 0, 0, 0, 1, 0x01, 0, 0, 0 }, 12 }, /* 1 copy, 16 MiB segments */
+  };
+  size_t off = 4;
+  for (size_t i = 0; i < sizeof descs / sizeof descs[0]; i++) {
+    ck_assert_msg(off + 4 <= n, "descriptor %zu missing", i);
+    ck_assert_uint_eq(d[off] << 8 | d[off + 1], descs[i].type);
+    ck_assert_uint_eq(d[off + 2] << 8 | d[off + 3], descs[i].len);
+    ck_assert_uint_eq(descs[i].len % 4, 0);
+    ck_assert_msg(!memcmp(d + off + 4, descs[i].body, descs[i].body_len), "descriptor %04x", descs[i].type);
+    off += 4u + descs[i].len;
+  }
+  ck_assert_uint_eq(off, n);
+  ck_assert_uint_eq(d[off - 36 + 16], 9);              /* data segment granularity: 512 */
 
   uint8_t vpd80[16] = { 0x12, 1, 0x80, 0, 255 };
   n = run(vpd80, &view, d, sizeof d, &t);

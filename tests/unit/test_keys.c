@@ -1,5 +1,6 @@
 /* Text key parsing and negotiation, table-driven. */
 #include <check.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,6 +135,80 @@ START_TEST(test_parse_limits)
 }
 END_TEST
 
+/* Text requests in full feature phase: what each gets.  Pairs are written
+ * with '|' for NUL; answers likewise, "REJECT" for a Reject PDU.  The stub
+ * SendTargets handler answers "T=<value>" so the answer shows what it got. */
+static const struct {
+  const char *request, *answer;
+} ffp_rows[] = {
+  { "SendTargets=All", "T=All" },                          /* discovery */
+  { "SendTargets=", "T=" },                                /* the session's own target */
+  { "SendTargets=iqn.2025-10.org.lungate:demo", "T=iqn.2025-10.org.lungate:demo" },
+  { "SendTargets=IQN.2025-10.ORG.LUNGATE:DEMO", "T=IQN.2025-10.ORG.LUNGATE:DEMO" }, /* names: any case */
+  { "SendTargets=eui.0123456789ABCDEF", "T=eui.0123456789ABCDEF" },
+  { "SendTargets=naa.52004567BA64678D", "T=naa.52004567BA64678D" },
+  { "", "" },                                              /* nothing asked: empty answer */
+  /* an unknown key next to a valid SendTargets: NotUnderstood, in its place */
+  { "X-org.example.Hint=1|SendTargets=All", "X-org.example.Hint=NotUnderstood|T=All" },
+  { "SendTargets=All|sendtargets=All", "T=All|sendtargets=NotUnderstood" },
+  { "SendTargets=All|MaxRecvDataSegmentLength=65536", "T=All|MaxRecvDataSegmentLength=NotUnderstood" },
+  /* libiscsi 1.20 iSCSISendTargets.Invalid: unknown, misspelt, wrongly cased, bad values */
+  { "SendTargetsPlease=All", "REJECT" },                   /* unknown key */
+  { "SendTarget=All", "REJECT" },                          /* misspelt */
+  { "SendTargetsAll", "REJECT" },                          /* no '=': malformed */
+  { "sENDtARGETS=aLL", "REJECT" },                         /* keys are case-sensitive */
+  { "sendtargets=All", "REJECT" },
+  { "SendTargets=Alle", "REJECT" },                        /* bad values */
+  { "SendTargets=A", "REJECT" },
+  { "SendTargets=all", "REJECT" },                         /* All is a literal */
+  { "SendTargets=ALL", "REJECT" },
+  { "SendTargets=iqn.", "REJECT" },                        /* a prefix is no name */
+  { "SendTargets=All|SendTargets=All", "REJECT" },         /* a key twice */
+  { "SendTargets=All|SendTargets=Alle", "REJECT" },
+  { "SendTargets=Alle|X-org.example.Hint=1", "REJECT" },
+  { "MaxRecvDataSegmentLength=65536", "REJECT" },          /* no operation lungate does */
+};
+
+static void stub_targets(void *arg, const char *which, struct iscsi_text *resp)
+{
+  ++*(int *)arg;
+  iscsi_text_add(resp, "T", which);
+}
+
+START_TEST(test_text_ffp)
+{
+  char buf[256], want[256];
+  const char *req = ffp_rows[_i].request;
+  size_t len = strlen(req);
+  memcpy(buf, req, len + 1);
+  for (size_t k = 0; k < len; k++)
+    if (buf[k] == '|')
+      buf[k] = '\0';
+  struct iscsi_kv kv[8];
+  int n = len ? iscsi_keys_parse(buf, len + 1, kv, 8) : 0;
+  int calls = 0;
+  struct iscsi_text resp = { 0 };
+  if (n >= 0)
+    n = iscsi_text_ffp(kv, n, &resp, stub_targets, &calls);
+  if (!strcmp(ffp_rows[_i].answer, "REJECT")) {
+    ck_assert_msg(n == -EPROTO || n == -EINVAL, "row %d \"%s\": answered (%d), want a Reject",
+                  _i, req, n);
+    ck_assert_msg(calls == 0, "row %d \"%s\": SendTargets ran before the Reject", _i, req);
+  } else {
+    ck_assert_msg(n == 0, "row %d \"%s\": %d, want an answer", _i, req, n);
+    size_t wl = strlen(ffp_rows[_i].answer);
+    memcpy(want, ffp_rows[_i].answer, wl + 1);
+    for (size_t k = 0; k < wl; k++)
+      if (want[k] == '|')
+        want[k] = '\0';
+    ck_assert_msg(resp.len == (wl ? wl + 1 : 0) && (!wl || !memcmp(resp.buf, want, wl + 1)),
+                  "row %d \"%s\": answer of %zu bytes, want \"%s\"", _i, req, resp.len,
+                  ffp_rows[_i].answer);
+  }
+  iscsi_text_free(&resp);
+}
+END_TEST
+
 int main(void)
 {
   Suite *s = suite_create("keys");
@@ -142,6 +217,7 @@ int main(void)
   tcase_add_test(tc, test_negotiate_effects);
   tcase_add_loop_test(tc, test_parse, 0, sizeof parse_rows / sizeof parse_rows[0]);
   tcase_add_test(tc, test_parse_limits);
+  tcase_add_loop_test(tc, test_text_ffp, 0, sizeof ffp_rows / sizeof ffp_rows[0]);
   suite_add_tcase(s, tc);
   return lg_run_suite(s);
 }
