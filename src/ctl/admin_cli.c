@@ -28,6 +28,7 @@ void lg_admin_usage(FILE *f)
     "  lungate /backstores/fileio create NAME FILE [SIZE]\n"
     "  lungate /backstores/block|qcow2 create NAME DEV; /backstores/nbd create NAME URI;\n"
     "  lungate /backstores/cow create NAME BASE OVERLAY_DIR [per_initiator=true] [quota=SIZE]\n"
+    "  lungate /backstores/rbd create NAME POOL IMAGE [snapshot=SNAP] [conf=FILE] [user=ID]\n"
     "  lungate /iscsi create IQN\n"
     "  lungate /iscsi/IQN/tpg1/luns create /backstores/fileio/NAME [lun]\n"
     "  lungate /iscsi/IQN/tpg1/acls create INITIATOR_IQN\n"

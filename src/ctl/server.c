@@ -72,6 +72,27 @@ static json_t *storage_json(const struct lg_storage *so)
   return j;
 }
 
+/* CHAP secrets (keys ending in "password") replaced, in place. */
+static void redact_secrets(json_t *j)
+{
+  const char *key;
+  json_t *v;
+  size_t i;
+  if (json_is_array(j)) {
+    json_array_foreach(j, i, v)
+      redact_secrets(v);
+    return;
+  }
+  json_object_foreach(j, key, v) {
+    size_t n = strlen(key);
+    if (n >= 8 && !strcmp(key + n - 8, "password") && json_is_string(v) &&
+        *json_string_value(v))
+      json_object_set_new(j, key, json_string("(secret)"));
+    else
+      redact_secrets(v);
+  }
+}
+
 /* The tree of a model: storage objects, targets, TPGs, portals, LUNs, ACLs. */
 static json_t *req_ls(struct lg_model *m)
 {
@@ -118,9 +139,11 @@ static json_t *req_ls(struct lg_model *m)
     }
     json_array_append_new(targets, json_pack("{s:s,s:o}", "wwn", t->iqn, "tpgs", tpgs));
   }
-  return json_pack("{s:b,s:s?,s:i,s:o,s:o,s:O}", "ok", 1, "config", m->path, "generation",
+  json_t *cfg = json_deep_copy(m->json); /* for targetcli's tree; no secrets */
+  redact_secrets(cfg);
+  return json_pack("{s:b,s:s?,s:i,s:o,s:o,s:o*}", "ok", 1, "config", m->path, "generation",
                    (int)m->generation, "storage_objects", sos, "targets", targets,
-                   "saveconfig", m->json);
+                   "saveconfig", cfg);
 }
 
 static void session_one(struct iscsi_session *s, void *arg)

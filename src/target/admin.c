@@ -450,7 +450,7 @@ static int resolve(json_t *cfg, const char *path, struct node *n, char **msg)
     if (nc == 1)
       return 0;
     if (!plugin_shown(cfg, comp[1]))
-      NOPATH("no backstore \"%s\" (lungate has block, cow, fileio, nbd and qcow2)", n->path,
+      NOPATH("no backstore \"%s\" (lungate has block, cow, fileio, nbd, qcow2 and rbd)", n->path,
              comp[1]);
     snprintf(n->plugin, sizeof n->plugin, "%s", comp[1]);
     n->kind = K_PLUGIN;
@@ -513,7 +513,7 @@ static int resolve(json_t *cfg, const char *path, struct node *n, char **msg)
       return 0;
     }
   }
-  if (nc == (size_t)(n->kind == K_ACL ? 5 : 5))
+  if (nc == 5)
     return 0;
   NOPATH("nothing is below %s", n->path, comp[4]);
 #undef NOPATH
@@ -584,7 +584,7 @@ static const struct so_plugin so_plugins[] = {
   { "nbd", 2, { { "name", "name", 's' }, { "uri", "uri", 's' }, { "timeout", "timeout", 'n' },
                 { "connections", "connections", 'n' }, { "readonly", "readonly", 'b' },
                 { "wwn", "wwn", 's' } } },
-  { "cow", 3, { { "name", "name", 's' }, { "base", "base", 's' },
+  { "cow", 2, { { "name", "name", 's' }, { "base", "base", 's' },
                 { "overlay_dir", "overlay_dir", 'p' }, { "per_initiator", "per_initiator", 'b' },
                 { "quota", "quota", 'z' }, { "block_size", "block_size", 'z' },
                 { "after_idle", NULL, 'n' }, { "shared_initiators", "shared_initiators", 'b' },
@@ -614,7 +614,7 @@ static int backstore_create(json_t *cfg, const struct lg_admin_ctx *ctx, const c
       sp = &so_plugins[i];
   if (!sp)
     return fail(msg, "/backstores/%s: lungate cannot create %s storage objects; use "
-                "/backstores/fileio, block, qcow2, nbd or cow", plugin, plugin);
+                "/backstores/fileio, block, qcow2, nbd, rbd or cow", plugin, plugin);
   const char *names[MAX_ARGS];
   size_t np = 0;
   while (np < 10 && sp->params[np].name) {
@@ -725,6 +725,11 @@ static int backstore_create(json_t *cfg, const struct lg_admin_ctx *ctx, const c
     }
     if (!json_object_get(so, "per_initiator"))
       json_object_set_new(so, "per_initiator", json_true());
+    if (!json_object_get(so, "overlay_dir") && !json_object_get(so, "overlay_pool")) {
+      fail(msg, "%s: give overlay_dir (a folder for the overlay files) or overlay_pool=POOL "
+           "(RBD clones of an rbd base's snapshot)", verb);
+      goto out;
+    }
   }
   if (!strcmp(plugin, "nbd") && strncmp(jstr(so, "uri"), "nbd", 3)) {
     fail(msg, "%s: uri=%s: give an NBD URI (nbd://HOST[:PORT]/EXPORT or "
@@ -1519,7 +1524,7 @@ static void tn_render(struct out *o, struct tnode *t, bool *margin, size_t depth
 {
   char line[4096];
   size_t used = 0;
-  for (size_t i = 0; i + 1 < depth + 1 && i < depth; i++)
+  for (size_t i = 0; i < depth; i++) /* configshell's margin: "| " below a node with siblings after it */
     used += (size_t)snprintf(line + used, sizeof line - used, "%s", i == 0 ? "  "
                              : margin[i] ? "| " : "  ");
   used += (size_t)snprintf(line + used, sizeof line - used, "o- ");

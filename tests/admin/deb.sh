@@ -12,13 +12,13 @@
 source "$(dirname "$0")/functions.sh"
 
 ((EUID == 0)) || skip "installing a package needs root"
-require_cmd cpack dpkg dpkg-deb dpkg-shlibdeps systemd-analyze man
+require_cmd cpack dpkg dpkg-deb dpkg-shlibdeps systemd-analyze man objdump ldd
 : "${BUILDDIR:?BUILDDIR must name the build directory (CPackConfig.cmake)}"
 
 # one package test at a time on this machine (two build trees may run the
 # suite); a lock directory holding the owner's pid (a lock fd would be
 # inherited by the gateways the test starts), taken over from a dead owner
-LOCK=/run/lock/lungate-deb-test.d
+LOCK=/tmp/lungate-deb-test.lock.d
 for ((i = 0; ; i++)); do
 	if mkdir "$LOCK" 2>/dev/null; then
 		echo $$ >"$LOCK/pid"
@@ -53,9 +53,20 @@ out=$(cd "$LG_TMP" && run cpack --config "$BUILDDIR/CPackConfig.cmake" -G DEB -B
 	fail "cpack -G DEB failed: $out"
 DEB=$(ls "$LG_TMP"/pkg/lungate_*.deb 2>/dev/null | head -n 1)
 [[ -f $DEB ]] || fail "cpack did not make a .deb: $out"
+# Depends: the package of every library the binary links directly (whatever this
+# Debian release calls it), and the programs lungate runs
 info=$(dpkg-deb -f "$DEB" Depends)
-for dep in libc6 libjansson4 libnbd0 libfuse3-3 libisal2 libnettle8 fuse3 qemu-utils; do
-	grep -qw -- "$dep" <<<"$info" || fail "the package does not depend on $dep: Depends: $info"
+deps=(fuse3 qemu-utils)
+while read -r lib; do
+	pkg=$(dpkg -S "$lib" 2>/dev/null || dpkg -S "$(realpath "$lib")" 2>/dev/null ||
+		dpkg -S "/usr${lib#/usr}" 2>/dev/null || dpkg -S "${lib#/usr}" 2>/dev/null) ||
+		fail "no Debian package owns $lib, which lungate links"
+	deps+=("${pkg%%:*}")
+done < <(ldd "$BUILDDIR/lungate" | awk -v needed=" $(objdump -p "$BUILDDIR/lungate" | awk '$1 == "NEEDED" { printf "%s ", $2 }')" \
+	'$2 == "=>" && $3 ~ /^\// && index(needed, " " $1 " ") { print $3 }')
+((${#deps[@]} > 5)) || fail "ldd found too few libraries in $BUILDDIR/lungate: ${deps[*]}"
+for dep in "${deps[@]}"; do
+	grep -Eq "(^|, )$dep( |,|$)" <<<"$info" || fail "the package does not depend on $dep: Depends: $info"
 done
 dpkg-deb -c "$DEB" | grep -q ' ./etc/' && fail "the package ships files in /etc (postinst creates the config): $(dpkg-deb -c "$DEB" | grep ' ./etc/')"
 
@@ -109,6 +120,15 @@ lg_ok /backstores/fileio create disk "$LG_TMP/disk.img"
 lg_ok /iscsi create iqn.2025-10.com.example:pkg
 lg_ok /iscsi/iqn.2025-10.com.example:pkg/tpg1/luns create /backstores/fileio/disk
 lg_ok /iscsi/iqn.2025-10.com.example:pkg/tpg1 set attribute generate_node_acls=1
+# completion of target paths asks the running gateway ($LUNGATE_CONTROL)
+# shellcheck disable=SC2016 # expanded by the inner bash
+comp=$(bash -c 'source /usr/share/bash-completion/bash_completion
+	source /usr/share/bash-completion/completions/lungate
+	COMP_LINE="lungate /iscsi/iqn.2025-10.com.example:p"; COMP_POINT=${#COMP_LINE}
+	COMP_WORDS=(lungate /iscsi/iqn.2025-10.com.example : p); COMP_CWORD=3 # as bash splits it
+	_lungate; echo "${COMPREPLY[*]}"' 2>&1)
+[[ " $comp " == *" pkg/tpg1/luns "* ]] ||
+	fail "bash completion of a target path gives: $comp"
 out=$(run iscsi-ls -s "iscsi://127.0.0.1:$PORT" 2>&1) || fail "iscsi-ls against the installed binary failed: $out"
 grep -q 'Target:iqn.2025-10.com.example:pkg' <<<"$out" || fail "iscsi-ls does not list the target: $out"
 grep -Eq 'Lun:0 +Type:DIRECT_ACCESS \(Size:[78]M\)' <<<"$out" || fail "iscsi-ls does not list the 8 MiB LUN: $out"

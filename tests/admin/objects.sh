@@ -70,6 +70,8 @@ lungate $TP/portals delete 127.0.0.1 3262
 
 lungate $TP set auth userid=room password=room-secret-1
 lungate $TP set attribute authentication=1
+ctl_ok ls --json
+grep -q 'room-secret-1' <<<"$OUT" && fail "lungate ls --json shows the CHAP secret"
 lungate $TP get auth userid
 [[ $OUT == "userid=room" ]] || fail "get auth userid printed: $OUT"
 inq 0 && fail "an initiator without CHAP logged in after set auth + authentication=1"

@@ -2,7 +2,8 @@
 # Lifecycle and command line: SIGTERM ends `lungate serve` with status 0 (idle,
 # and in the middle of a client's whole-image read); it can be started again on
 # the same port at once; a config file with an error, or a missing --image, ends
-# it with a non-zero status and a message naming the file and the key at fault.
+# it with a non-zero status and a message naming the file and the key at fault;
+# a missing config file is an empty configuration.
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
 require_cmd qemu-img iscsi-readcapacity16
@@ -88,7 +89,16 @@ start_lungate -c "$CFG"
 run iscsi-readcapacity16 -i "$LG_INITIATOR" -s "$(iscsi_url 0)" >/dev/null || fail "the valid config does not serve"
 stop_lungate
 
-expect_error "missing config file" "$LG_TMP/no-such.json" -- -c "$LG_TMP/no-such.json" "${LISTEN[@]}"
+# a missing config file is where targetcli's workflow starts (issue 18): the
+# gateway serves nothing and says so; tests/admin creates objects in it
+error_port=$PORT # the port the failed starts below are checked against
+start_lungate -c "$LG_TMP/no-such.json"
+grep -q 'msg="empty configuration: serving nothing' "$LG_LOG" ||
+	fail "serve -c with a missing config file does not say it serves nothing"
+[[ -z $(run iscsi-ls "iscsi://127.0.0.1:$PORT" 2>/dev/null) ]] || fail "a gateway without a config lists targets"
+stop_lungate
+[[ ! -e $LG_TMP/no-such.json ]] || fail "serve created the missing config file (saveconfig does)"
+PORT=$error_port
 
 printf '{ "storage_objects": [ { "plugin": "fileio",\n  "name": "d0"\n  "dev": "%s" } ],\n "targets": [] }\n' "$IMG" >"$CFG"
 expect_error "JSON syntax error" "$CFG" '(line 3\b|:3:|:3\b)' -- -c "$CFG" "${LISTEN[@]}"
