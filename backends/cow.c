@@ -1215,13 +1215,19 @@ struct clones_walk {
   void *arg;
 };
 
+static void clone_info(const struct lg_rbd_clone_info *ci, struct cow_info *info)
+{
+  *info = (struct cow_info){ .size = ci->size, .allocated = ci->allocated,
+                             .last_use = ci->last_use, .unclean = ci->live_mark && !ci->live,
+                             .block_size = (uint32_t)ci->obj_size };
+  snprintf(info->client, sizeof info->client, "%s", ci->client);
+}
+
 static int clone_step(const struct lg_rbd_clone_info *ci, void *arg)
 {
   struct clones_walk *w = arg;
-  struct cow_info info = { .size = ci->size, .allocated = ci->allocated,
-                           .last_use = ci->last_use, .unclean = ci->live_mark && !ci->live,
-                           .block_size = (uint32_t)ci->obj_size };
-  snprintf(info.client, sizeof info.client, "%s", ci->client);
+  struct cow_info info;
+  clone_info(ci, &info);
   return w->fn(ci->path, &info, w->arg);
 }
 
@@ -1238,6 +1244,16 @@ bool cow_clone_exists(void *hv, const char *client)
   struct cow *t = hv;
   bool exists = false, live = false;
   return t->rbdt && lg_rbd_clone_state(t->rbdt, client, &exists, &live) == 0 && exists;
+}
+
+int cow_clone_commit(void *hv, const char *spec, char *err, size_t errlen)
+{
+  struct cow *c = hv;
+  if (!c->rbdv) {
+    snprintf(err, errlen, "a commit to rbd:%s needs a client whose disk is an RBD clone", spec);
+    return -EINVAL;
+  }
+  return lg_rbd_commit(c->rbdv, spec, err, errlen);
 }
 
 bool cow_clone_live(void *hv, const char *client)

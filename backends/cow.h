@@ -87,5 +87,8 @@ int cow_clones_foreach(void *h, int (*fn)(const char *path, const struct cow_inf
 /* Does the client have a clone; does a live gateway (this one too) hold it? */
 bool cow_clone_exists(void *h, const char *client);
 bool cow_clone_live(void *h, const char *client);
+/* Commit an open clone view to a new RBD image and snapshot ("POOL/IMAGE@SNAP");
+ * -EINVAL for a view that is not a clone; the reason in err. */
+int cow_clone_commit(void *view, const char *spec, char *err, size_t errlen);
 
 #endif

@@ -1028,6 +1028,32 @@ int lg_rbd_clone_remove(struct lg_rbd_clones *t, const char *client)
   return r == -EBUSY || r == -EMLINK ? -EBUSY : r; /* watched, or has children */
 }
 
+/* What a listing shows of the clone image name (opened read-only). */
+static void clone_describe(struct lg_rbd_clones *t, rbd_image_t img, const char *name,
+                           struct lg_rbd_clone_info *ci)
+{
+  size_t plen = strlen(t->prefix);
+  snprintf(ci->path, sizeof ci->path, "rbd:%s/%s", t->pool, name);
+  size_t vl = sizeof ci->client;
+  if (rbd_metadata_get(img, "lungate.client", ci->client, &vl) < 0)
+    snprintf(ci->client, sizeof ci->client, "%s", name + plen);
+  char v[64];
+  vl = sizeof v;
+  if (rbd_metadata_get(img, "lungate.last_use", v, &vl) == 0) {
+    ci->last_use = strtoull(v, NULL, 10);
+    ci->live_mark = strstr(v, "live") != NULL;
+  }
+  rbd_image_info_t info;
+  if (rbd_stat(img, &info, sizeof info) == 0) {
+    ci->size = info.size;
+    ci->obj_size = info.obj_size;
+  }
+  uint64_t n = 0;
+  if (rbd_diff_iterate2(img, NULL, 0, ci->size, 0, 1, alloc_cb, &n) == 0)
+    ci->allocated = n;
+  ci->live = image_locked_live(img);
+}
+
 int lg_rbd_clones_foreach(struct lg_rbd_clones *t,
                           int (*fn)(const struct lg_rbd_clone_info *ci, void *arg), void *arg)
 {
@@ -1054,28 +1080,10 @@ int lg_rbd_clones_foreach(struct lg_rbd_clones *t,
     if (strncmp(imgs[i].name, t->prefix, plen))
       continue;
     struct lg_rbd_clone_info ci = { 0 };
-    snprintf(ci.path, sizeof ci.path, "rbd:%s/%s", t->pool, imgs[i].name);
     rbd_image_t img;
     if (rbd_open_read_only(t->io, imgs[i].name, &img, NULL) < 0)
       continue; /* removed meanwhile */
-    size_t vl = sizeof ci.client;
-    if (rbd_metadata_get(img, "lungate.client", ci.client, &vl) < 0)
-      snprintf(ci.client, sizeof ci.client, "%s", imgs[i].name + plen);
-    char v[64];
-    vl = sizeof v;
-    if (rbd_metadata_get(img, "lungate.last_use", v, &vl) == 0) {
-      ci.last_use = strtoull(v, NULL, 10);
-      ci.live_mark = strstr(v, "live") != NULL;
-    }
-    rbd_image_info_t info;
-    if (rbd_stat(img, &info, sizeof info) == 0) {
-      ci.size = info.size;
-      ci.obj_size = info.obj_size;
-    }
-    uint64_t n = 0;
-    if (rbd_diff_iterate2(img, NULL, 0, ci.size, 0, 1, alloc_cb, &n) == 0)
-      ci.allocated = n;
-    ci.live = image_locked_live(img);
+    clone_describe(t, img, imgs[i].name, &ci);
     rbd_close(img);
     if (fn(&ci, arg) < 0)
       rc = -1;
@@ -1083,6 +1091,84 @@ int lg_rbd_clones_foreach(struct lg_rbd_clones *t,
   rbd_image_spec_list_cleanup(imgs, max);
   free(imgs);
   return rc;
+}
+
+/* A client's disk as a new, flat RBD image with a snapshot ("POOL/IMAGE@SNAP"),
+ * which an rbd object can name as the next base. */
+int lg_rbd_commit(void *h, const char *spec, char *err, size_t errlen)
+{
+  struct rbd_bs *b = h;
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s", spec);
+  char *slash = strchr(buf, '/'), *at = strrchr(buf, '@');
+  if (!slash || !at || at < slash || slash == buf || at == slash + 1 || !at[1] ||
+      strchr(slash + 1, '/')) {
+    snprintf(err, errlen, "\"rbd:%s\": expected rbd:POOL/IMAGE@SNAPSHOT", spec);
+    return -EINVAL;
+  }
+  *slash = *at = '\0';
+  const char *pool = buf, *image = slash + 1, *snap = at + 1;
+  rados_ioctx_t io;
+  int r = rados_ioctx_create(b->cluster, pool, &io);
+  if (r < 0) {
+    snprintf(err, errlen, "pool \"%s\": %s", pool, r == -ENOENT ? "no such pool" : strerror(-r));
+    return r;
+  }
+  rbd_image_t img;
+  if (rbd_open_read_only(io, image, &img, NULL) == 0) {
+    rbd_close(img);
+    snprintf(err, errlen, "RBD image %s/%s exists (choose a new name: commit never overwrites)",
+             pool, image);
+    rados_ioctx_destroy(io);
+    return -EEXIST;
+  }
+  /* a new image, written from the client's view (its parent's data
+   * included: rbd_copy3 leaves out what a clone reads from its parent),
+   * all-zero chunks left unwritten */
+  rbd_image_options_t opts;
+  rbd_image_options_create(&opts);
+  r = rbd_create4(io, image, b->size, opts);
+  rbd_image_options_destroy(opts);
+  if (r < 0) {
+    snprintf(err, errlen, "creating %s/%s: %s", pool, image, strerror(-r));
+    rados_ioctx_destroy(io);
+    return r;
+  }
+  r = rbd_open(io, image, &img, NULL);
+  if (r < 0) {
+    snprintf(err, errlen, "opening %s/%s: %s", pool, image, strerror(-r));
+    rados_ioctx_destroy(io);
+    return r;
+  }
+  size_t chunk = 4u << 20;
+  char *data = malloc(chunk);
+  if (!data)
+    r = -ENOMEM;
+  for (uint64_t off = 0; r >= 0 && off < b->size; off += chunk) {
+    size_t n = b->size - off < chunk ? (size_t)(b->size - off) : chunk;
+    r = run(b, RBD_READ, data, n, off);
+    if (r < 0) {
+      snprintf(err, errlen, "reading %s at %" PRIu64 ": %s", b->where, off, strerror(-r));
+      break;
+    }
+    if (data[0] == 0 && !memcmp(data, data + 1, n - 1))
+      continue;
+    ssize_t w = rbd_write(img, off, n, data);
+    if (w != (ssize_t)n) {
+      r = w < 0 ? (int)w : -EIO;
+      snprintf(err, errlen, "writing %s/%s at %" PRIu64 ": %s", pool, image, off, strerror(-r));
+    }
+  }
+  free(data);
+  if (r >= 0 && (r = rbd_flush(img)) < 0)
+    snprintf(err, errlen, "flushing %s/%s: %s", pool, image, strerror(-r));
+  if (r >= 0 && (r = rbd_snap_create(img, snap)) < 0)
+    snprintf(err, errlen, "snapshot %s/%s@%s: %s", pool, image, snap, strerror(-r));
+  rbd_close(img);
+  if (r < 0)
+    rbd_remove(io, image); /* no half-written base left behind */
+  rados_ioctx_destroy(io);
+  return r < 0 ? r : 0;
 }
 
 /* Last use, in the image's metadata (`rbd image-meta get IMAGE lungate.last_use`):

@@ -61,6 +61,9 @@ int lg_rbd_clones_foreach(struct lg_rbd_clones *t,
                           int (*fn)(const struct lg_rbd_clone_info *ci, void *arg), void *arg);
 /* Whether a client's clone exists, and whether a live client holds its lock. */
 int lg_rbd_clone_state(struct lg_rbd_clones *t, const char *client, bool *exists, bool *live);
+/* Copy a clone handle's disk to a new flat image POOL/IMAGE and snapshot it
+ * (spec "POOL/IMAGE@SNAP"); never overwrites; -errno with the reason in err. */
+int lg_rbd_commit(void *h, const char *spec, char *err, size_t errlen);
 /* Remove a client's clone: -ENOENT, or -EBUSY while a live client holds it. */
 int lg_rbd_clone_remove(struct lg_rbd_clones *t, const char *client);
 /* An open client clone (a handle of lg_rbd_clone_open) gives up its name:

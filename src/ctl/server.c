@@ -234,8 +234,9 @@ static json_t *req_overlay(struct lg_model *m, const char *cmd, const json_t *re
   if (!strcmp(cmd, "overlay-reset"))
     return lg_ovl_reset(&x, name, ini, force);
   if (!strcmp(cmd, "overlay-commit")) {
-    if (!ini || !file || *file != '/')
-      return error_res("overlay-commit needs \"initiator\" and an absolute \"file\"");
+    if (!ini || !file || (*file != '/' && strncmp(file, "rbd:", 4)))
+      return error_res("overlay-commit needs \"initiator\" and an absolute \"file\" "
+                       "(or rbd:POOL/IMAGE@SNAP)");
     return lg_ovl_commit(&x, name, ini, file, force);
   }
   json_t *days = json_object_get(req, "days");

@@ -33,7 +33,7 @@ static void overlay_usage(FILE *f)
   fprintf(f,
     "usage: lungate overlay list   [-c CONFIG] [NAME]\n"
     "       lungate overlay reset  [-c CONFIG] NAME INITIATOR|--all [--force]\n"
-    "       lungate overlay commit [-c CONFIG] NAME INITIATOR NEW-BASE-FILE [--force]\n"
+    "       lungate overlay commit [-c CONFIG] NAME INITIATOR NEW-BASE-FILE|rbd:POOL/IMAGE@SNAP [--force]\n"
     "       lungate overlay gc     [-c CONFIG] --days N [--dry-run] [NAME]\n"
     "  [--control SOCKET] [--json]\n"
     "NAME is a cow storage object's name or a target IQN (all its cow LUNs).\n"
@@ -481,7 +481,18 @@ json_t *lg_ovl_commit(struct lg_ovl_ctx *x, const char *name, const char *initia
     if (!view) {
       add_msg(res, true, "%s", why ? why : lg_get_error());
     } else {
-      commit_view(x, view, safe, out, res);
+      if (!strncmp(out, "rbd:", 4)) { /* a new RBD image and snapshot: the next base */
+        char err[1024];
+        if (cow_clone_commit(view->h, out + 4, err, sizeof err) < 0)
+          add_msg(res, true, "commit of %s: %s", safe, err);
+        else
+          add_msg(res, false, "wrote %s's disk to the RBD image and snapshot %s.\nTo make it "
+                  "the next base, point the base rbd object's \"image\" and \"snapshot\" at "
+                  "it and reset the clients (their clones were made from the old base and "
+                  "will be refused).", safe, out + 4);
+      } else {
+        commit_view(x, view, safe, out, res);
+      }
       lg_overlay_put(view);
     }
     free(why);
@@ -610,7 +621,8 @@ int cmd_overlay(int argc, char **argv)
   char outbuf[PATH_MAX];
   const char *out = NULL;
   if (!strcmp(sub, "commit")) { /* the gateway may run elsewhere in the tree */
-    out = lg_ctl_abspath(rest[2], outbuf, sizeof outbuf);
+    out = strncmp(rest[2], "rbd:", 4) ? lg_ctl_abspath(rest[2], outbuf, sizeof outbuf)
+                                      : rest[2]; /* a new RBD image: no path */
   }
 
   /* a gateway that serves this config (or the one named): ask it */

@@ -98,8 +98,11 @@ static char *disk_id(const struct lg_storage *so)
   char *bdef = so->base && so->base->def
                    ? json_dumps(so->base->def, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
   char *id = NULL;
+  /* the layers' folder, or their Ceph pool */
+  const char *dir = so->def ? json_string_value(json_object_get(so->def, "overlay_dir")) : NULL;
+  const char *pool = so->def ? json_string_value(json_object_get(so->def, "overlay_pool")) : NULL;
   int r = so->per_initiator
-              ? asprintf(&id, "cow|%s|%s|%s", cow_overlay_dir(so->h),
+              ? asprintf(&id, "cow|%s|%s|%s|%s", dir ? dir : "", pool ? pool : "",
                          so->base ? so->base->name : "", bdef ? bdef : "")
               : asprintf(&id, "%s|%s|%s", so->plugin ? so->plugin : "", so->name,
                          def ? def : "");

@@ -226,7 +226,11 @@ int cmd_passwd(int argc, char **argv)
     goto out;
   }
   make_parent(file);
-  snprintf(tmp, sizeof tmp, "%s.tmp.%d", file, (int)getpid());
+  int tl = snprintf(tmp, sizeof tmp, "%s.tmp.%d", file, (int)getpid());
+  if (tl < 0 || (size_t)tl >= sizeof tmp) {
+    fprintf(stderr, "lungate passwd: %s: path too long; nothing changed\n", file);
+    goto out;
+  }
   int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   size_t n = strlen(line);
   line[n++] = '\n';

@@ -43,7 +43,7 @@ URL2=$(iscsi_url 0 "$IQN" 127.0.0.1 "$PORT2")
 # its timeout instead of failing here, saying what.
 if grep -q '^iSCSI\.iSCSISendTargets\.' <<<"$list"; then
 	st=$LG_TMP/sendtargets.log
-	LG_CU_LOG=$st
+	LG_CU_LOG=$st # what cu_fail shows, also before cu_summary
 	rc=0
 	LG_CMD_TIMEOUT=60 run iscsi-test-cu -d -i "$LG_INITIATOR" -t iSCSI.iSCSISendTargets "$URL1" >"$st" 2>&1 || rc=$?
 	((rc != 124 && rc != 137)) || cu_fail "iSCSISendTargets did not finish within 60 s: a Text request was left unanswered?"
@@ -104,7 +104,6 @@ alone_ok=()
 grep -qx 'iSCSI\.iSCSITMF\.LogoutDuringIOAsync' <<<"$list" &&
 while read -r t; do
 	solo=$LG_TMP/alone.log
-	LG_CU_LOG=$solo
 	rc1=0
 	LG_CMD_TIMEOUT=300 run iscsi-test-cu -d -i "$LG_INITIATOR" -I "$LG_INITIATOR-2" \
 		-t "$t" "$URL1" "$URL2" >"$solo" 2>&1 || rc1=$?
@@ -159,7 +158,6 @@ if grep -q '^iSCSI\.iSCSICHAP\.' <<<"$list"; then
 JSON
 	start_lungate -c "$CFG"
 	chap=$LG_TMP/chap.log
-	LG_CU_LOG=$chap
 	rc=0
 	LG_CMD_TIMEOUT=300 run iscsi-test-cu -d -i "$LG_INITIATOR" -I "$LG_INITIATOR-2" -t iSCSI.iSCSICHAP \
 		"iscsi://compliance%compliance-secret@127.0.0.1:$PORT/$IQN-chap/0" >"$chap" 2>&1 || rc=$?

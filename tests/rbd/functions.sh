@@ -16,7 +16,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../nbd/functions.sh"
 # shellcheck source=ceph.sh
 source "$(dirname "${BASH_SOURCE[0]}")/ceph.sh"
 
-require_cmd ceph-mon ceph-osd ceph rbd rados ceph-authtool monmaptool bc
+require_cmd ceph-mon ceph-osd ceph rbd rados ceph-authtool monmaptool
 
 # rbd_cluster: start the cluster under $LG_TMP/ceph (CEPH_CONF, CEPH_ARGS,
 # CEPH_MON_PID, CEPH_OSD_PID); the test's EXIT trap thaws and ends it.

@@ -6,7 +6,8 @@
 # write), client B once (count 1: it starts from the snapshot).  Then `rbd
 # export` of A's and B's clones holds count 2 and 1 and differs from a fresh
 # demo disk only in the counter; the snapshot and the image are unchanged.
-# Three boots, ~9 s each, plus the cluster's start (~5 s).
+# A's disk committed as a new RBD image and snapshot is the base client C
+# boots: count 3.  Four boots, ~9 s each, plus the cluster's start (~5 s).
 #
 # Uses the boot tests' harness (tests/boot/functions.sh and ipxe-boot.sh) and
 # tests/rbd/ceph.sh.
@@ -83,4 +84,13 @@ export_of rbd/demo@v1 "$tmp/snap.img"
 cmp -s "$tmp/snap.img" "$base" || fail "the base snapshot rbd/demo@v1 changed"
 export_of rbd/demo "$tmp/head.img"
 cmp -s "$tmp/head.img" "$base" || fail "the base image rbd/demo changed"
-echo "PASS: A booted twice (count 1, 2), B once (count 1), base unchanged"
+
+# A's disk committed as the next base (a new RBD image and snapshot): a new
+# client C boots it with A's data (count 3)
+"$LUNGATE" overlay commit -c "$cfg" room "$IQN_PREFIX:rbd-a" rbd:rbd/demo2@v1 ||
+    fail "overlay commit of rbd-a to rbd:rbd/demo2@v1 failed"
+sed -i 's/"image": "demo", "snapshot": "v1"/"image": "demo2", "snapshot": "v1"/' "$cfg"
+start_gateway -c "$cfg"
+boot_as rbd-c 1 3
+stop_gateway
+echo "PASS: A booted twice (count 1, 2), B once (count 1), base unchanged; C booted A's committed disk (count 3)"

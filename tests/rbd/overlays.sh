@@ -7,8 +7,10 @@
 #    logged out, reset removes the clone and the client reads the base again;
 #    the others keep theirs; reset --all removes every idle clone;
 #  - commit writes a client's disk to a new file: the base plus its writes;
+#    or to a new flat RBD image and snapshot, never over an existing one;
 #  - gc --days 0 --dry-run removes nothing; gc --days 0 removes idle clones
-#    but not one in use.
+#    but not one in use;
+#  - the reset policy ("after_idle") resets an idle client's clone at login.
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
 # shellcheck source=../cow/functions.sh
@@ -74,6 +76,16 @@ patch_raw "$LG_TMP/expect3.img" $((1 << 20)) 1536 0x34 $((15 << 20)) 131072 0x35
 overlay commit c "$P3" "$NEW"
 ((RC == 0)) || fail "overlay commit c pc3 failed"
 cmp "$LG_TMP/expect3.img" "$NEW" || fail "the committed image is not the base with pc3's writes"
+# to a new RBD image and snapshot: the next base, flat (no parent)
+overlay commit c "$P3" rbd:rbd/golden2@v1
+((RC == 0)) || fail "overlay commit c pc3 rbd:rbd/golden2@v1 failed"
+rbd_export golden2@v1 "$LG_TMP/golden2.raw"
+same_file "the committed RBD snapshot rbd/golden2@v1" "$LG_TMP/expect3.img" "$LG_TMP/golden2.raw"
+info=$(rbd info rbd/golden2)
+grep -q 'parent:' <<<"$info" && fail "the committed image has a parent: $info"
+overlay commit c "$P3" rbd:rbd/golden2@v2
+((RC != 0)) || fail "overlay commit overwrote the existing RBD image rbd/golden2"
+grep -q 'exists' <<<"$OUT" || fail "overlay commit onto an existing image does not say it exists: $OUT"
 overlay commit c "$(ini nobody)" "$LG_TMP/nobody.img"
 ((RC != 0)) || fail "overlay commit of a client without a clone succeeded"
 qio "$P3" -c 'read -P 0x34 1M 1536'
@@ -105,6 +117,20 @@ session_close
 expect_disk "$P1" "the base after gc" "$BASE"
 qio "$P3" -c 'read -P 0x43 0 4k'
 assert_alive
+stop_lungate
+
+# the reset policy: a client back after 2 s idle starts again from the base
+write_config "$CFG" "$IQN" "/backstores/cow/c" \
+	"$(so_rbd golden golden '"snapshot": "v1"')" \
+	'{"plugin": "cow", "name": "c", "base": "/backstores/rbd/golden", "overlay_pool": "clients", "per_initiator": true, "reset": {"after_idle": 2}}'
+start_lungate -c "$CFG"
+P5=$(ini pc5)
+qio "$P5" -c 'write -P 0x51 0 4k' -c flush
+qio "$P5" -c 'read -P 0x51 0 4k' # back at once: kept
+sleep 3.1
+expect_disk "$P5" "the base after 3 s idle with reset after_idle 2" "$BASE"
+grep -q "msg=\"overlay reset\" storage=c initiator=$P5 .*policy=after_idle:2" "$LG_LOG" ||
+	fail "the log does not say that pc5's clone was reset by the policy"
 stop_lungate
 rbd_export golden@v1 "$LG_TMP/snap.raw"
 same_file "the base snapshot" "$BASE" "$LG_TMP/snap.raw"
