@@ -1191,6 +1191,23 @@ int cow_overlay_remove(void *hv, const char *client)
   return r;
 }
 
+int cow_view_detach(void *view)
+{
+  struct cow *c = view;
+  if (c->rbdv)
+    return lg_rbd_detach(c->rbdv);
+  if (!c->path)
+    return -EOPNOTSUPP;
+  struct stat held, named;
+  if (fstat(c->fd, &held) < 0)
+    return -errno;
+  if (lstat(c->path, &named) < 0)
+    return errno == ENOENT ? 0 : -errno;
+  if (held.st_dev != named.st_dev || held.st_ino != named.st_ino)
+    return 0; /* the name is another file's already */
+  return unlink(c->path) < 0 ? -errno : 0;
+}
+
 bool cow_in_ceph(void *hv) { return ((struct cow *)hv)->rbdt != NULL; }
 
 struct clones_walk {

@@ -68,6 +68,10 @@ int cow_record_read(void *tmpl, const char *client, struct cow_info *info);
 void cow_touch(void *view, bool live, const struct cow_boot *boot);
 /* Remove a client's overlay; -EBUSY if a process has it open. */
 int cow_overlay_remove(void *h, const char *client);
+/* Give up the file name of an open view (a file overlay): the view keeps its
+ * file, now nameless, and the next open of the client makes a fresh one;
+ * 0 also when the name is gone already, -EOPNOTSUPP for an RBD clone. */
+int cow_view_detach(void *view);
 /* Does a process (a running gateway) hold this overlay file open? */
 bool cow_in_use(const char *path);
 /* Allocated bytes of an open view. */

@@ -60,6 +60,8 @@ struct rbd_bs {
   time_t last_log;                 /* CLOCK_MONOTONIC seconds of the last failure line */
   unsigned long suppressed;        /* failures not logged since */
   atomic_bool failing;             /* the last request failed */
+  char *detached;                  /* a clone that gave up its name (lg_rbd_detach):
+                                    * removed when this handle closes */
 };
 
 enum rbd_op { RBD_READ, RBD_WRITE, RBD_FLUSH, RBD_DISCARD, RBD_ZERO };
@@ -357,6 +359,14 @@ static void rbd_bs_close(void *h)
     return;
   if (b->image)
     rbd_close(b->image);
+  if (b->detached && b->io) {
+    int r = rbd_remove(b->io, b->detached);
+    if (r < 0)
+      lg_kv(LG_WARN, "rbd detached clone left", "storage=%s image=%s/%s err=%s "
+            "action=\"remove it with rbd rm\"", LG_Q(b->name), b->pool, b->detached,
+            LG_Q(strerror(-r)));
+  }
+  free(b->detached);
   if (b->io && !b->borrowed)
     rados_ioctx_destroy(b->io);
   if (b->cluster && !b->borrowed)
@@ -372,6 +382,27 @@ static void rbd_bs_close(void *h)
   free(b->image_name);
   free(b->snap);
   free(b);
+}
+
+int lg_rbd_detach(void *h)
+{
+  struct rbd_bs *b = h;
+  char id[128];
+  if (!b->client || b->detached)
+    return b->detached ? 0 : -EINVAL;
+  int r = rbd_get_id(b->image, id, sizeof id);
+  if (r < 0)
+    return r;
+  char *to = NULL;
+  if (asprintf(&to, "lungate-detached.%s", id) < 0)
+    return -ENOMEM;
+  r = rbd_rename(b->io, b->image_name, to);
+  if (r < 0) {
+    free(to);
+    return r;
+  }
+  b->detached = to;
+  return 0;
 }
 
 static const char *str_key(const json_t *so, const char *key)

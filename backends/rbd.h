@@ -66,5 +66,9 @@ int lg_rbd_clone_state(struct lg_rbd_clones *t, const char *client, bool *exists
 int lg_rbd_commit(void *h, const char *spec, char *err, size_t errlen);
 /* Remove a client's clone: -ENOENT, or -EBUSY while a live client holds it. */
 int lg_rbd_clone_remove(struct lg_rbd_clones *t, const char *client);
+/* An open client clone (a handle of lg_rbd_clone_open) gives up its name:
+ * renamed "lungate-detached.ID" in its pool, it serves its handle on and is
+ * removed when that closes; the client's next open makes a new clone. */
+int lg_rbd_detach(void *h);
 
 #endif

@@ -31,6 +31,12 @@ const char *lg_ctl_abspath(const char *path, char *buf, size_t len)
 
 json_t *lg_ctl_call(int fd, const json_t *req, char **err)
 {
+  return lg_ctl_call_progress(fd, req, err, NULL, NULL);
+}
+
+json_t *lg_ctl_call_progress(int fd, const json_t *req, char **err,
+                             void (*fn)(void *arg, const json_t *progress), void *arg)
+{
   *err = NULL;
   char *text = json_dumps(req, JSON_COMPACT);
   size_t len = text ? strlen(text) : 0;
@@ -45,6 +51,8 @@ json_t *lg_ctl_call(int fd, const json_t *req, char **err)
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   size_t have = 0, cap = 65536;
   char *buf = malloc(cap);
+  json_t *res = NULL;
+again:
   while (buf && !memchr(buf, '\n', have)) {
     if (have == cap) {
       char *p = cap < CTL_REPLY_MAX ? realloc(buf, cap * 2) : NULL;
@@ -64,7 +72,18 @@ json_t *lg_ctl_call(int fd, const json_t *req, char **err)
     have += (size_t)n;
   }
   json_error_t je;
-  json_t *res = buf ? json_loadb(buf, have, JSON_DISABLE_EOF_CHECK, &je) : NULL;
+  res = buf ? json_loadb(buf, have, JSON_DISABLE_EOF_CHECK, &je) : NULL;
+  json_t *progress = json_object_get(res, "progress");
+  if (json_is_object(progress) && !json_object_get(res, "ok")) { /* not the answer yet */
+    if (fn)
+      fn(arg, progress);
+    json_decref(res);
+    res = NULL;
+    char *nl = memchr(buf, '\n', have);
+    have -= (size_t)(nl + 1 - buf);
+    memmove(buf, nl + 1, have);
+    goto again;
+  }
   free(buf);
   if (!json_is_object(res)) {
     json_decref(res);

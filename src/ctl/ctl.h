@@ -40,6 +40,10 @@ int lg_ctl_connect(const char *path, char **err);
 int lg_ctl_connect_for(const char *control, const char *config, char **err);
 /* Send one request and read its response (NULL with *err on failure). */
 json_t *lg_ctl_call(int fd, const json_t *req, char **err);
+/* The same, for a request with "progress": true: the gateway's progress
+ * lines ({"progress": {...}}) before the answer go to fn (NULL: ignored). */
+json_t *lg_ctl_call_progress(int fd, const json_t *req, char **err,
+                             void (*fn)(void *arg, const json_t *progress), void *arg);
 /* path made absolute against the current directory, in buf. */
 const char *lg_ctl_abspath(const char *path, char *buf, size_t len);
 

@@ -198,9 +198,33 @@ static int ctl_logout(const struct lg_storage *tmpl, const char *initiator, void
   return a.n;
 }
 
+/* The control connection that asked for progress lines, in the thread that
+ * answers it (-1: none; the web console's requests never do). */
+static __thread int ctl_progress_fd = -1;
+
+/* lg_ovl_ctx.on_progress: one line {"progress": {...}} before the answer. */
+static void ctl_progress(void *parg, const char *initiator, uint64_t done, uint64_t total)
+{
+  int fd = *(int *)parg;
+  char *text = NULL;
+  json_t *p = json_pack("{s:{s:s,s:I,s:I}}", "progress", "initiator", initiator, "done",
+                        (json_int_t)done, "total", (json_int_t)total);
+  if (p)
+    text = json_dumps(p, JSON_COMPACT);
+  json_decref(p);
+  if (text && (write(fd, text, strlen(text)) < 0 || write(fd, "\n", 1) < 0))
+    lg_warn("control: cannot send progress: %s", strerror(errno));
+  free(text);
+}
+
 static json_t *req_overlay(struct lg_model *m, const char *cmd, const json_t *req)
 {
+  int pfd = ctl_progress_fd;
   struct lg_ovl_ctx x = { .m = m, .logout = ctl_logout };
+  if (pfd >= 0 && json_is_true(json_object_get(req, "progress"))) {
+    x.on_progress = ctl_progress;
+    x.parg = &pfd;
+  }
   const char *name = json_string_value(json_object_get(req, "name"));
   const char *ini = json_string_value(json_object_get(req, "initiator"));
   const char *file = json_string_value(json_object_get(req, "file"));
@@ -364,8 +388,10 @@ static void serve_client(struct lg_ctl *c, int fd)
     }
     json_error_t je;
     json_t *req = json_loadb(buf, (size_t)(nl - buf), 0, &je);
+    ctl_progress_fd = fd;
     json_t *res = json_is_object(req) ? lg_ctl_request(c->srv, req)
                                       : error_res("not a JSON object: %s", je.text);
+    ctl_progress_fd = -1;
     json_decref(req);
     char *text = json_dumps(res, JSON_COMPACT);
     json_decref(res);

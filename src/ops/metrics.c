@@ -76,6 +76,19 @@ void lg_stats_command(struct lg_lun_stats *st, uint8_t opcode, uint8_t status,
   atomic_fetch_add_explicit(&st->latency_sum_ns, ns, rx);
 }
 
+static _Atomic uint64_t judged_total[LG_JUDGED_KINDS], policy_resets_total[2];
+
+void lg_stats_judged(enum lg_stats_judged kind)
+{
+  if (kind < LG_JUDGED_KINDS)
+    atomic_fetch_add_explicit(&judged_total[kind], 1, memory_order_relaxed);
+}
+
+void lg_stats_policy_reset(bool on_boot)
+{
+  atomic_fetch_add_explicit(&policy_resets_total[on_boot], 1, memory_order_relaxed);
+}
+
 void lg_stats_login(bool ok)
 {
   atomic_fetch_add_explicit(ok ? &logins_total : &login_refusals_total, 1,
@@ -292,6 +305,19 @@ char *lg_metrics_render(struct lg_model *m, size_t *len)
   family(f, "lungate_login_refusals_total", "counter",
          "Logins refused (unknown target, ACL, address, authentication, protocol).");
   fprintf(f, "lungate_login_refusals_total %llu\n", LOAD(login_refusals_total));
+  family(f, "lungate_client_logins_total", "counter",
+         "Logins to per-client disks, as the boot rule judged them: a boot, a reconnect of a "
+         "running OS, or a fenced reconnect.");
+  static const char *const judged[LG_JUDGED_KINDS] = { "boot", "reconnect", "fenced" };
+  for (int k = 0; k < LG_JUDGED_KINDS; k++)
+    fprintf(f, "lungate_client_logins_total{kind=\"%s\"} %llu\n", judged[k],
+            LOAD(judged_total[k]));
+  family(f, "lungate_policy_resets_total", "counter",
+         "Client layers the reset policy gave a clean disk at their boot.");
+  fprintf(f, "lungate_policy_resets_total{policy=\"after_idle\"} %llu\n",
+          LOAD(policy_resets_total[0]));
+  fprintf(f, "lungate_policy_resets_total{policy=\"on_boot\"} %llu\n",
+          LOAD(policy_resets_total[1]));
   family(f, "lungate_commands_total", "counter", "SCSI commands answered, per LUN and kind.");
   each_lun(f, m, commands_line);
   family(f, "lungate_read_bytes_total", "counter", "Bytes sent to initiators by READ commands.");

@@ -38,6 +38,12 @@ void lg_stats_command(struct lg_lun_stats *stats, uint8_t opcode, uint8_t status
 /* A login that completed (ok) or a Login Response that refused one. */
 void lg_stats_login(bool ok);
 
+/* A login to a per-client disk as the boot rule judged it (target/boot_rule.h). */
+enum lg_stats_judged { LG_JUDGED_BOOT, LG_JUDGED_RECONNECT, LG_JUDGED_FENCED, LG_JUDGED_KINDS };
+void lg_stats_judged(enum lg_stats_judged kind);
+/* A client's layer reset at its boot by the reset policy (on_boot or after_idle). */
+void lg_stats_policy_reset(bool on_boot);
+
 struct lg_model;
 struct lg_metrics;
 

@@ -564,13 +564,13 @@ static bool so_users(const json_t *cfg, const char *plugin, const char *name, ch
 struct so_param {
   const char *name;                /* targetcli's parameter */
   const char *key;                 /* the config key; NULL: not kept */
-  char type;                       /* 's' string, 'p' path, 'b' bool, 'z' size, 'n' number */
+  char type;                       /* 's' string, 'p' path, 'b' bool, 'z' size, 'n' number, 'l' list (a,b) */
 };
 
 struct so_plugin {
   const char *plugin;
   size_t required;                 /* leading parameters that must be given */
-  struct so_param params[10];
+  struct so_param params[12];
 };
 
 static const struct so_plugin so_plugins[] = {
@@ -588,6 +588,7 @@ static const struct so_plugin so_plugins[] = {
                 { "overlay_dir", "overlay_dir", 'p' }, { "per_initiator", "per_initiator", 'b' },
                 { "quota", "quota", 'z' }, { "block_size", "block_size", 'z' },
                 { "after_idle", NULL, 'n' }, { "shared_initiators", "shared_initiators", 'b' },
+                { "reset", "reset", 's' }, { "maintainers", "maintainers", 'l' },
                 { "wwn", "wwn", 's' } } },
   { "rbd", 3, { { "name", "name", 's' }, { "pool", "pool", 's' }, { "image", "image", 's' },
                 { "snapshot", "snapshot", 's' }, { "conf", "conf", 'p' },
@@ -668,6 +669,17 @@ static int backstore_create(json_t *cfg, const struct lg_admin_ctx *ctx, const c
         json_object_set_new(so, p->key, json_integer((json_int_t)n));
       else if (!strcmp(p->name, "after_idle"))
         json_object_set_new(so, "reset", json_pack("{s:I}", "after_idle", (json_int_t)n));
+    } else if (p->type == 'l') { /* a comma-separated list of names */
+      json_t *list = json_array();
+      if (!list)
+        goto oom;
+      for (const char *q = v; *q;) {
+        size_t len = strcspn(q, ",");
+        if (len)
+          json_array_append_new(list, json_stringn(q, len));
+        q += len + (q[len] == ',');
+      }
+      json_object_set_new(so, p->key, list);
     } else if (p->type == 'p') {
       free(path);
       if (!(path = abs_path(ctx, v)))

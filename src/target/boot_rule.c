@@ -90,12 +90,17 @@ bool lg_boot_lost_lately(const struct cow_boot *b, uint64_t now)
   return b->n && !b->clean && now - b->last_end < LG_RECONNECT_S;
 }
 
-enum lg_login_kind lg_login_kind(const struct cow_boot *b, bool live, const uint8_t isid[6],
-                                 uint64_t now, const char **why)
+bool lg_boot_firmware_again(const struct cow_boot *b, const uint8_t isid[6])
 {
   /* iPXE after an OS had taken over from it: the PC started again (an OS
    * never hands the disk back to its boot firmware) */
-  bool firmware_again = isid_is_ipxe(isid) && b->n && !boot_only_ipxe(b);
+  return isid_is_ipxe(isid) && b->n && !boot_only_ipxe(b);
+}
+
+enum lg_login_kind lg_login_kind(const struct cow_boot *b, bool live, const uint8_t isid[6],
+                                 uint64_t now, const char **why)
+{
+  bool firmware_again = lg_boot_firmware_again(b, isid);
   bool reconnect = lg_boot_has(b, isid) || (lg_boot_lost_lately(b, now) && !firmware_again);
   if (b->fenced) {
     *why = reconnect ? "a reconnect of the OS a forced action cut off" : "a new boot after a fence";

@@ -22,6 +22,11 @@ enum lg_login_kind lg_login_kind(const struct cow_boot *b, bool live, const uint
 void lg_boot_add(struct cow_boot *b, const uint8_t isid[6]);
 /* Is isid one of the boot's? */
 bool lg_boot_has(const struct cow_boot *b, const uint8_t isid[6]);
+/* Is a login with isid iPXE's after an OS had taken over in boot b: the PC
+ * certainly started again, whatever else the record says (a boot by the
+ * rule even while the old OS's session looks alive, or after a crash of the
+ * gateway left the record live). */
+bool lg_boot_firmware_again(const struct cow_boot *b, const uint8_t isid[6]);
 /* A reconnect by rule 3 at time now: the last session was lost lately. */
 bool lg_boot_lost_lately(const struct cow_boot *b, uint64_t now);
 

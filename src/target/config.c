@@ -315,9 +315,24 @@ static int open_storage(struct loader *L, struct lg_model *m, const json_t *j, s
       return -1;
     }
     so->reset_after_idle = json_integer_value(idle);
+  } else if (json_is_string(reset) && !strcmp(json_string_value(reset), "on_boot")) {
+    so->reset_on_boot = true;
   } else if (reset && !(json_is_string(reset) && !strcmp(json_string_value(reset), "never"))) {
-    load_error(L, "storage_objects[%zu].reset: use \"never\" or {\"after_idle\": SECONDS}", i);
+    load_error(L, "storage_objects[%zu].reset: use \"never\", \"on_boot\" or "
+               "{\"after_idle\": SECONDS}", i);
     return -1;
+  }
+  json_t *maint = json_object_get(j, "maintainers");
+  if (maint) {
+    size_t k;
+    json_t *m;
+    bool ok = json_is_array(maint);
+    json_array_foreach(maint, k, m)
+      ok = ok && json_is_string(m) && json_string_length(m) > 0;
+    if (!ok) {
+      load_error(L, "storage_objects[%zu].maintainers: must be a list of initiator names", i);
+      return -1;
+    }
   }
   storage_ids(so, j);
   if (!so->per_initiator) { /* a per-initiator disk keeps no APTPL state */

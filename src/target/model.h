@@ -35,6 +35,7 @@ struct lg_storage {
   /* per-initiator storage (cow with per_initiator): each initiator gets a view */
   bool per_initiator;
   int64_t reset_after_idle;          /* seconds; -1: never reset */
+  bool reset_on_boot;                /* "reset": "on_boot": every boot starts from the base */
   bool shared_initiators;            /* one initiator name may log in from two addresses */
   bool is_base;                      /* another storage object's base: read-only */
   /* a fenced disk (overlays.c): a running OS whose disk a forced action took

@@ -432,10 +432,11 @@ static int commit_view(struct lg_ovl_ctx *x, struct lg_storage *view, const char
       goto out;
     }
     int pct = (int)((off + n) * 100 / size);
-    if (tty && pct != last_pct) {
+    if (pct != last_pct && x->on_progress)
+      x->on_progress(x->parg, initiator, off + n, size);
+    else if (tty && pct != last_pct)
       fprintf(stderr, "\rcommitting %s: %3d%%", initiator, pct);
-      last_pct = pct;
-    }
+    last_pct = pct;
   }
   if (fsync(fd) < 0) {
     add_msg(res, true, "%s: %s", out, strerror(errno));
@@ -551,6 +552,21 @@ int lg_ovl_print(const char *sub, const json_t *res)
   return json_is_true(json_object_get(res, "ok")) ? 0 : 1;
 }
 
+static bool progress_shown;
+
+/* A gateway's progress line of a commit, on the terminal. */
+static void print_progress(void *arg, const json_t *progress)
+{
+  (void)arg;
+  json_int_t done = json_integer_value(json_object_get(progress, "done"));
+  json_int_t total = json_integer_value(json_object_get(progress, "total"));
+  const char *who = json_string_value(json_object_get(progress, "initiator"));
+  if (total > 0) {
+    fprintf(stderr, "\rcommitting %s: %3d%%", who ? who : "", (int)(done * 100 / total));
+    progress_shown = true;
+  }
+}
+
 int cmd_overlay(int argc, char **argv)
 {
   static const struct option opts[] = {
@@ -624,12 +640,15 @@ int cmd_overlay(int argc, char **argv)
   if (fd >= 0) {
     char cmd[32];
     snprintf(cmd, sizeof cmd, "overlay-%s", sub);
-    json_t *req = json_pack("{s:s,s:s?,s:s?,s:b,s:s?,s:I,s:b}", "cmd", cmd, "name", name,
+    bool tty = !strcmp(sub, "commit") && isatty(STDERR_FILENO);
+    json_t *req = json_pack("{s:s,s:s?,s:s?,s:b,s:s?,s:I,s:b,s:b}", "cmd", cmd, "name", name,
                             "initiator", !strcmp(sub, "reset") || !strcmp(sub, "commit")
                                          ? (all ? NULL : rest[1]) : NULL,
                             "force", force, "file", out, "days", (json_int_t)days,
-                            "dry_run", dry_run);
-    res = lg_ctl_call(fd, req, &err);
+                            "dry_run", dry_run, "progress", tty);
+    res = lg_ctl_call_progress(fd, req, &err, tty ? print_progress : NULL, NULL);
+    if (tty && progress_shown)
+      fputc('\n', stderr);
     json_decref(req);
     close(fd);
     if (!res) {

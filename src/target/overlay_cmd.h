@@ -26,6 +26,10 @@ struct lg_ovl_ctx {
   int (*logout)(const struct lg_storage *tmpl, const char *initiator, void *arg);
   void *arg;
   bool progress;                     /* commit progress on a terminal's stderr */
+  /* or, in a gateway asked for it, each percent of a commit to this (the
+   * control socket sends it to the command on the administrator's terminal) */
+  void (*on_progress)(void *parg, const char *initiator, uint64_t done, uint64_t total);
+  void *parg;
 };
 
 /* name: a cow storage object's name or a target IQN (NULL: every cow object).

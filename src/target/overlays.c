@@ -14,6 +14,7 @@
 #include "target/boot_rule.h"
 #include "scsi/scsi.h"
 #include "target/model.h"
+#include "ops/metrics.h"
 #include "util/log.h"
 
 struct lg_overlay {
@@ -25,6 +26,9 @@ struct lg_overlay {
   unsigned sessions;                 /* live iSCSI sessions */
   char peer[48];                     /* the one address they come from */
   struct cow_boot boot;              /* the client's current boot (the rule below) */
+  bool detached;                     /* an older boot's view, off the list: its file
+                                      * has no name now ("on_boot" gave the client a
+                                      * fresh one while its sessions still looked alive) */
 };
 
 static pthread_mutex_t ov_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -260,11 +264,85 @@ static void boot_reset_policy(struct lg_storage *tmpl, const char *initiator,
   if (idle <= (uint64_t)tmpl->reset_after_idle)
     return;
   int r = cow_overlay_remove(tmpl->h, initiator);
+  if (r == 0)
+    lg_stats_policy_reset(false);
   char safe[LG_SAFE_MAX];
   lg_kv(r < 0 ? LG_ERROR : LG_INFO, "overlay reset", "storage=%s initiator=%s isid=%s "
         "idle=%llus policy=after_idle:%lld reason=boot%s%s", tmpl->name,
         lg_safe(initiator, safe, sizeof safe), isid, (unsigned long long)idle,
         (long long)tmpl->reset_after_idle, r < 0 ? " err=" : "", r < 0 ? LG_Q(strerror(-r)) : "");
+}
+
+/* Is initiator (normalized) one of tmpl's "maintainers", who always keep
+ * their layer whatever the reset policy? */
+static bool is_maintainer(const struct lg_storage *tmpl, const char *norm)
+{
+  json_t *list = tmpl->def ? json_object_get(tmpl->def, "maintainers") : NULL;
+  size_t i;
+  json_t *m;
+  json_array_foreach(list, i, m) {
+    const char *name = json_string_value(m);
+    if (name && !strcasecmp(name, norm))
+      return true;
+  }
+  return false;
+}
+
+/* A login that starts a boot under "reset": "on_boot": the client starts
+ * again from the base.  If the client's view is open (the old boot's sessions
+ * still look alive: a hard reset leaves their connections open, or the FUSE
+ * view inspects it), its file gives up its name and the view leaves the list:
+ * those sessions keep writing into a file nobody will ever open again, and
+ * this boot gets a fresh one.  *o is NULL afterwards if the view was
+ * detached.  Under ov_lock. */
+static void boot_reset_on_boot(struct lg_storage *tmpl, const char *initiator,
+                               struct lg_overlay **o, bool have, const struct cow_info *info,
+                               const struct cow_boot *boot, const uint8_t isid[6],
+                               const char *hex)
+{
+  char safe[LG_SAFE_MAX];
+  int r = 0;
+  const char *what = "";
+  if (*o) {
+    r = cow_view_detach((*o)->view.h);
+    if (r == 0) {
+      for (struct lg_overlay **pp = &ov_head; *pp; pp = &(*pp)->next)
+        if (*pp == *o) {
+          *pp = (*o)->next;
+          break;
+        }
+      (*o)->detached = true;
+      what = (*o)->sessions ? " old_sessions=detached" : " inspector=detached";
+      *o = NULL;
+    } else {
+      lg_kv(LG_WARN, "overlay kept", "storage=%s initiator=%s isid=%s policy=on_boot "
+            "reason=\"the previous boot's sessions still hold its disk\" err=%s "
+            "action=\"this boot continues on it; reset it with lungate overlay reset "
+            "--force\"", tmpl->name, lg_safe(initiator, safe, sizeof safe), hex,
+            LG_Q(strerror(-r)));
+      return;
+    }
+  } else if (!have) {
+    return; /* no layer yet: it starts from the base anyway */
+  } else if (info->unclean && !lg_boot_firmware_again(boot, isid)) {
+    /* the gateway died while the client used its disk: this login may be a
+     * client still running (iPXE's DOS, QEMU) that lost its gateway longer
+     * than the rule's reconnect window; leave its disk alone */
+    lg_kv(LG_WARN, "overlay kept", "storage=%s initiator=%s isid=%s policy=on_boot "
+          "reason=\"the gateway stopped while the client was using its disk; it may still "
+          "be running\" action=\"reset it with lungate overlay reset if it booted\"",
+          tmpl->name, lg_safe(initiator, safe, sizeof safe), hex);
+    return;
+  } else {
+    r = cow_overlay_remove(tmpl->h, initiator);
+    if (r == -ENOENT)
+      return;
+  }
+  if (r == 0)
+    lg_stats_policy_reset(true);
+  lg_kv(r < 0 ? LG_ERROR : LG_INFO, "overlay reset", "storage=%s initiator=%s isid=%s "
+        "policy=on_boot reason=boot%s%s%s", tmpl->name, lg_safe(initiator, safe, sizeof safe),
+        hex, what, r < 0 ? " err=" : "", r < 0 ? LG_Q(strerror(-r)) : "");
 }
 
 /* Give v (a LUN of target) a fenced copy of its storage; false: no memory. */
@@ -339,6 +417,8 @@ int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *target,
       kind = LG_LOGIN_FENCED;
       kind_why = "a reload gave this LUN another disk while the client's OS ran";
     }
+    lg_stats_judged(kind == LG_LOGIN_BOOT ? LG_JUDGED_BOOT
+                    : kind == LG_LOGIN_FENCED ? LG_JUDGED_FENCED : LG_JUDGED_RECONNECT);
     if (kind == LG_LOGIN_FENCED) {
       if (!fence_view(&v[i], target, initiator, hex, kind_why)) {
         rc = -ENOMEM;
@@ -351,7 +431,12 @@ int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *target,
           "isid=%s reason=%s", tmpl->name, lg_safe(initiator, safe, sizeof safe), hex,
           LG_Q(kind_why));
     if (kind == LG_LOGIN_BOOT) {
-      if (have && !o)
+      if (is_maintainer(tmpl, norm))
+        lg_kv(LG_DEBUG, "overlay kept", "storage=%s initiator=%s isid=%s reason=maintainer",
+              tmpl->name, lg_safe(initiator, safe, sizeof safe), hex);
+      else if (tmpl->reset_on_boot)
+        boot_reset_on_boot(tmpl, initiator, &o, have, &info, &boot, isid, hex);
+      else if (have && !o)
         boot_reset_policy(tmpl, initiator, &info, hex);
       memset(&boot, 0, sizeof boot);
     }
@@ -429,7 +514,7 @@ void lg_overlays_release(struct lg_lun_view *v, size_t n, const char *target,
       o->boot.last_end = (uint64_t)time(NULL);
       cow_touch(o->view.h, false, &o->boot);
     }
-    if (target && norm)
+    if (target && norm && !o->detached) /* a detached view is no boot of now */
       mem_note(target, v[i].index, norm, o->tmpl, &o->boot);
     put_locked(o);
   }

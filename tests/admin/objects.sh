@@ -43,6 +43,12 @@ lungate /backstores/block create blk blk.img readonly=true
 [[ $(cfg_get '[so for so in c["storage_objects"] if so["name"] == "room"][0]') == \
 	"{'plugin': 'cow', 'name': 'room', 'base': '/backstores/fileio/base', 'overlay_dir': '$LG_TMP/ovl', 'quota': 8388608, 'reset': {'after_idle': 3600}, 'per_initiator': True}" ]] ||
 	fail "the cow storage object is not as given: $(cfg_get '[so for so in c["storage_objects"] if so["name"] == "room"][0]')"
+lungate /backstores/cow create lab /backstores/fileio/base ovl2 reset=on_boot \
+	maintainers=iqn.2025-10.org.school:teacher,iqn.2025-10.org.school:t2
+[[ $(cfg_get '[(so["reset"], so["maintainers"]) for so in c["storage_objects"] if so["name"] == "lab"][0]') == \
+	"('on_boot', ['iqn.2025-10.org.school:teacher', 'iqn.2025-10.org.school:t2'])" ]] ||
+	fail "reset=on_boot maintainers=A,B did not make the cow storage object's keys: $(cfg_get '[so for so in c["storage_objects"] if so["name"] == "lab"][0]')"
+lungate /backstores/cow delete lab
 [[ $(cfg_get '[so["dev"] for so in c["storage_objects"] if so["name"] == "blk"][0]') == "$LG_TMP/blk.img" ]] ||
 	fail "a relative file argument was not made absolute against the caller's directory"
 

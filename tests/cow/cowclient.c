@@ -1,6 +1,13 @@
 /* lg-cow-client: a libiscsi initiator for the cow overlay tests.
  *
- *   lg-cow-client [-p 127.0.0.1:PORT -t IQN -i INITIATOR] COMMAND ...
+ *   lg-cow-client [-p 127.0.0.1:PORT -t IQN -i INITIATOR] [-I ISID] [-w SECONDS]
+ *                 COMMAND ...
+ *
+ *   -I ISID      log in with this ISID (12 hex digits): an OUI-format one
+ *                (00023d000001, open-iscsi's) or an EN-format one (40002723xxxx,
+ *                iPXE's), to play those initiators to the boot rule
+ *   -w SECONDS   stay logged in (after READ CAPACITY) this long before the
+ *                command: a session that still looks alive
  *
  *   write OFFSET LENGTH BYTE [fua]
  *       One WRITE(16) of LENGTH bytes of BYTE at byte OFFSET.  Prints
@@ -73,6 +80,8 @@
 static const char *opt_portal = "127.0.0.1:3260";
 static const char *opt_target;
 static const char *opt_initiator = "iqn.2025-10.org.lungate.test:cow-client";
+static const char *opt_isid;              /* -I: 12 hex digits */
+static unsigned opt_wait;                 /* -w: seconds logged in before the command */
 
 static void die(const char *fmt, const char *arg)
 {
@@ -236,6 +245,18 @@ static struct iscsi_context *connect_lun(uint64_t *size)
   iscsi_set_header_digest(iscsi, ISCSI_HEADER_DIGEST_NONE);
   iscsi_set_noautoreconnect(iscsi, 1);
   iscsi_set_timeout(iscsi, 30);
+  if (opt_isid) {
+    unsigned long long v = strtoull(opt_isid, NULL, 16);
+    uint32_t hi = (uint32_t)(v >> 24) & 0xffffff, lo = (uint32_t)v & 0xffffff;
+    if (strlen(opt_isid) != 12)
+      die("%s", "-I takes 12 hex digits");
+    if ((v >> 46) == 0)        /* OUI format: 24-bit OUI, 24-bit qualifier */
+      iscsi_set_isid_oui(iscsi, hi, lo);
+    else if ((v >> 46) == 1)   /* EN format: 24-bit enterprise number, 16-bit qualifier */
+      iscsi_set_isid_en(iscsi, (uint32_t)(v >> 16) & 0xffffff, (uint32_t)v & 0xffff);
+    else
+      die("%s", "-I: only OUI (00...) and EN (40...) format ISIDs");
+  }
   if (iscsi_full_connect_sync(iscsi, opt_portal, 0) != 0) {
     fprintf(stderr, "lg-cow-client: login to %s at %s as %s failed: %s\n", opt_target,
             opt_portal, opt_initiator, iscsi_get_error(iscsi));
@@ -249,6 +270,8 @@ static struct iscsi_context *connect_lun(uint64_t *size)
     die("%s", "the LUN does not have 512-byte blocks");
   *size = (rc16->returned_lba + 1) * (uint64_t)rc16->block_length;
   scsi_free_scsi_task(t);
+  if (opt_wait)
+    sleep(opt_wait);
   return iscsi;
 }
 
@@ -667,8 +690,10 @@ static int cmd_model(int argc, char **argv)
 int main(int argc, char **argv)
 {
   int ch;
-  while ((ch = getopt(argc, argv, "+p:t:i:")) != -1) {
+  while ((ch = getopt(argc, argv, "+p:t:i:I:w:")) != -1) {
     switch (ch) {
+    case 'I': opt_isid = optarg; break;
+    case 'w': opt_wait = (unsigned)strtoul(optarg, NULL, 10); break;
     case 'p': opt_portal = optarg; break;
     case 't': opt_target = optarg; break;
     case 'i': opt_initiator = optarg; break;

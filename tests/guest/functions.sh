@@ -42,9 +42,12 @@ guest_config() {
 
 # guest_start NAME MODE: boot the guest as initiator $(ini NAME) through the
 # gateway started last, its probe in mode MODE; in the background (GUEST_PID,
-# its COM1 in GUEST_LOG, its QEMU monitor socket GUEST_MON).
+# its COM1 in GUEST_LOG, its QEMU monitor socket GUEST_MON, its TFTP folder
+# with boot.ipxe GUEST_TFTP).  With GUEST_REBOOT=1 a reset starts the guest
+# again (no -no-reboot: see guest_monitor system_reset).
 guest_start() {
-	local name=$1 mode=$2 dir
+	local name=$1 mode=$2 dir noreboot=(-no-reboot)
+	[[ ${GUEST_REBOOT:-0} != 1 ]] || noreboot=()
 	GUEST_N=$((GUEST_N + 1))
 	dir=$LG_TMP/guest$GUEST_N
 	mkdir -p "$dir"
@@ -60,10 +63,11 @@ guest_start() {
 	IPXE
 	GUEST_LOG=$dir/com1.log
 	GUEST_MON=$dir/monitor.sock
+	GUEST_TFTP=$dir
 	: >"$GUEST_LOG"
 	log "guest $GUEST_N: $(ini "$name"), probe mode $mode"
 	timeout --kill-after=10 "$GUEST_BOOT_TIMEOUT" qemu-system-x86_64 -m 768 -display none \
-		-no-reboot -serial "file:$GUEST_LOG" -monitor "unix:$GUEST_MON,server,nowait" \
+		"${noreboot[@]}" -serial "file:$GUEST_LOG" -monitor "unix:$GUEST_MON,server,nowait" \
 		-fw_cfg "name=opt/lgtest,file=$GUEST_TESTS_DIR/probe.sh" \
 		-netdev "user,id=n0,tftp=$dir,bootfile=boot.ipxe" -device e1000,netdev=n0 \
 		-boot n >"$dir/qemu.out" 2>&1 &
@@ -109,6 +113,23 @@ guest_lacks() {
 		grep -a '^LGTEST' "$GUEST_LOG" | tr -d '\r' >&2
 		fail "the guest reported 'LGTEST $1'"
 	}
+}
+
+# guest_monitor COMMAND: one command to the QEMU monitor of the guest
+# started last (system_reset: a hard reset, which leaves the old OS's TCP
+# connection to the gateway open in QEMU's user network).
+guest_monitor() {
+	python3 - "$GUEST_MON" "$1" <<-'PY' || fail "QEMU monitor command '$1' failed"
+		import socket, sys, time
+		s = socket.socket(socket.AF_UNIX)
+		s.connect(sys.argv[1])
+		s.settimeout(10)
+		time.sleep(0.5)
+		s.recv(65536)                      # the banner and prompt
+		s.sendall((sys.argv[2] + "\n").encode())
+		time.sleep(1)
+		s.close()
+	PY
 }
 
 # outage SECONDS: stop the gateway (SIGSTOP, by pid) for that long, then let it go on.

@@ -86,6 +86,36 @@ START_TEST(test_rule)
 }
 END_TEST
 
+/* lg_boot_firmware_again: the PC certainly started again (what "on_boot"
+ * trusts over a record a crashed gateway left live) */
+struct fw_row {
+  const char *what;
+  uint8_t n;
+  uint8_t isids[3][6];
+  uint8_t isid[6];
+  bool want;
+};
+
+static const struct fw_row fw_rows[] = {
+  { "iPXE after the OS", 2, { IPXE1, OPENISCSI }, IPXE2, true },
+  { "iPXE after Windows", 2, { IPXE1, WINDOWS }, IPXE2, true },
+  { "iPXE after iPXE only (DOS)", 1, { IPXE1 }, IPXE2, false },
+  { "the OS after iPXE (the hand-over)", 1, { IPXE1 }, OPENISCSI, false },
+  { "the OS again", 2, { IPXE1, OPENISCSI }, OPENISCSI, false },
+  { "libiscsi after libiscsi", 1, { LIBISCSI1 }, LIBISCSI2, false },
+  { "iPXE, no record", 0, { { 0 } }, IPXE1, false },
+};
+
+START_TEST(test_firmware_again)
+{
+  const struct fw_row *r = &fw_rows[_i];
+  struct cow_boot b = { .n = r->n };
+  memcpy(b.isid, r->isids, sizeof r->isids);
+  ck_assert_msg(lg_boot_firmware_again(&b, r->isid) == r->want, "%s: got %d, want %d", r->what,
+                !r->want, r->want);
+}
+END_TEST
+
 START_TEST(test_record)
 {
   struct cow_boot b = { 0 };
@@ -110,6 +140,7 @@ int main(void)
   Suite *s = suite_create("boot_rule");
   TCase *tc = tcase_create("rule");
   tcase_add_loop_test(tc, test_rule, 0, sizeof rows / sizeof rows[0]);
+  tcase_add_loop_test(tc, test_firmware_again, 0, sizeof fw_rows / sizeof fw_rows[0]);
   tcase_add_test(tc, test_record);
   suite_add_tcase(s, tc);
   return lg_run_suite(s);
