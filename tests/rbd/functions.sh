@@ -39,8 +39,9 @@ so_rbd() {
 
 # rbd_import FILE IMAGE: a new RBD image in pool rbd holding FILE's bytes.
 rbd_import() {
-	run rbd import --no-progress "$1" "rbd/$2" >/dev/null 2>&1 ||
-		fail "rbd import $1 rbd/$2 failed"
+	local out
+	out=$(run rbd import --no-progress "$1" "rbd/$2" 2>&1) ||
+		fail "rbd import $1 rbd/$2 failed: $(tail -n 5 <<<"$out")"
 }
 
 # rbd_export IMAGE[@SNAP] FILE: the image's bytes, read by the rbd CLI.
