@@ -50,3 +50,20 @@ rbd_export() {
 	run rbd export --no-progress "rbd/$1" "$2" >/dev/null 2>&1 ||
 		fail "rbd export rbd/$1 failed"
 }
+
+# rbd_clone_setup COW-NAME: a "clients" pool, a 16 MiB random base ($BASE)
+# imported as rbd/golden with snapshot v1, and $CFG: LUN 0 of $IQN is the
+# per-initiator cow object COW-NAME over that snapshot, its clones in
+# "clients" (the per-client layers' tests start from this).
+rbd_clone_setup() {
+	run ceph osd pool create clients 8 8 >/dev/null 2>&1 || fail "ceph osd pool create clients failed"
+	run ceph osd pool application enable clients rbd >/dev/null 2>&1 || fail "enabling rbd on pool clients failed"
+	BASE=$LG_TMP/base.raw
+	make_random_image "$BASE" 16
+	rbd_import "$BASE" golden
+	run rbd snap create rbd/golden@v1 >/dev/null 2>&1 || fail "rbd snap create failed"
+	CFG=$LG_TMP/rbd.json
+	write_config "$CFG" "$IQN" "/backstores/cow/$1" \
+		"$(so_rbd golden golden '"snapshot": "v1"')" \
+		'{"plugin": "cow", "name": "'"$1"'", "base": "/backstores/rbd/golden", "overlay_pool": "clients", "per_initiator": true}'
+}

@@ -18,16 +18,7 @@ source "$(dirname "$0")/../cow/functions.sh"
 
 IQN=$LG_IQN_PREFIX:rbd-overlays
 rbd_cluster
-run ceph osd pool create clients 8 8 >/dev/null 2>&1 || fail "ceph osd pool create clients failed"
-run ceph osd pool application enable clients rbd >/dev/null 2>&1 || fail "enabling rbd on pool clients failed"
-BASE=$LG_TMP/base.raw
-make_random_image "$BASE" 16
-rbd_import "$BASE" golden
-run rbd snap create rbd/golden@v1 >/dev/null 2>&1 || fail "rbd snap create failed"
-CFG=$LG_TMP/rbd.json
-write_config "$CFG" "$IQN" "/backstores/cow/c" \
-	"$(so_rbd golden golden '"snapshot": "v1"')" \
-	'{"plugin": "cow", "name": "c", "base": "/backstores/rbd/golden", "overlay_pool": "clients", "per_initiator": true}'
+rbd_clone_setup c
 start_lungate -c "$CFG"
 P1=$(ini pc1)
 P2=$(ini pc2)
