@@ -8,12 +8,14 @@
 # * two writers on the host, lg-cow-client torture (libiscsi), write
 #   numbered, self-describing data, each write logged once sent, once
 #   complete, and once durable (FUA, or a SYNCHRONIZE CACHE after it): one to
-#   its own overlay of a per-initiator cow LUN, one to a qcow2 LUN (qemu-nbd
-#   in the guest).  After every cut, with the gateway started again, each
-#   whole disk is read back: every durable write must be there, and every
-#   sector must hold the data of the last durable write, or of a later one
-#   sent but never made durable (whole), or the base's (lg-cow-client check);
-#   every overlay must open (the writer's login opens it).
+#   its own overlay of a per-initiator cow LUN (a new initiator every cut, so
+#   that most writes allocate blocks), one to a qcow2 LUN (qemu-nbd in the
+#   guest).  After every cut, with the gateway started again, the disks are
+#   read back whole (the qcow2 LUN, the overlay written before the cut, and
+#   one written before an earlier cut): every durable write must be there,
+#   and every sector must hold the data of the last durable write, or of a
+#   later one sent but never made durable (whole), or the base's
+#   (lg-cow-client check); every overlay must open (the login opens it).
 # * some boots commit a third client's disk (`lungate overlay commit`) again
 #   and again until the cut: every committed file found after the cut must be
 #   that disk, complete (its size and SHA-256), and the last one reported
@@ -25,9 +27,12 @@
 source "$(dirname "$0")/functions.sh"
 
 CUTS=${PC_CUTS:-20}
+# what each boot does beside the writers, in turn (PC_MODES: io, commit, save)
+read -r -a MODES <<<"${PC_MODES:-io commit io save io}"
 SIZE_MIB=16
 IQN=$LG_IQN_PREFIX:pc
-A=$(ini pc-a)   # writes to its overlay
+# A: writes to its overlay; a new initiator (so a new overlay) every cut, so
+# that most of its writes allocate blocks and a lost map page shows
 Q=$(ini pc-q)   # writes to the qcow2 LUN
 C=$(ini pc-c)   # its disk is committed
 BASE=$LG_TMP/base.img
@@ -76,11 +81,9 @@ done
 expect_c=$(sha256sum <"$LG_TMP/expect-c.img" | cut -c1-64)
 size_c=$((SIZE_MIB << 20))
 
-TLOG_A=$LG_TMP/torture-a.log
 TLOG_Q=$LG_TMP/torture-q.log
-: >"$TLOG_A"
 : >"$TLOG_Q"
-mid_write=0 commits=0 saves=0 commit_cuts=0 save_cuts=0 boot_secs=$PC_BOOT_SECS
+sent_a=0 durable_a=0 mid_write=0 commits=0 saves=0 commit_cuts=0 save_cuts=0 boot_secs=$PC_BOOT_SECS
 last_committed=
 for ((cut = 1; cut <= CUTS + 1; cut++)); do
 	# what the last cut left (the first boot: the fresh disk)
@@ -96,14 +99,26 @@ for ((cut = 1; cut <= CUTS + 1; cut++)); do
 			fail "boot $PC_N: $last_committed, reported committed before the cut, is gone ($(pc_lines 'commitdir'))"
 	fi
 	last_committed=
-	for w in "A $IQN:room $TLOG_A" "Q $IQN:qcow $TLOG_Q"; do
+	# the disks written before the last cut, and one written before an earlier one
+	checks=("Q $IQN:qcow $TLOG_Q")
+	if ((cut > 1)); then
+		checks+=("A$((cut - 1)) $IQN:room $LG_TMP/torture-a$((cut - 1)).log")
+		old=$((RANDOM % (cut - 1) + 1))
+		((old == cut - 1)) || checks+=("A$old $IQN:room $LG_TMP/torture-a$old.log")
+	fi
+	for w in "${checks[@]}"; do
 		read -r who tgt tlog <<<"$w"
-		out=$(client "${!who}" "$tgt" check "$BASE" "$tlog" 2>&1) ||
+		name=$(ini "pc-${who,,}")
+		[[ $who != Q ]] || name=$Q
+		out=$(client "$name" "$tgt" check "$BASE" "$tlog" 2>&1) ||
 			fail "boot $PC_N: after cut $((cut - 1)), $who's disk lost durable writes or holds torn data:
 $out"
 		log "boot $PC_N: $who: ${out##*$'\n'}"
 	done
 	((cut <= CUTS)) || break
+	A=$(ini "pc-a$cut")
+	TLOG_A=$LG_TMP/torture-a$cut.log
+	: >"$TLOG_A"
 
 	# write until the plug is pulled
 	for w in "A $IQN:room $TLOG_A" "Q $IQN:qcow $TLOG_Q"; do
@@ -154,20 +169,14 @@ $out"
 		save_cuts=$((save_cuts + 1)) ;;
 	esac
 	while read -r l; do log "cut $cut: $l"; done < <(pc_lines 'commit failed|save failed' | head -n 3)
-	log "cut $cut ($mode): writes sent A $(grep -c '^w' "$TLOG_A"), Q $(grep -c '^w' "$TLOG_Q")"
+	log "cut $cut ($mode): writes sent A$cut $(grep -c '^w' "$TLOG_A"), Q $(grep -c '^w' "$TLOG_Q")"
+	sent_a=$((sent_a + $(grep -c '^w' "$TLOG_A"))) durable_a=$((durable_a + $(grep -c '^[ds]' "$TLOG_A")))
 
-	case $(((cut + 1) % 5)) in
-	2) next=commit ;;
-	4) next=save ;;
-	*) next=io ;;
-	esac
+	next=${MODES[cut % ${#MODES[@]}]}
 	pc_boot "$DATA" "$next" "$C"
 	boot_secs=$((boot_secs + PC_BOOT_SECS))
 done
 pc_cut
-for who in A Q; do
-	tlog=TLOG_$who
-	read -r _ _ sent durable < <("$COW_CLIENT" model "$BASE" "${!tlog}" "$COW_BLOCK")
-	log "$who: $sent writes sent, $durable durable"
-done
+read -r _ _ sent durable < <("$COW_CLIENT" model "$BASE" "$TLOG_Q" "$COW_BLOCK")
+log "overlays: $sent_a writes sent to $CUTS overlays, $durable_a FUA writes and flushes completed; qcow2: $sent writes sent, $durable durable"
 log "PASS: $CUTS power cuts ($mid_write of $((2 * CUTS)) writers cut with a write in flight; $commit_cuts cuts during commits ($commits commits done), $save_cuts during saves ($saves saves done)); $PC_N boots, $((boot_secs / PC_N)) s each to a listening gateway; $((SECONDS - T0)) s in all"

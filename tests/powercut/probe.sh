@@ -51,15 +51,16 @@ say "ready"
 case $mode in
 commit) # commit client C's disk again and again; keep the last two files
 	n=0
+	b=$(cut -c1-8 /proc/sys/kernel/random/uuid)   # this boot's names
 	while :; do
 		n=$((n + 1))
-		if ./lungate overlay commit room "$ini_c" "/mnt/commit/c$n.img" \
+		if ./lungate overlay commit room "$ini_c" "/mnt/commit/c-$b-$n.img" \
 			--control /run/lg.sock >/run/commit.out 2>&1; then
-			say "committed c$n.img"
+			say "committed c-$b-$n.img"
 		else
 			say "commit failed: $(tr '\n' ' ' </run/commit.out)"
 		fi
-		[ $n -le 2 ] || rm -f "/mnt/commit/c$((n - 2)).img"
+		[ $n -le 2 ] || rm -f "/mnt/commit/c-$b-$((n - 2)).img"
 	done ;;
 save) # save the running configuration over its file again and again
 	n=0
