@@ -22,8 +22,10 @@
  *   lg-soak-client flood HOST PORT CONNECTIONS SECONDS
  *       The idle-socket flood: opens CONNECTIONS TCP connections to HOST:PORT,
  *       sends nothing (every fourth sends half a login BHS) and holds them
- *       for SECONDS, reopening those the gateway closes.  Prints how many it
- *       opened and how many the gateway closed.
+ *       for SECONDS, reopening those the gateway closes; every second it
+ *       also opens a few more (so the gateway has to make room by closing
+ *       its oldest idle ones) and closes as many of its own oldest.  Prints
+ *       how many it opened and how many the gateway closed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -351,7 +353,17 @@ static int flood(int argc, char **argv)
   uint64_t opened = 0, closed = 0, refused = 0;
   for (int i = 0; i < n; i++)
     p[i].fd = -1;
+  int rot = 0;
+  time_t last = time(NULL);
   while (time(NULL) < end) {
+    if (time(NULL) != last) { /* make the gateway push out idle ones */
+      last = time(NULL);
+      for (int k = 0; k < 10 && n > 0; k++, rot = (rot + 1) % n)
+        if (p[rot].fd >= 0) {
+          close(p[rot].fd);
+          p[rot].fd = -1;
+        }
+    }
     for (int i = 0; i < n; i++) {
       if (p[i].fd >= 0)
         continue;
