@@ -163,8 +163,8 @@ $out"
 	else
 		sleep "$((RANDOM % 3)).$(printf '%03d' $((RANDOM % 1000)))"
 	fi
-	pid_alive "$pid_A" || fail "cut $cut: A's writer ended before the cut"
-	pid_alive "$pid_Q" || fail "cut $cut: Q's writer ended before the cut"
+	pid_alive "$pid_A" || fail "cut $cut: A's writer ended before the cut: $(cat "$LG_TMP/torture-A.out")"
+	pid_alive "$pid_Q" || fail "cut $cut: Q's writer ended before the cut: $(cat "$LG_TMP/torture-Q.out")"
 	pc_cut
 	kill -CONT "$pid_A" "$pid_Q" 2>/dev/null || true
 	for who in A Q; do
