@@ -451,8 +451,9 @@ static int commit_view(struct lg_ovl_ctx *x, struct lg_storage *view, const char
       goto out;
     }
     bool zero = buf[0] == 0 && !memcmp(buf, buf + 1, n - 1);
-    if (!zero && pwrite(fd, buf, n, (off_t)off) != (ssize_t)n) { /* keep zeroes sparse */
-      add_msg(res, true, "writing %s: %s", tmp, strerror(errno));
+    ssize_t w = zero ? (ssize_t)n : pwrite(fd, buf, n, (off_t)off); /* keep zeroes sparse */
+    if (w != (ssize_t)n) {
+      add_msg(res, true, "writing %s: %s", tmp, w < 0 ? strerror(errno) : "short write (is the disk full?)");
       goto out;
     }
     int pct = (int)((off + n) * 100 / size);

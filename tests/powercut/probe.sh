@@ -34,6 +34,8 @@ for f in /mnt/commit/*.img; do
 	say "commitfile ${f##*/} $(stat -c %s "$f") $(sha256sum <"$f" | cut -c1-64)"
 done
 say "commitdir $(ls -a /mnt/commit | tr '\n' ' ')"
+# the temporary files of commits the cut interrupted: garbage, never a name
+rm -f /mnt/commit/.*.commit-*
 
 cd /mnt || halt_now "FAIL: no /mnt"
 ./lungate serve -c /mnt/lungate.json --listen 0.0.0.0:3260 --control /run/lg.sock \
