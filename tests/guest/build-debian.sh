@@ -59,7 +59,7 @@ trap cleanup EXIT
 # lungate's runtime libraries (and the sanitizers' of the ASan+UBSan build,
 # qemu-nbd for qcow2 LUNs): tests/powercut runs the freshly built gateway
 # inside the guest, from a disk of the test's own
-gateway_libs=libjansson4,libisal2,libnettle8,libnbd0,libfuse3-3,libsystemd0,qemu-utils,libasan8,libubsan1
+gateway_libs=libjansson4,libisal2,libnettle8,libnbd0,libfuse3-3,libsystemd0,libmicrohttpd12,librbd1,qemu-utils,libasan8,libubsan1
 echo "build-debian.sh: debootstrap bookworm from $mirror into $root" >&2
 debootstrap --variant=minbase \
     --include=linux-image-amd64,open-iscsi,initramfs-tools,systemd-sysv,udev,kmod,ifupdown,isc-dhcp-client,e2fsprogs,procps,"$gateway_libs" \
