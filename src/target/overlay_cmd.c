@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backends/cow.h"
@@ -398,22 +399,45 @@ json_t *lg_ovl_gc(struct lg_ovl_ctx *x, const char *name, long days, bool dry_ru
   return res;
 }
 
-/* Write a client's merged view (its overlay over the base) to a new file. */
+/* Write a client's merged view (its overlay over the base) to a new file.
+ * Power-cut safe: the data goes to a temporary file in the same folder,
+ * which is synced and only then given the new name (never replacing a file
+ * that exists), and the folder is synced; after a crash the name holds the
+ * whole disk or does not exist. */
 static int commit_view(struct lg_ovl_ctx *x, struct lg_storage *view, const char *initiator,
                        const char *out, json_t *res)
 {
-  int rc = -1;
+  int rc = -1, fd = -1, dfd = -1;
   size_t chunk = 1 << 20;
   uint8_t *buf = malloc(chunk);
-  int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0 || !buf) {
-    add_msg(res, true, "cannot create %s: %s%s", out, strerror(errno),
-            errno == EEXIST ? " (choose a new file name: commit never overwrites)" : "");
+  char *tmp = NULL, *dir = strdup(out);
+  struct stat sb;
+  if (!buf || !dir) {
+    add_msg(res, true, "cannot commit to %s: out of memory", out);
+    goto out;
+  }
+  if (lstat(out, &sb) == 0 || errno != ENOENT) {
+    add_msg(res, true, "cannot create %s: %s%s", out, errno == ENOENT ? "exists" : strerror(errno),
+            " (choose a new file name: commit never overwrites)");
+    goto out;
+  }
+  char *slash = strrchr(dir, '/');
+  const char *base_name = slash ? slash + 1 : out;
+  if (slash)
+    *(slash == dir ? slash + 1 : slash) = 0;
+  if (asprintf(&tmp, "%s/.%s.commit-XXXXXX", slash ? dir : ".", base_name) < 0) {
+    tmp = NULL;
+    add_msg(res, true, "cannot commit to %s: out of memory", out);
+    goto out;
+  }
+  fd = mkostemp(tmp, O_CLOEXEC);
+  if (fd < 0 || fchmod(fd, 0644) < 0) {
+    add_msg(res, true, "cannot create a temporary file beside %s: %s", out, strerror(errno));
     goto out;
   }
   uint64_t size = view->size;
   if (ftruncate(fd, (off_t)size) < 0) {
-    add_msg(res, true, "%s: %s", out, strerror(errno));
+    add_msg(res, true, "%s: %s", tmp, strerror(errno));
     goto out;
   }
   bool tty = x->progress && isatty(STDERR_FILENO);
@@ -427,8 +451,9 @@ static int commit_view(struct lg_ovl_ctx *x, struct lg_storage *view, const char
       goto out;
     }
     bool zero = buf[0] == 0 && !memcmp(buf, buf + 1, n - 1);
-    if (!zero && pwrite(fd, buf, n, (off_t)off) != (ssize_t)n) { /* keep zeroes sparse */
-      add_msg(res, true, "writing %s: %s", out, strerror(errno));
+    ssize_t w = zero ? (ssize_t)n : pwrite(fd, buf, n, (off_t)off); /* keep zeroes sparse */
+    if (w != (ssize_t)n) {
+      add_msg(res, true, "writing %s: %s", tmp, w < 0 ? strerror(errno) : "short write (is the disk full?)");
       goto out;
     }
     int pct = (int)((off + n) * 100 / size);
@@ -439,7 +464,24 @@ static int commit_view(struct lg_ovl_ctx *x, struct lg_storage *view, const char
     last_pct = pct;
   }
   if (fsync(fd) < 0) {
-    add_msg(res, true, "%s: %s", out, strerror(errno));
+    add_msg(res, true, "%s: %s", tmp, strerror(errno));
+    goto out;
+  }
+  /* the name last, and never over a file that appeared meanwhile */
+  if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_NOREPLACE) < 0) {
+    bool fallback = errno == EINVAL || errno == ENOSYS; /* a file system without it */
+    if (!fallback || link(tmp, out) < 0) {
+      add_msg(res, true, "cannot create %s: %s%s", out, strerror(errno),
+              errno == EEXIST ? " (choose a new file name: commit never overwrites)" : "");
+      goto out;
+    }
+    unlink(tmp);
+  }
+  free(tmp);
+  tmp = NULL;
+  dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || fsync(dfd) < 0) {
+    add_msg(res, true, "syncing the folder of %s: %s", out, strerror(errno));
     goto out;
   }
   if (tty)
@@ -451,8 +493,12 @@ static int commit_view(struct lg_ovl_ctx *x, struct lg_storage *view, const char
 out:
   if (fd >= 0)
     close(fd);
-  if (rc && fd >= 0)
-    unlink(out);
+  if (dfd >= 0)
+    close(dfd);
+  if (tmp && fd >= 0)
+    unlink(tmp);
+  free(tmp);
+  free(dir);
   free(buf);
   return rc;
 }
