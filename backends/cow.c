@@ -714,7 +714,11 @@ static struct cow *overlay_open(struct cow *t, const char *client)
     goto err;
   }
   if (created) { /* a new layer is made over the current version */
-    if (!(c->ver = cur_get(t)) || ver_open(t, c->ver) < 0) {
+    pthread_mutex_lock(&t->vlock);
+    c->ver = ver_ref(t->cur);
+    int vr = c->ver ? ver_open(t, c->ver) : -1; /* (open already: at load or stage) */
+    pthread_mutex_unlock(&t->vlock);
+    if (vr < 0) {
       lg_set_error("cow \"%s\": %s", t->name, lg_get_error());
       unlink(path);
       goto err;

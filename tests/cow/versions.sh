@@ -6,7 +6,8 @@
 #  - a client reads its disk continuously (one session, a read every 20 ms)
 #    while a new version is published and another rolled back: it reads the
 #    old data throughout, with no error;
-#  - a client with a live session keeps its version (and its writes);
+#  - a client with a live session keeps its version (and its writes), and
+#    so does a second session of it meanwhile (a reconnect of its boot);
 #  - a new client gets the current version, and so does the first client
 #    once it logs out and in again (its old layer reset: "on_new_version"
 #    "reset", the default; the log says policy=on_new_version);
@@ -83,6 +84,9 @@ jq -e '.storage_objects[1].current == 2 and (.storage_objects[1].versions | leng
 # the live session keeps version 1 and its write; a new client gets version 2
 session_cmd 'read -P 0x51 0 64k'
 session_cmd 'read -P 0xa1 64k 64k'
+# a second session of A while its first is live: a reconnect of its running
+# boot (the iBFT hand-over), which keeps version 1 too
+qio "$A" -c 'read -P 0x51 0 64k' -c 'read -P 0xa1 64k 64k'
 on 0x22 "$N"
 qio "$N" -c 'write -P 0xb2 2M 64k' -c flush
 out=$(img publish c "$LG_TMP/v2.img" 2>&1) && fail "a second publish of v2.img was accepted: $out"
