@@ -276,6 +276,8 @@ static int img_commit(void *arg, const json_t *cfg, char **why)
     lg_json_save(c->m->json, c->m->path);
     return -1;
   }
+  free(*why); /* (what the reload changed, logged already) */
+  *why = NULL;
   return 0;
 }
 
