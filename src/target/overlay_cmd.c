@@ -439,6 +439,8 @@ static int commit_view(struct lg_ovl_ctx *x, struct lg_storage *view, const char
   }
   bool tty = x->progress && isatty(STDERR_FILENO);
   int last_pct = -1;
+  char label[LG_SAFE_MAX + 32]; /* what the progress names: the client (commit), the copy */
+  snprintf(label, sizeof label, "%s%s", as_version ? "copying the disk of " : "", initiator);
   for (uint64_t off = 0; off < size; off += chunk) {
     size_t n = size - off < chunk ? (size_t)(size - off) : chunk;
     int r = view->ops->pread(view->h, buf, n, off);
@@ -455,10 +457,9 @@ static int commit_view(struct lg_ovl_ctx *x, struct lg_storage *view, const char
     }
     int pct = (int)((off + n) * 100 / size);
     if (pct != last_pct && x->on_progress)
-      x->on_progress(x->parg, initiator, off + n, size);
+      x->on_progress(x->parg, label, off + n, size);
     else if (tty && pct != last_pct)
-      fprintf(stderr, "\r%s %s: %3d%%", as_version ? "copying the disk of" : "committing",
-              initiator, pct);
+      fprintf(stderr, "\r%s%s: %3d%%", as_version ? "" : "committing ", label, pct);
     last_pct = pct;
   }
   if (fsync(fd) < 0) {
