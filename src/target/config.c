@@ -218,7 +218,8 @@ static char *pr_state_file(const struct loader *L, const char *plugin, const cha
 
 /* A cow object's keys that a running template takes without reopening
  * (image versions: its clients' sessions keep their disks). */
-static const char *const version_keys[] = { "versions", "current", "on_new_version" };
+static const char *const version_keys[] = { "versions", "current", "on_new_version",
+                                             "last_version" };
 
 /* Equal but for the version keys of a cow object; *versions: those differ. */
 static bool def_equal(const json_t *a, const json_t *b, bool *versions)

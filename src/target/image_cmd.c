@@ -289,7 +289,8 @@ json_t *lg_img_publish(struct lg_img_ctx *x, const char *name, const char *file,
   bool wrote = false;
   if (!vers)
     goto out;
-  json_int_t next = 0;
+  /* ids are never used again, even after a prune of the newest */
+  json_int_t next = json_integer_value(json_object_get(cow, "last_version"));
   size_t i;
   json_t *v;
   json_array_foreach(vers, i, v)
@@ -360,6 +361,7 @@ json_t *lg_img_publish(struct lg_img_ctx *x, const char *name, const char *file,
     json_object_set_new(e, "from_client", json_string(from_client));
   json_array_append_new(vers, e);
   json_object_set_new(cow, "current", json_integer(next));
+  json_object_set_new(cow, "last_version", json_integer(next));
   char *why = NULL;
   if (x->commit(x->carg, cfg, &why) < 0) {
     lg_ovl_add_msg(res, true, "the configuration was not changed: %s", why ? why : "out of memory");
