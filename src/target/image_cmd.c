@@ -304,7 +304,12 @@ json_t *lg_img_publish(struct lg_img_ctx *x, const char *name, const char *file,
                                                        "file"));
     char buf[PATH_MAX];
     snprintf(buf, sizeof buf, "%s", cf ? cf : ".");
-    snprintf(path, sizeof path, "%s/%s-v%lld.img", dirname(buf), so->name, (long long)next);
+    char *dir = dirname(buf);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s-v%lld.img", dir, so->name, (long long)next);
+    if (lstat(path, &st) == 0) /* left by a publish a power cut stopped before the config */
+      snprintf(path, sizeof path, "%s/%s-v%lld-%lld.img", dir, so->name, (long long)next,
+               (long long)time(NULL));
   }
   json_array_foreach(vers, i, v) {
     char other[PATH_MAX];
