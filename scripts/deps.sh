@@ -16,6 +16,7 @@ packages=(
 	libmicrohttpd-dev                         # HTTP(S): the web console and /metrics
 	python3-prometheus-client curl            # parsing the metrics text in tests
 	dnsmasq-base                              # dnsmasq --test of the examples
+	jq                                        # reading configs and --json answers in tests
 	libiscsi-dev                              # the cow tests' own libiscsi client
 	libfuse3-dev fuse3                        # the FUSE view
 	nbdkit                                    # NBD test servers
