@@ -27,6 +27,13 @@
 # * some boots run `lungate save` over the config file again and again: after
 #   the cut, the file must be the old one or a saved one, whole (its
 #   SHA-256), and the gateway must start on it.
+# * some boots publish image versions of a second per-initiator object
+#   ("shelf") from client C's disk there, roll back to version 1 and prune
+#   the published one, again and again (`lungate image`): after the cut the
+#   gateway must start on the config, every version it names must have its
+#   file, complete, every version file there is must be complete, and the
+#   last step reported done must be in the config (a published version
+#   listed and current, a rollback's current version, a pruned one gone).
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
 
@@ -35,8 +42,9 @@ source "$(dirname "$0")/functions.sh"
 CUTS=20
 ldd "$LUNGATE" 2>/dev/null | grep -q libasan && CUTS=10
 CUTS=${PC_CUTS:-$CUTS}
-# what each boot does beside the writers, in turn (PC_MODES: io, commit, save)
-read -r -a MODES <<<"${PC_MODES:-io commit io save io}"
+# what each boot does beside the writers, in turn (PC_MODES: io, commit, save,
+# publish)
+read -r -a MODES <<<"${PC_MODES:-io commit io save io publish}"
 SIZE_MIB=16
 IQN=$LG_IQN_PREFIX:pc
 # A: writes to its overlay; a new initiator (so a new overlay) every cut, so
@@ -49,8 +57,8 @@ T0=$SECONDS
 
 make_random_image "$BASE" "$SIZE_MIB"
 d=$LG_TMP/datadir
-mkdir -p "$d/overlays" "$d/commit"
-chmod 700 "$d/overlays"
+mkdir -p "$d/overlays" "$d/commit" "$d/shelf" "$d/versions"
+chmod 700 "$d/overlays" "$d/shelf"
 cp "$LUNGATE" "$d/lungate"
 cp "$BASE" "$d/base.img"
 qemu-img convert -f raw -O qcow2 "$BASE" "$d/disk.qcow2" || fail "qemu-img convert failed"
@@ -59,10 +67,14 @@ cat >"$d/lungate.json" <<-JSON
 	  {"plugin": "fileio", "name": "base", "dev": "/mnt/base.img", "readonly": true},
 	  {"plugin": "cow", "name": "room", "base": "/backstores/fileio/base",
 	   "overlay_dir": "/mnt/overlays", "per_initiator": true},
+	  {"plugin": "cow", "name": "shelf", "base": "/backstores/fileio/base",
+	   "overlay_dir": "/mnt/shelf", "per_initiator": true},
 	  {"plugin": "qcow2", "name": "q", "dev": "/mnt/disk.qcow2"}],
 	 "targets": [
 	  {"wwn": "$IQN:room", "tpgs": [{"tag": 1, "attributes": {"generate_node_acls": 1},
 	    "luns": [{"index": 0, "storage_object": "/backstores/cow/room"}]}]},
+	  {"wwn": "$IQN:shelf", "tpgs": [{"tag": 1, "attributes": {"generate_node_acls": 1},
+	    "luns": [{"index": 0, "storage_object": "/backstores/cow/shelf"}]}]},
 	  {"wwn": "$IQN:qcow", "tpgs": [{"tag": 1, "attributes": {"generate_node_acls": 1},
 	    "luns": [{"index": 0, "storage_object": "/backstores/qcow2/q"}]}]}]}
 JSON
@@ -70,19 +82,55 @@ cfg_ok=" $(sha256sum <"$d/lungate.json" | cut -c1-64) "
 pc_make_data "$d" "$DATA"
 rm -rf "$d"
 
+# check_versions: after a cut, the versions of "shelf" the config names (the
+# probe's `lungate image list --json`) and the version files there are
+check_versions() {
+	local json files name size sha f
+	json=$(pc_lines 'versions ' | sed 's/^versions //')
+	jq -e '.ok == true' >/dev/null 2>&1 <<<"$json" ||
+		fail "boot $PC_N: lungate image list cannot read the config's versions: $json"
+	files=$(pc_lines 'versionfile ' || true)
+	while read -r _ name size sha; do
+		[[ -n $name ]] || continue
+		[[ $size == "$size_c" && $sha == "$expect_c" ]] ||
+			fail "boot $PC_N: version file $name is torn: $size bytes, SHA-256 $sha (want $size_c bytes, $expect_c)"
+	done <<<"$files"
+	while read -r f; do
+		[[ $f == /mnt/base.img ]] && continue
+		grep -q "^versionfile ${f##*/} " <<<"$files" ||
+			fail "boot $PC_N: the config names version file $f, which is not there (files: $(awk '{print $2}' <<<"$files" | tr '\n' ' '))"
+	done < <(jq -r '.versions[].file' <<<"$json")
+	local step v current
+	read -r step v _ <<<"$last_step"
+	current=$(jq -r '.versions[] | select(.current) | .id' <<<"$json")
+	case $step in
+	published) [[ $current == "$v" ]] ||
+		fail "boot $PC_N: version $v, reported published before the cut, is not current (current: $current)" ;;
+	rolledback) [[ $current == "$v" ]] ||
+		fail "boot $PC_N: the rollback to version $v reported before the cut is lost (current: $current)" ;;
+	pruned) jq -e --argjson v "$v" 'all(.versions[]; .id != $v)' >/dev/null <<<"$json" ||
+		fail "boot $PC_N: version $v, reported pruned before the cut, is still in the config" ;;
+	esac
+	[[ -z $last_step ]] || log "boot $PC_N: shelf: versions $(jq -r '[.versions[].id] | join(",")' <<<"$json") (current ${current:-none}), $(grep -c . <<<"$files" || true) version files whole; last step before the cut: $last_step"
+	last_step=
+}
+
 client() { # client INITIATOR TARGET ARGS...
 	local who=$1 tgt=$2
 	shift 2
 	run "$COW_CLIENT" -p "127.0.0.1:$PORT" -t "$tgt" -i "$who" "$@"
 }
 
-# ---- first boot: C's disk gets its data (FUA writes), which commits copy ----
+# ---- first boot: C's disks get their data (FUA writes), which commits and
+# publishes copy ----
 pc_boot "$DATA" io
 log "boot 1: the gateway listens $PC_BOOT_SECS s after QEMU started"
 cp "$BASE" "$LG_TMP/expect-c.img"
 for w in "0 4096 0x11" "65536 65536 0x22" "$((5 << 20)) 512 0x33" "$((9 << 20)) 200704 0x44"; do
 	# shellcheck disable=SC2086 # OFFSET LENGTH BYTE
 	out=$(client "$C" "$IQN:room" write $w fua) || fail "C's write $w failed: $out"
+	# shellcheck disable=SC2086
+	out=$(client "$C" "$IQN:shelf" write $w fua) || fail "C's write $w to shelf failed: $out"
 	# shellcheck disable=SC2086
 	"$COW_CLIENT" fill "$LG_TMP/expect-c.img" $w
 done
@@ -92,10 +140,14 @@ size_c=$((SIZE_MIB << 20))
 TLOG_Q=$LG_TMP/torture-q.log
 : >"$TLOG_Q"
 quiet=0 sent_a=0 durable_a=0 mid_write=0 commits=0 saves=0 commit_cuts=0 save_cuts=0 boot_secs=$PC_BOOT_SECS
+publishes=0 publish_cuts=0 last_step='' mode=io
 last_committed=
 for ((cut = 1; cut <= CUTS + 1; cut++)); do
 	# what the last cut left (the first boot: the fresh disk)
 	sum=$(pc_lines 'cfgsum ' | awk '{print $2}')
+	# image commands write the config with new content each time: the checks
+	# of the versions below (the gateway started on it) judge it instead
+	[[ $mode != publish ]] || cfg_ok+="$sum "
 	[[ $cfg_ok == *" $sum "* ]] ||
 		fail "boot $PC_N: the config file is neither the original nor a saved one (SHA-256 $sum): torn by the cut"
 	while read -r _ name size sha; do
@@ -107,6 +159,7 @@ for ((cut = 1; cut <= CUTS + 1; cut++)); do
 			fail "boot $PC_N: $last_committed, reported committed before the cut, is gone ($(pc_lines 'commitdir'))"
 	fi
 	last_committed=
+	check_versions
 	# the disks written before the last cut, and one written before an earlier one
 	checks=("Q $IQN:qcow $TLOG_Q")
 	if ((cut > 1)); then
@@ -145,6 +198,7 @@ $out"
 	case $mode in
 	commit) pc_wait_line 'committed ' 120 ;;
 	save) pc_wait_line 'saved ' 60 ;;
+	publish) pc_wait_line 'step published ' 120 ;;
 	esac
 	if ((cut % 2 == 0)); then
 		# a quiet cut: the writers stop (SIGSTOP) while A's writes still
@@ -192,7 +246,13 @@ $out"
 		saves=$((saves + $(pc_lines 'saved ' | wc -l)))
 		cfg_ok+="$(pc_lines 'saved ' | awk '{print $3}' | sort -u | tr '\n' ' ')"
 		save_cuts=$((save_cuts + 1)) ;;
+	publish)
+		publishes=$((publishes + $(pc_lines 'step published ' | wc -l)))
+		last_step=$(pc_lines 'step ' | tail -n 1 || true)
+		publish_cuts=$((publish_cuts + 1)) ;;
 	esac
+	failed=$(pc_lines 'publish failed' | head -n 3 || true)
+	[[ -z $failed ]] || fail "cut $cut: an image command failed before the cut: $failed"
 	while read -r l; do log "cut $cut: $l"; done < <(pc_lines 'commit failed|save failed' | head -n 3)
 	log "cut $cut ($mode): writes sent A$cut $(grep -c '^w' "$TLOG_A"), Q $(grep -c '^w' "$TLOG_Q")"
 	sent_a=$((sent_a + $(grep -c '^w' "$TLOG_A"))) durable_a=$((durable_a + $(grep -c '^[ds]' "$TLOG_A")))
@@ -204,4 +264,4 @@ done
 pc_cut
 read -r _ _ sent durable < <("$COW_CLIENT" model "$BASE" "$TLOG_Q" "$COW_BLOCK")
 log "overlays: $sent_a writes sent to $CUTS overlays, $durable_a FUA writes and flushes completed; qcow2: $sent writes sent, $durable durable"
-log "PASS: $CUTS power cuts ($quiet with the writers stopped first; $mid_write of $((2 * CUTS)) writers cut with a write in flight; $commit_cuts cuts during commits ($commits commits done), $save_cuts during saves ($saves saves done)); $PC_N boots, $((boot_secs / PC_N)) s each to a listening gateway; $((SECONDS - T0)) s in all"
+log "PASS: $CUTS power cuts ($quiet with the writers stopped first; $mid_write of $((2 * CUTS)) writers cut with a write in flight; $commit_cuts cuts during commits ($commits commits done), $save_cuts during saves ($saves saves done), $publish_cuts during image publishing ($publishes versions published)); $PC_N boots, $((boot_secs / PC_N)) s each to a listening gateway; $((SECONDS - T0)) s in all"

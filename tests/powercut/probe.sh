@@ -7,8 +7,8 @@
 # host serves through nbdkit's cache filter in writeback mode), reports what
 # the last power cut left behind, starts the gateway on 0.0.0.0:3260
 # (reached from the host through QEMU's hostfwd), and then, by the boot's
-# mode (fw_cfg opt/lgmode), commits or saves in a loop until the host pulls
-# the plug.  Reports are lines "LGTEST ..." on COM1.
+# mode (fw_cfg opt/lgmode), commits, saves or publishes image versions in a
+# loop until the host pulls the plug.  Reports are lines "LGTEST ..." on COM1.
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 say() { echo "LGTEST $*" >/dev/ttyS0; }
@@ -36,6 +36,16 @@ done
 say "commitdir $(ls -a /mnt/commit | tr '\n' ' ')"
 # the temporary files of commits the cut interrupted: garbage, never a name
 rm -f /mnt/commit/.*.commit-*
+# the image versions of the cow object "shelf" (as the config names them) and
+# the version files there are
+/mnt/lungate image list shelf -c /mnt/lungate.json --json >/tmp/versions 2>/tmp/versions.err ||
+	cat /tmp/versions.err >>/tmp/versions
+say "versions $(tr -d '\n' </tmp/versions)"
+for f in /mnt/versions/*.img; do
+	[ -e "$f" ] || continue
+	say "versionfile ${f##*/} $(stat -c %s "$f") $(sha256sum <"$f" | cut -c1-64)"
+done
+rm -f /mnt/versions/.*.commit-*
 
 cd /mnt || halt_now "FAIL: no /mnt"
 ./lungate serve -c /mnt/lungate.json --listen 0.0.0.0:3260 --control /run/lg.sock \
@@ -72,6 +82,36 @@ save) # save the running configuration over its file again and again
 			say "saved $n $(sha256sum </mnt/lungate.json | cut -c1-64)"
 		else
 			say "save failed: $(tr '\n' ' ' </run/save.out)"
+		fi
+	done ;;
+publish) # image versions of "shelf" from client C's disk, again and again:
+	# publish (a whole-disk copy, then the config), roll back to version 1,
+	# prune the published one (its file and the config)
+	# (first what an earlier cut left: a published version, current or not,
+	# would make the same content a duplicate)
+	./lungate image rollback shelf 1 --control /run/lg.sock >/dev/null 2>&1
+	./lungate image prune shelf --keep 0 --control /run/lg.sock >/dev/null 2>&1
+	n=0
+	b=$(cut -c1-8 /proc/sys/kernel/random/uuid)
+	while :; do
+		n=$((n + 1))
+		f=/mnt/versions/v-$b-$n.img
+		if ! ./lungate image publish shelf --from-client "$ini_c" "$f" --control /run/lg.sock >/run/img.out 2>&1; then
+			say "publish failed: $(tr '\n' ' ' </run/img.out)"
+			sleep 1
+			continue
+		fi
+		v=$(sed -n 's/.* as version \([0-9]*\) of shelf.*/\1/p' /run/img.out)
+		say "step published $v ${f##*/}"
+		if ./lungate image rollback shelf 1 --control /run/lg.sock >/run/img.out 2>&1; then
+			say "step rolledback 1"
+		else
+			say "publish failed: rollback: $(tr '\n' ' ' </run/img.out)"
+		fi
+		if ./lungate image prune shelf --keep 0 --control /run/lg.sock >/run/img.out 2>&1; then
+			say "step pruned $v"
+		else
+			say "publish failed: prune: $(tr '\n' ' ' </run/img.out)"
 		fi
 	done ;;
 esac
