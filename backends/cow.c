@@ -1256,6 +1256,18 @@ int cow_clone_commit(void *hv, const char *spec, char *err, size_t errlen)
   return lg_rbd_commit(c->rbdv, spec, err, errlen);
 }
 
+int cow_clone_names(void *hv, int (*fn)(const char *client, void *arg), void *arg)
+{
+  struct cow *t = hv;
+  return t->rbdt ? lg_rbd_clones_list(t->rbdt, fn, arg) : -EINVAL;
+}
+
+int cow_clone_changed(void *hv, const char *client, struct timespec *when)
+{
+  struct cow *t = hv;
+  return t->rbdt ? lg_rbd_clone_changed(t->rbdt, client, when) : -EINVAL;
+}
+
 bool cow_clone_live(void *hv, const char *client)
 {
   struct cow *t = hv;

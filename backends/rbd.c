@@ -62,6 +62,12 @@ struct rbd_bs {
   atomic_bool failing;             /* the last request failed */
   char *detached;                  /* a clone that gave up its name (lg_rbd_detach):
                                     * removed when this handle closes */
+  /* a client's clone: on its template's list of open clones (the FUSE view
+   * shows when it last changed) */
+  struct lg_rbd_clones *tmpl;
+  struct rbd_bs *next_open;
+  pthread_mutex_t changed_lock;
+  struct timespec changed;         /* CLOCK_REALTIME of the last completed change */
 };
 
 enum rbd_op { RBD_READ, RBD_WRITE, RBD_FLUSH, RBD_DISCARD, RBD_ZERO };
@@ -77,6 +83,11 @@ static time_t mono_now(void)
 /* Note a request's outcome: failures logged at most once per RBD_LOG_EVERY s. */
 static void note_result(struct rbd_bs *b, enum rbd_op op, uint64_t offset, uint64_t len, int r)
 {
+  if (r >= 0 && b->tmpl && op != RBD_READ && op != RBD_FLUSH) {
+    pthread_mutex_lock(&b->changed_lock);
+    clock_gettime(CLOCK_REALTIME, &b->changed);
+    pthread_mutex_unlock(&b->changed_lock);
+  }
   if (r >= 0) {
     if (atomic_load_explicit(&b->failing, memory_order_relaxed) &&
         atomic_exchange(&b->failing, false))
@@ -352,11 +363,15 @@ static int rbd_bs_extents(void *h, uint64_t count, uint64_t offset, struct lg_ex
 
 /* ---- open and close ---- */
 
+static void clone_unlink(struct rbd_bs *b);
+
 static void rbd_bs_close(void *h)
 {
   struct rbd_bs *b = h;
   if (!b)
     return;
+  if (b->tmpl)
+    clone_unlink(b);
   if (b->image)
     rbd_close(b->image);
   if (b->detached && b->io) {
@@ -372,6 +387,7 @@ static void rbd_bs_close(void *h)
   if (b->cluster && !b->borrowed)
     rados_shutdown(b->cluster);
   pthread_mutex_destroy(&b->log_lock);
+  pthread_mutex_destroy(&b->changed_lock);
   if (b->objbits)
     pthread_mutex_destroy(&b->qlock);
   free(b->objbits);
@@ -444,6 +460,7 @@ void *lg_rbd_open_json(const json_t *so, const struct lg_bs_open_args *args)
     return NULL;
   }
   pthread_mutex_init(&b->log_lock, NULL);
+  pthread_mutex_init(&b->changed_lock, NULL);
   b->readonly = args->readonly || json_is_true(ro) || snap;
   b->name = strdup(args->name);
   b->pool = strdup(pool);
@@ -637,6 +654,8 @@ struct lg_rbd_clones {
   int64_t base_pool_id;
   char base_id[64];                /* the base image's id */
   uint64_t base_snap_id;
+  pthread_mutex_t open_lock;
+  struct rbd_bs *open_head;        /* clones open in this process (rbd_bs.next_open) */
 };
 
 /* An image name part that no name can break out of or collide through:
@@ -678,6 +697,7 @@ struct lg_rbd_clones *lg_rbd_clones_open(void *base_h, const char *name, const c
   if (!t)
     goto nomem;
   t->base = b;
+  pthread_mutex_init(&t->open_lock, NULL);
   name_escape(name, esc, sizeof esc, false);
   if (!(t->name = strdup(name)) || !(t->pool = strdup(pool)) ||
       asprintf(&t->prefix, "lungate.%s+", esc) < 0) {
@@ -720,12 +740,25 @@ fail:
   return NULL;
 }
 
+/* A clone handle closing leaves its template's list of open clones. */
+static void clone_unlink(struct rbd_bs *b)
+{
+  pthread_mutex_lock(&b->tmpl->open_lock);
+  for (struct rbd_bs **p = &b->tmpl->open_head; *p; p = &(*p)->next_open)
+    if (*p == b) {
+      *p = b->next_open;
+      break;
+    }
+  pthread_mutex_unlock(&b->tmpl->open_lock);
+}
+
 void lg_rbd_clones_close(struct lg_rbd_clones *t)
 {
   if (!t)
     return;
   if (t->io)
     rados_ioctx_destroy(t->io);
+  pthread_mutex_destroy(&t->open_lock);
   free(t->name);
   free(t->pool);
   free(t->prefix);
@@ -879,6 +912,7 @@ void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readon
     return NULL;
   }
   pthread_mutex_init(&b->log_lock, NULL);
+  pthread_mutex_init(&b->changed_lock, NULL);
   b->borrowed = true;
   b->cluster = t->base->cluster;
   b->io = t->io;
@@ -941,6 +975,15 @@ void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readon
   if (created)
     lg_kv(LG_INFO, "rbd clone created", "storage=%s image=%s parent=%s", LG_Q(t->name),
           LG_Q(b->where), LG_Q(t->base->where));
+  struct timespec mt;
+  if (rbd_get_modify_timestamp(b->image, &mt) < 0)
+    clock_gettime(CLOCK_REALTIME, &mt);
+  b->changed = mt;
+  b->tmpl = t;
+  pthread_mutex_lock(&t->open_lock);
+  b->next_open = t->open_head;
+  t->open_head = b;
+  pthread_mutex_unlock(&t->open_lock);
   return b;
 fail:
   rbd_bs_close(b);
@@ -974,25 +1017,30 @@ static int clone_peek(struct lg_rbd_clones *t, const char *client, rbd_image_t *
   return rbd_open_read_only(t->io, cname, img, NULL);
 }
 
-/* Is the clone locked by a live client (any gateway, this one too)? */
+/* Is the clone locked by a live client (any gateway, this one too)?  img is
+ * opened read-only, where librbd has no exclusive lock state
+ * (rbd_lock_get_owners fails with EINVAL): the lockers as `rbd lock ls`
+ * shows them. */
 static bool image_locked_live(rbd_image_t img)
 {
-  char *owners[4];
-  size_t n = 4;
-  rbd_lock_mode_t mode;
-  if (rbd_lock_get_owners(img, &mode, owners, &n) < 0 || n == 0)
+  char tag[128], clients[512], cookies[512], addrs[512];
+  size_t tl = sizeof tag, cl = sizeof clients, kl = sizeof cookies, al = sizeof addrs;
+  int exclusive = 0;
+  ssize_t n = rbd_list_lockers(img, &exclusive, tag, &tl, clients, &cl, cookies, &kl, addrs, &al);
+  if (n == 0 || n == -ENOENT)
     return false;
+  if (n < 0)
+    return true; /* cannot tell: assume the worst */
   rbd_image_watcher_t w[16];
   size_t nw = 16;
   bool live = false;
   if (rbd_watchers_list(img, w, &nw) == 0) {
     for (size_t i = 0; i < nw; i++)
-      live |= w[i].addr && !strcmp(w[i].addr, owners[0]);
+      live |= w[i].addr && !strcmp(w[i].addr, addrs); /* the first locker's */
     rbd_watchers_list_cleanup(w, nw);
   } else {
-    live = true; /* cannot tell: assume the worst */
+    live = true;
   }
-  rbd_lock_get_owners_cleanup(owners, n);
   return live;
 }
 
@@ -1028,6 +1076,94 @@ int lg_rbd_clone_remove(struct lg_rbd_clones *t, const char *client)
   return r == -EBUSY || r == -EMLINK ? -EBUSY : r; /* watched, or has children */
 }
 
+/* The clone images of the template's pool, by name (rbd_list2); *n of them
+ * into *out (free with rbd_image_spec_list_cleanup and free). */
+static int list_images(struct lg_rbd_clones *t, rbd_image_spec_t **out, size_t *n)
+{
+  size_t max = 64;
+  for (;;) {
+    rbd_image_spec_t *imgs = calloc(max, sizeof *imgs);
+    if (!imgs)
+      return -ENOMEM;
+    int r = rbd_list2(t->io, imgs, &max);
+    if (r == 0) {
+      *out = imgs;
+      *n = max;
+      return 0;
+    }
+    free(imgs);
+    if (r != -ERANGE)
+      return r;
+    max *= 2;
+  }
+}
+
+/* The client of a clone image name ("PREFIX" + its escaped, lower-cased
+ * name) into out; -EINVAL for a name that is not one. */
+static int clone_client(struct lg_rbd_clones *t, const char *image, char *out, size_t len)
+{
+  size_t plen = strlen(t->prefix), o = 0;
+  if (strncmp(image, t->prefix, plen))
+    return -EINVAL;
+  for (const char *s = image + plen; *s; s++) {
+    unsigned v = (unsigned char)*s;
+    if (*s == '%' && (sscanf(s + 1, "%2x", &v) != 1 || v == 0 || !s[1] || !s[2]))
+      return -EINVAL;
+    if (o + 1 >= len)
+      return -ENAMETOOLONG;
+    out[o++] = (char)v;
+    s += *s == '%' ? 2 : 0;
+  }
+  out[o] = '\0';
+  char again[1100];
+  if (o == 0 || lg_rbd_clone_name(t, out, again, sizeof again) < 0 || strcmp(again, image))
+    return -EINVAL; /* only the canonical spelling names a client */
+  return 0;
+}
+
+int lg_rbd_clones_list(struct lg_rbd_clones *t, int (*fn)(const char *client, void *arg),
+                       void *arg)
+{
+  rbd_image_spec_t *imgs;
+  size_t n;
+  int r = list_images(t, &imgs, &n);
+  if (r < 0)
+    return r;
+  char client[256];
+  for (size_t i = 0; i < n && r == 0; i++)
+    if (clone_client(t, imgs[i].name, client, sizeof client) == 0)
+      r = fn(client, arg);
+  rbd_image_spec_list_cleanup(imgs, n);
+  free(imgs);
+  return r;
+}
+
+int lg_rbd_clone_changed(struct lg_rbd_clones *t, const char *client, struct timespec *when)
+{
+  char cname[1100];
+  if (lg_rbd_clone_name(t, client, cname, sizeof cname) < 0)
+    return -ENAMETOOLONG;
+  pthread_mutex_lock(&t->open_lock);
+  struct rbd_bs *b = t->open_head;
+  while (b && strcmp(b->image_name, cname))
+    b = b->next_open;
+  if (b) {
+    pthread_mutex_lock(&b->changed_lock);
+    *when = b->changed;
+    pthread_mutex_unlock(&b->changed_lock);
+  }
+  pthread_mutex_unlock(&t->open_lock);
+  if (b)
+    return 0;
+  rbd_image_t img;
+  int r = rbd_open_read_only(t->io, cname, &img, NULL);
+  if (r < 0)
+    return r;
+  r = rbd_get_modify_timestamp(img, when);
+  rbd_close(img);
+  return r < 0 ? r : 0;
+}
+
 /* What a listing shows of the clone image name (opened read-only). */
 static void clone_describe(struct lg_rbd_clones *t, rbd_image_t img, const char *name,
                            struct lg_rbd_clone_info *ci)
@@ -1057,23 +1193,11 @@ static void clone_describe(struct lg_rbd_clones *t, rbd_image_t img, const char 
 int lg_rbd_clones_foreach(struct lg_rbd_clones *t,
                           int (*fn)(const struct lg_rbd_clone_info *ci, void *arg), void *arg)
 {
-  size_t max = 64;
-  rbd_image_spec_t *imgs = NULL;
-  int r;
-  for (;;) {
-    imgs = calloc(max, sizeof *imgs);
-    if (!imgs)
-      return -ENOMEM;
-    r = rbd_list2(t->io, imgs, &max);
-    if (r != -ERANGE)
-      break;
-    free(imgs);
-    max *= 2;
-  }
-  if (r < 0) {
-    free(imgs);
+  rbd_image_spec_t *imgs;
+  size_t max;
+  int r = list_images(t, &imgs, &max);
+  if (r < 0)
     return r;
-  }
   size_t plen = strlen(t->prefix);
   int rc = 0;
   for (size_t i = 0; i < max; i++) {
