@@ -5,9 +5,10 @@
  *    "snapshot": "v1", "conf": "/etc/ceph/ceph.conf", "user": "admin",
  *    "readonly": true, "osd_op_timeout": 30, "mon_op_timeout": 30}
  *
- * Every call is one librbd aio request: reads may be started without waiting
- * (->pread_async, completed on librbd's own thread), the others wait for their
- * completion.  librados' OSD and monitor timeouts bound every request, so a
+ * Every call is one librbd aio request: reads, writes, flushes, discards and
+ * write-zeroes may be started without waiting (->*_async, completed on
+ * librbd's own thread; a write with FUA is followed by a flush there); the
+ * synchronous calls wait for their completion.  librados' OSD and monitor timeouts bound every request, so a
  * cluster that is down or stalled fails commands with -ETIMEDOUT instead of
  * hanging them; librados reconnects by itself, and the LUN works again as soon
  * as the cluster answers.  Failures are logged with the LUN and pool/image, at
@@ -121,7 +122,8 @@ struct rbd_req {
   enum rbd_op op;
   uint64_t offset, len;
   void *buf;
-  void (*done)(void *arg, int result);  /* asynchronous reads */
+  bool then_flush;                 /* FUA: a flush once the write has completed */
+  void (*done)(void *arg, int result);
   void *arg;
 };
 
@@ -169,16 +171,57 @@ static int run(struct rbd_bs *b, enum rbd_op op, void *buf, uint64_t len, uint64
   return r;
 }
 
-static void async_read_done(rbd_completion_t c, void *arg)
+static int async_start(struct rbd_req *q);
+
+/* An asynchronous request has completed (on librbd's thread): a write with
+ * FUA goes on with its flush, anything else is done. */
+static void async_complete(rbd_completion_t c, void *arg)
 {
   struct rbd_req *q = arg;
-  int r = result_of(c, RBD_READ, q->buf, q->len);
+  int r = result_of(c, q->op, q->buf, q->len);
   rbd_aio_release(c);
-  note_result(q->b, RBD_READ, q->offset, q->len, r);
+  note_result(q->b, q->op, q->offset, q->len, r);
+  if (r == 0 && q->then_flush) {
+    q->then_flush = false;
+    q->op = RBD_FLUSH;
+    r = async_start(q);
+    if (r == 0)
+      return;
+    note_result(q->b, RBD_FLUSH, 0, 0, r);
+  }
   void (*done)(void *, int) = q->done;
   void *darg = q->arg;
   free(q);
   done(darg, r);
+}
+
+/* Submit q with async_complete as its callback; -errno when not started. */
+static int async_start(struct rbd_req *q)
+{
+  rbd_completion_t c;
+  int r = rbd_aio_create_completion(q, async_complete, &c);
+  if (r < 0)
+    return r;
+  r = submit(q->b, q->op, q->buf, q->len, q->offset, c);
+  if (r < 0) /* not started: the callback never runs */
+    rbd_aio_release(c);
+  return r;
+}
+
+/* Start one request, done(arg, result) called when it (and with fua, the
+ * flush after it) has completed; -errno when not started. */
+static int async_op(struct rbd_bs *b, enum rbd_op op, void *buf, uint64_t len, uint64_t offset,
+                    bool fua, void (*done)(void *arg, int result), void *arg)
+{
+  struct rbd_req *q = malloc(sizeof *q);
+  if (!q)
+    return -ENOMEM;
+  *q = (struct rbd_req){ .b = b, .op = op, .offset = offset, .len = len, .buf = buf,
+                         .then_flush = fua, .done = done, .arg = arg };
+  int r = async_start(q);
+  if (r < 0)
+    free(q);
+  return r;
 }
 
 /* ---- the backstore calls ---- */
@@ -199,24 +242,7 @@ static int rbd_bs_pread(void *h, void *buf, size_t count, uint64_t offset)
 static int rbd_bs_pread_async(void *h, void *buf, size_t count, uint64_t offset,
                               void (*done)(void *arg, int result), void *arg)
 {
-  struct rbd_bs *b = h;
-  struct rbd_req *q = malloc(sizeof *q);
-  if (!q)
-    return -ENOMEM;
-  *q = (struct rbd_req){ .b = b, .op = RBD_READ, .offset = offset, .len = count,
-                         .buf = buf, .done = done, .arg = arg };
-  rbd_completion_t c;
-  int r = rbd_aio_create_completion(q, async_read_done, &c);
-  if (r < 0) {
-    free(q);
-    return r;
-  }
-  r = submit(b, RBD_READ, buf, count, offset, c);
-  if (r < 0) { /* not started: the callback never runs */
-    rbd_aio_release(c);
-    free(q);
-  }
-  return r;
+  return async_op(h, RBD_READ, buf, count, offset, false, done, arg);
 }
 
 static int rbd_bs_flush(void *h)
@@ -291,6 +317,48 @@ static int rbd_bs_zero(void *h, uint64_t count, uint64_t offset, unsigned flags)
   if (r == 0 && (flags & LG_BS_FUA))
     r = rbd_bs_flush(b);
   return r;
+}
+
+/* The asynchronous forms: a refusal that no retry can change (read-only, the
+ * quota) is an answer, given through done at once. */
+static int rbd_bs_pwrite_async(void *h, const void *buf, size_t count, uint64_t offset,
+                               unsigned flags, void (*done)(void *arg, int result), void *arg)
+{
+  struct rbd_bs *b = h;
+  int r = b->readonly ? -EROFS : quota_take(b, count, offset);
+  if (r < 0) {
+    done(arg, r);
+    return 0;
+  }
+  return async_op(b, RBD_WRITE, (void *)buf, count, offset, flags & LG_BS_FUA, done, arg);
+}
+
+static int rbd_bs_flush_async(void *h, void (*done)(void *arg, int result), void *arg)
+{
+  return async_op(h, RBD_FLUSH, NULL, 0, 0, false, done, arg);
+}
+
+static int rbd_bs_trim_async(void *h, uint64_t count, uint64_t offset,
+                             void (*done)(void *arg, int result), void *arg)
+{
+  struct rbd_bs *b = h;
+  if (b->readonly) {
+    done(arg, -EROFS);
+    return 0;
+  }
+  return async_op(b, RBD_DISCARD, NULL, count, offset, false, done, arg);
+}
+
+static int rbd_bs_zero_async(void *h, uint64_t count, uint64_t offset, unsigned flags,
+                             void (*done)(void *arg, int result), void *arg)
+{
+  struct rbd_bs *b = h;
+  int r = b->readonly ? -EROFS : quota_take(b, count, offset);
+  if (r < 0) {
+    done(arg, r);
+    return 0;
+  }
+  return async_op(b, RBD_ZERO, NULL, count, offset, flags & LG_BS_FUA, done, arg);
 }
 
 /* ---- extents, from rbd_diff_iterate2 against the image's creation ---- */
@@ -1332,7 +1400,9 @@ int lg_rbd_clone_meta(struct lg_rbd_clones *t, const char *client, const char *k
     .can_zero = rbd_bs_can_zero, .can_extents = rbd_bs_can_extents,                  \
     .pread = rbd_bs_pread, .pwrite = rbd_bs_pwrite, .flush = rbd_bs_flush,           \
     .trim = rbd_bs_trim, .zero = rbd_bs_zero, .extents = rbd_bs_extents,             \
-    .pread_async = rbd_bs_pread_async,                                               \
+    .pread_async = rbd_bs_pread_async, .pwrite_async = rbd_bs_pwrite_async,          \
+    .flush_async = rbd_bs_flush_async, .trim_async = rbd_bs_trim_async,              \
+    .zero_async = rbd_bs_zero_async,                                                 \
   }
 
 const struct lg_backstore_ops lg_rbd_backstore = RBD_OPS("rbd", lg_rbd_open_json);
