@@ -1332,6 +1332,41 @@ static int cow_extents(void *hv, uint64_t count, uint64_t offset, struct lg_exte
   return 0;
 }
 
+/* A client's RBD clone starts its requests asynchronously (backends/rbd.c);
+ * a view on an overlay file does not (-EOPNOTSUPP: the synchronous calls). */
+#define COW_RBD_ASYNC(hv, CALL, ...) \
+  (((struct cow *)(hv))->rbdv ? lg_rbd_backstore.CALL(((struct cow *)(hv))->rbdv, __VA_ARGS__) \
+                              : -EOPNOTSUPP)
+
+static int cow_pread_async(void *hv, void *buf, size_t count, uint64_t offset,
+                           void (*done)(void *arg, int result), void *arg)
+{
+  return COW_RBD_ASYNC(hv, pread_async, buf, count, offset, done, arg);
+}
+
+static int cow_pwrite_async(void *hv, const void *buf, size_t count, uint64_t offset,
+                            unsigned flags, void (*done)(void *arg, int result), void *arg)
+{
+  return COW_RBD_ASYNC(hv, pwrite_async, buf, count, offset, flags, done, arg);
+}
+
+static int cow_flush_async(void *hv, void (*done)(void *arg, int result), void *arg)
+{
+  return COW_RBD_ASYNC(hv, flush_async, done, arg);
+}
+
+static int cow_trim_async(void *hv, uint64_t count, uint64_t offset,
+                          void (*done)(void *arg, int result), void *arg)
+{
+  return COW_RBD_ASYNC(hv, trim_async, count, offset, done, arg);
+}
+
+static int cow_zero_async(void *hv, uint64_t count, uint64_t offset, unsigned flags,
+                          void (*done)(void *arg, int result), void *arg)
+{
+  return COW_RBD_ASYNC(hv, zero_async, count, offset, flags, done, arg);
+}
+
 const struct lg_backstore_ops lg_cow_backstore = {
   .name = "cow",
   .open = cow_open,
@@ -1352,6 +1387,11 @@ const struct lg_backstore_ops lg_cow_backstore = {
   .zero = cow_zero,
   .extents = cow_extents,
   .open_client = cow_open_client,
+  .pread_async = cow_pread_async,
+  .pwrite_async = cow_pwrite_async,
+  .flush_async = cow_flush_async,
+  .trim_async = cow_trim_async,
+  .zero_async = cow_zero_async,
 };
 
 /* ---- lifecycle ---- */
@@ -1610,6 +1650,18 @@ int cow_clone_commit(void *hv, const char *spec, char *err, size_t errlen)
     return -EINVAL;
   }
   return lg_rbd_commit(c->rbdv, spec, err, errlen);
+}
+
+int cow_clone_names(void *hv, int (*fn)(const char *client, void *arg), void *arg)
+{
+  struct cow *t = hv;
+  return t->rbdt ? lg_rbd_clones_list(t->rbdt, fn, arg) : -EINVAL;
+}
+
+int cow_clone_changed(void *hv, const char *client, struct timespec *when)
+{
+  struct cow *t = hv;
+  return t->rbdt ? lg_rbd_clone_changed(t->rbdt, client, when) : -EINVAL;
 }
 
 bool cow_clone_live(void *hv, const char *client)

@@ -90,6 +90,12 @@ int cow_clones_foreach(void *h, int (*fn)(const char *path, const struct cow_inf
 /* Does the client have a clone; does a live gateway (this one too) hold it? */
 bool cow_clone_exists(void *h, const char *client);
 bool cow_clone_live(void *h, const char *client);
+/* The clients that have a clone (names lower-cased), without opening any
+ * (lg_rbd_clones_list); when a client's clone last changed, -ENOENT when it
+ * has none (lg_rbd_clone_changed). */
+int cow_clone_names(void *h, int (*fn)(const char *client, void *arg), void *arg);
+struct timespec;
+int cow_clone_changed(void *h, const char *client, struct timespec *when);
 /* Commit an open clone view to a new RBD image and snapshot ("POOL/IMAGE@SNAP");
  * -EINVAL for a view that is not a clone; the reason in err. */
 int cow_clone_commit(void *view, const char *spec, char *err, size_t errlen);

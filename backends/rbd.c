@@ -5,9 +5,10 @@
  *    "snapshot": "v1", "conf": "/etc/ceph/ceph.conf", "user": "admin",
  *    "readonly": true, "osd_op_timeout": 30, "mon_op_timeout": 30}
  *
- * Every call is one librbd aio request: reads may be started without waiting
- * (->pread_async, completed on librbd's own thread), the others wait for their
- * completion.  librados' OSD and monitor timeouts bound every request, so a
+ * Every call is one librbd aio request: reads, writes, flushes, discards and
+ * write-zeroes may be started without waiting (->*_async, completed on
+ * librbd's own thread; a write with FUA is followed by a flush there); the
+ * synchronous calls wait for their completion.  librados' OSD and monitor timeouts bound every request, so a
  * cluster that is down or stalled fails commands with -ETIMEDOUT instead of
  * hanging them; librados reconnects by itself, and the LUN works again as soon
  * as the cluster answers.  Failures are logged with the LUN and pool/image, at
@@ -62,6 +63,12 @@ struct rbd_bs {
   atomic_bool failing;             /* the last request failed */
   char *detached;                  /* a clone that gave up its name (lg_rbd_detach):
                                     * removed when this handle closes */
+  /* a client's clone: on its template's list of open clones (the FUSE view
+   * shows when it last changed) */
+  struct lg_rbd_clones *tmpl;
+  struct rbd_bs *next_open;
+  pthread_mutex_t changed_lock;
+  struct timespec changed;         /* CLOCK_REALTIME of the last completed change */
 };
 
 enum rbd_op { RBD_READ, RBD_WRITE, RBD_FLUSH, RBD_DISCARD, RBD_ZERO };
@@ -77,6 +84,11 @@ static time_t mono_now(void)
 /* Note a request's outcome: failures logged at most once per RBD_LOG_EVERY s. */
 static void note_result(struct rbd_bs *b, enum rbd_op op, uint64_t offset, uint64_t len, int r)
 {
+  if (r >= 0 && b->tmpl && op != RBD_READ && op != RBD_FLUSH) {
+    pthread_mutex_lock(&b->changed_lock);
+    clock_gettime(CLOCK_REALTIME, &b->changed);
+    pthread_mutex_unlock(&b->changed_lock);
+  }
   if (r >= 0) {
     if (atomic_load_explicit(&b->failing, memory_order_relaxed) &&
         atomic_exchange(&b->failing, false))
@@ -110,7 +122,8 @@ struct rbd_req {
   enum rbd_op op;
   uint64_t offset, len;
   void *buf;
-  void (*done)(void *arg, int result);  /* asynchronous reads */
+  bool then_flush;                 /* FUA: a flush once the write has completed */
+  void (*done)(void *arg, int result);
   void *arg;
 };
 
@@ -158,16 +171,57 @@ static int run(struct rbd_bs *b, enum rbd_op op, void *buf, uint64_t len, uint64
   return r;
 }
 
-static void async_read_done(rbd_completion_t c, void *arg)
+static int async_start(struct rbd_req *q);
+
+/* An asynchronous request has completed (on librbd's thread): a write with
+ * FUA goes on with its flush, anything else is done. */
+static void async_complete(rbd_completion_t c, void *arg)
 {
   struct rbd_req *q = arg;
-  int r = result_of(c, RBD_READ, q->buf, q->len);
+  int r = result_of(c, q->op, q->buf, q->len);
   rbd_aio_release(c);
-  note_result(q->b, RBD_READ, q->offset, q->len, r);
+  note_result(q->b, q->op, q->offset, q->len, r);
+  if (r == 0 && q->then_flush) {
+    q->then_flush = false;
+    q->op = RBD_FLUSH;
+    r = async_start(q);
+    if (r == 0)
+      return;
+    note_result(q->b, RBD_FLUSH, 0, 0, r);
+  }
   void (*done)(void *, int) = q->done;
   void *darg = q->arg;
   free(q);
   done(darg, r);
+}
+
+/* Submit q with async_complete as its callback; -errno when not started. */
+static int async_start(struct rbd_req *q)
+{
+  rbd_completion_t c;
+  int r = rbd_aio_create_completion(q, async_complete, &c);
+  if (r < 0)
+    return r;
+  r = submit(q->b, q->op, q->buf, q->len, q->offset, c);
+  if (r < 0) /* not started: the callback never runs */
+    rbd_aio_release(c);
+  return r;
+}
+
+/* Start one request, done(arg, result) called when it (and with fua, the
+ * flush after it) has completed; -errno when not started. */
+static int async_op(struct rbd_bs *b, enum rbd_op op, void *buf, uint64_t len, uint64_t offset,
+                    bool fua, void (*done)(void *arg, int result), void *arg)
+{
+  struct rbd_req *q = malloc(sizeof *q);
+  if (!q)
+    return -ENOMEM;
+  *q = (struct rbd_req){ .b = b, .op = op, .offset = offset, .len = len, .buf = buf,
+                         .then_flush = fua, .done = done, .arg = arg };
+  int r = async_start(q);
+  if (r < 0)
+    free(q);
+  return r;
 }
 
 /* ---- the backstore calls ---- */
@@ -188,24 +242,7 @@ static int rbd_bs_pread(void *h, void *buf, size_t count, uint64_t offset)
 static int rbd_bs_pread_async(void *h, void *buf, size_t count, uint64_t offset,
                               void (*done)(void *arg, int result), void *arg)
 {
-  struct rbd_bs *b = h;
-  struct rbd_req *q = malloc(sizeof *q);
-  if (!q)
-    return -ENOMEM;
-  *q = (struct rbd_req){ .b = b, .op = RBD_READ, .offset = offset, .len = count,
-                         .buf = buf, .done = done, .arg = arg };
-  rbd_completion_t c;
-  int r = rbd_aio_create_completion(q, async_read_done, &c);
-  if (r < 0) {
-    free(q);
-    return r;
-  }
-  r = submit(b, RBD_READ, buf, count, offset, c);
-  if (r < 0) { /* not started: the callback never runs */
-    rbd_aio_release(c);
-    free(q);
-  }
-  return r;
+  return async_op(h, RBD_READ, buf, count, offset, false, done, arg);
 }
 
 static int rbd_bs_flush(void *h)
@@ -282,6 +319,48 @@ static int rbd_bs_zero(void *h, uint64_t count, uint64_t offset, unsigned flags)
   return r;
 }
 
+/* The asynchronous forms: a refusal that no retry can change (read-only, the
+ * quota) is an answer, given through done at once. */
+static int rbd_bs_pwrite_async(void *h, const void *buf, size_t count, uint64_t offset,
+                               unsigned flags, void (*done)(void *arg, int result), void *arg)
+{
+  struct rbd_bs *b = h;
+  int r = b->readonly ? -EROFS : quota_take(b, count, offset);
+  if (r < 0) {
+    done(arg, r);
+    return 0;
+  }
+  return async_op(b, RBD_WRITE, (void *)buf, count, offset, flags & LG_BS_FUA, done, arg);
+}
+
+static int rbd_bs_flush_async(void *h, void (*done)(void *arg, int result), void *arg)
+{
+  return async_op(h, RBD_FLUSH, NULL, 0, 0, false, done, arg);
+}
+
+static int rbd_bs_trim_async(void *h, uint64_t count, uint64_t offset,
+                             void (*done)(void *arg, int result), void *arg)
+{
+  struct rbd_bs *b = h;
+  if (b->readonly) {
+    done(arg, -EROFS);
+    return 0;
+  }
+  return async_op(b, RBD_DISCARD, NULL, count, offset, false, done, arg);
+}
+
+static int rbd_bs_zero_async(void *h, uint64_t count, uint64_t offset, unsigned flags,
+                             void (*done)(void *arg, int result), void *arg)
+{
+  struct rbd_bs *b = h;
+  int r = b->readonly ? -EROFS : quota_take(b, count, offset);
+  if (r < 0) {
+    done(arg, r);
+    return 0;
+  }
+  return async_op(b, RBD_ZERO, NULL, count, offset, flags & LG_BS_FUA, done, arg);
+}
+
 /* ---- extents, from rbd_diff_iterate2 against the image's creation ---- */
 
 struct ext_walk {
@@ -352,11 +431,15 @@ static int rbd_bs_extents(void *h, uint64_t count, uint64_t offset, struct lg_ex
 
 /* ---- open and close ---- */
 
+static void clone_unlink(struct rbd_bs *b);
+
 static void rbd_bs_close(void *h)
 {
   struct rbd_bs *b = h;
   if (!b)
     return;
+  if (b->tmpl)
+    clone_unlink(b);
   if (b->image)
     rbd_close(b->image);
   if (b->detached && b->io) {
@@ -372,6 +455,7 @@ static void rbd_bs_close(void *h)
   if (b->cluster && !b->borrowed)
     rados_shutdown(b->cluster);
   pthread_mutex_destroy(&b->log_lock);
+  pthread_mutex_destroy(&b->changed_lock);
   if (b->objbits)
     pthread_mutex_destroy(&b->qlock);
   free(b->objbits);
@@ -444,6 +528,7 @@ void *lg_rbd_open_json(const json_t *so, const struct lg_bs_open_args *args)
     return NULL;
   }
   pthread_mutex_init(&b->log_lock, NULL);
+  pthread_mutex_init(&b->changed_lock, NULL);
   b->readonly = args->readonly || json_is_true(ro) || snap;
   b->name = strdup(args->name);
   b->pool = strdup(pool);
@@ -637,6 +722,8 @@ struct lg_rbd_clones {
   int64_t base_pool_id;
   char base_id[64];                /* the base image's id */
   uint64_t base_snap_id;
+  pthread_mutex_t open_lock;
+  struct rbd_bs *open_head;        /* clones open in this process (rbd_bs.next_open) */
 };
 
 /* An image name part that no name can break out of or collide through:
@@ -678,6 +765,7 @@ struct lg_rbd_clones *lg_rbd_clones_open(void *base_h, const char *name, const c
   if (!t)
     goto nomem;
   t->base = b;
+  pthread_mutex_init(&t->open_lock, NULL);
   name_escape(name, esc, sizeof esc, false);
   if (!(t->name = strdup(name)) || !(t->pool = strdup(pool)) ||
       asprintf(&t->prefix, "lungate.%s+", esc) < 0) {
@@ -720,12 +808,25 @@ fail:
   return NULL;
 }
 
+/* A clone handle closing leaves its template's list of open clones. */
+static void clone_unlink(struct rbd_bs *b)
+{
+  pthread_mutex_lock(&b->tmpl->open_lock);
+  for (struct rbd_bs **p = &b->tmpl->open_head; *p; p = &(*p)->next_open)
+    if (*p == b) {
+      *p = b->next_open;
+      break;
+    }
+  pthread_mutex_unlock(&b->tmpl->open_lock);
+}
+
 void lg_rbd_clones_close(struct lg_rbd_clones *t)
 {
   if (!t)
     return;
   if (t->io)
     rados_ioctx_destroy(t->io);
+  pthread_mutex_destroy(&t->open_lock);
   free(t->name);
   free(t->pool);
   free(t->prefix);
@@ -879,6 +980,7 @@ void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readon
     return NULL;
   }
   pthread_mutex_init(&b->log_lock, NULL);
+  pthread_mutex_init(&b->changed_lock, NULL);
   b->borrowed = true;
   b->cluster = t->base->cluster;
   b->io = t->io;
@@ -941,6 +1043,15 @@ void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readon
   if (created)
     lg_kv(LG_INFO, "rbd clone created", "storage=%s image=%s parent=%s", LG_Q(t->name),
           LG_Q(b->where), LG_Q(t->base->where));
+  struct timespec mt;
+  if (rbd_get_modify_timestamp(b->image, &mt) < 0)
+    clock_gettime(CLOCK_REALTIME, &mt);
+  b->changed = mt;
+  b->tmpl = t;
+  pthread_mutex_lock(&t->open_lock);
+  b->next_open = t->open_head;
+  t->open_head = b;
+  pthread_mutex_unlock(&t->open_lock);
   return b;
 fail:
   rbd_bs_close(b);
@@ -974,25 +1085,30 @@ static int clone_peek(struct lg_rbd_clones *t, const char *client, rbd_image_t *
   return rbd_open_read_only(t->io, cname, img, NULL);
 }
 
-/* Is the clone locked by a live client (any gateway, this one too)? */
+/* Is the clone locked by a live client (any gateway, this one too)?  img is
+ * opened read-only, where librbd has no exclusive lock state
+ * (rbd_lock_get_owners fails with EINVAL): the lockers as `rbd lock ls`
+ * shows them. */
 static bool image_locked_live(rbd_image_t img)
 {
-  char *owners[4];
-  size_t n = 4;
-  rbd_lock_mode_t mode;
-  if (rbd_lock_get_owners(img, &mode, owners, &n) < 0 || n == 0)
+  char tag[128], clients[512], cookies[512], addrs[512];
+  size_t tl = sizeof tag, cl = sizeof clients, kl = sizeof cookies, al = sizeof addrs;
+  int exclusive = 0;
+  ssize_t n = rbd_list_lockers(img, &exclusive, tag, &tl, clients, &cl, cookies, &kl, addrs, &al);
+  if (n == 0 || n == -ENOENT)
     return false;
+  if (n < 0)
+    return true; /* cannot tell: assume the worst */
   rbd_image_watcher_t w[16];
   size_t nw = 16;
   bool live = false;
   if (rbd_watchers_list(img, w, &nw) == 0) {
     for (size_t i = 0; i < nw; i++)
-      live |= w[i].addr && !strcmp(w[i].addr, owners[0]);
+      live |= w[i].addr && !strcmp(w[i].addr, addrs); /* the first locker's */
     rbd_watchers_list_cleanup(w, nw);
   } else {
-    live = true; /* cannot tell: assume the worst */
+    live = true;
   }
-  rbd_lock_get_owners_cleanup(owners, n);
   return live;
 }
 
@@ -1028,6 +1144,94 @@ int lg_rbd_clone_remove(struct lg_rbd_clones *t, const char *client)
   return r == -EBUSY || r == -EMLINK ? -EBUSY : r; /* watched, or has children */
 }
 
+/* The clone images of the template's pool, by name (rbd_list2); *n of them
+ * into *out (free with rbd_image_spec_list_cleanup and free). */
+static int list_images(struct lg_rbd_clones *t, rbd_image_spec_t **out, size_t *n)
+{
+  size_t max = 64;
+  for (;;) {
+    rbd_image_spec_t *imgs = calloc(max, sizeof *imgs);
+    if (!imgs)
+      return -ENOMEM;
+    int r = rbd_list2(t->io, imgs, &max);
+    if (r == 0) {
+      *out = imgs;
+      *n = max;
+      return 0;
+    }
+    free(imgs);
+    if (r != -ERANGE)
+      return r;
+    max *= 2;
+  }
+}
+
+/* The client of a clone image name ("PREFIX" + its escaped, lower-cased
+ * name) into out; -EINVAL for a name that is not one. */
+static int clone_client(struct lg_rbd_clones *t, const char *image, char *out, size_t len)
+{
+  size_t plen = strlen(t->prefix), o = 0;
+  if (strncmp(image, t->prefix, plen))
+    return -EINVAL;
+  for (const char *s = image + plen; *s; s++) {
+    unsigned v = (unsigned char)*s;
+    if (*s == '%' && (sscanf(s + 1, "%2x", &v) != 1 || v == 0 || !s[1] || !s[2]))
+      return -EINVAL;
+    if (o + 1 >= len)
+      return -ENAMETOOLONG;
+    out[o++] = (char)v;
+    s += *s == '%' ? 2 : 0;
+  }
+  out[o] = '\0';
+  char again[1100];
+  if (o == 0 || lg_rbd_clone_name(t, out, again, sizeof again) < 0 || strcmp(again, image))
+    return -EINVAL; /* only the canonical spelling names a client */
+  return 0;
+}
+
+int lg_rbd_clones_list(struct lg_rbd_clones *t, int (*fn)(const char *client, void *arg),
+                       void *arg)
+{
+  rbd_image_spec_t *imgs;
+  size_t n;
+  int r = list_images(t, &imgs, &n);
+  if (r < 0)
+    return r;
+  char client[256];
+  for (size_t i = 0; i < n && r == 0; i++)
+    if (clone_client(t, imgs[i].name, client, sizeof client) == 0)
+      r = fn(client, arg);
+  rbd_image_spec_list_cleanup(imgs, n);
+  free(imgs);
+  return r;
+}
+
+int lg_rbd_clone_changed(struct lg_rbd_clones *t, const char *client, struct timespec *when)
+{
+  char cname[1100];
+  if (lg_rbd_clone_name(t, client, cname, sizeof cname) < 0)
+    return -ENAMETOOLONG;
+  pthread_mutex_lock(&t->open_lock);
+  struct rbd_bs *b = t->open_head;
+  while (b && strcmp(b->image_name, cname))
+    b = b->next_open;
+  if (b) {
+    pthread_mutex_lock(&b->changed_lock);
+    *when = b->changed;
+    pthread_mutex_unlock(&b->changed_lock);
+  }
+  pthread_mutex_unlock(&t->open_lock);
+  if (b)
+    return 0;
+  rbd_image_t img;
+  int r = rbd_open_read_only(t->io, cname, &img, NULL);
+  if (r < 0)
+    return r;
+  r = rbd_get_modify_timestamp(img, when);
+  rbd_close(img);
+  return r < 0 ? r : 0;
+}
+
 /* What a listing shows of the clone image name (opened read-only). */
 static void clone_describe(struct lg_rbd_clones *t, rbd_image_t img, const char *name,
                            struct lg_rbd_clone_info *ci)
@@ -1057,23 +1261,11 @@ static void clone_describe(struct lg_rbd_clones *t, rbd_image_t img, const char 
 int lg_rbd_clones_foreach(struct lg_rbd_clones *t,
                           int (*fn)(const struct lg_rbd_clone_info *ci, void *arg), void *arg)
 {
-  size_t max = 64;
-  rbd_image_spec_t *imgs = NULL;
-  int r;
-  for (;;) {
-    imgs = calloc(max, sizeof *imgs);
-    if (!imgs)
-      return -ENOMEM;
-    r = rbd_list2(t->io, imgs, &max);
-    if (r != -ERANGE)
-      break;
-    free(imgs);
-    max *= 2;
-  }
-  if (r < 0) {
-    free(imgs);
+  rbd_image_spec_t *imgs;
+  size_t max;
+  int r = list_images(t, &imgs, &max);
+  if (r < 0)
     return r;
-  }
   size_t plen = strlen(t->prefix);
   int rc = 0;
   for (size_t i = 0; i < max; i++) {
@@ -1208,7 +1400,9 @@ int lg_rbd_clone_meta(struct lg_rbd_clones *t, const char *client, const char *k
     .can_zero = rbd_bs_can_zero, .can_extents = rbd_bs_can_extents,                  \
     .pread = rbd_bs_pread, .pwrite = rbd_bs_pwrite, .flush = rbd_bs_flush,           \
     .trim = rbd_bs_trim, .zero = rbd_bs_zero, .extents = rbd_bs_extents,             \
-    .pread_async = rbd_bs_pread_async,                                               \
+    .pread_async = rbd_bs_pread_async, .pwrite_async = rbd_bs_pwrite_async,          \
+    .flush_async = rbd_bs_flush_async, .trim_async = rbd_bs_trim_async,              \
+    .zero_async = rbd_bs_zero_async,                                                 \
   }
 
 const struct lg_backstore_ops lg_rbd_backstore = RBD_OPS("rbd", lg_rbd_open_json);

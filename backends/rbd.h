@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 #include <jansson.h>
 
 #include "lungate/backstore.h"
@@ -59,6 +60,16 @@ struct lg_rbd_clone_info {
 /* Call fn for every clone of the template in its pool. */
 int lg_rbd_clones_foreach(struct lg_rbd_clones *t,
                           int (*fn)(const struct lg_rbd_clone_info *ci, void *arg), void *arg);
+/* Call fn with the initiator name (lower-cased, as the clone's name has it)
+ * of every clone of the template, from the pool's image list only: no clone
+ * is opened.  Stops at fn's first non-zero return, which it returns. */
+int lg_rbd_clones_list(struct lg_rbd_clones *t, int (*fn)(const char *client, void *arg),
+                       void *arg);
+/* When a client's clone last changed: a clone open in this process (a
+ * session's, the FUSE view's) tells it from its own writes, to the
+ * nanosecond; another is opened read-only for its modify timestamp.
+ * -ENOENT when the client has no clone. */
+int lg_rbd_clone_changed(struct lg_rbd_clones *t, const char *client, struct timespec *when);
 /* Whether a client's clone exists, and whether a live client holds its lock. */
 int lg_rbd_clone_state(struct lg_rbd_clones *t, const char *client, bool *exists, bool *live);
 /* Copy a clone handle's disk to a new flat image POOL/IMAGE and snapshot it

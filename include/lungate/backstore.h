@@ -112,6 +112,22 @@ struct lg_backstore_ops {
    * without a worker waiting on each. */
   int (*pread_async)(void *h, void *buf, size_t count, uint64_t offset,
                      void (*done)(void *arg, int result), void *arg);
+
+  /* Optional: ->pwrite, ->flush, ->trim and ->zero started the same way as
+   * ->pread_async (0: started, done called exactly once, maybe before the
+   * call returns; -errno: not started, done never called; a backstore may
+   * also answer at once through done, e.g. with -EDQUOT).  With LG_BS_FUA
+   * the data is durable when done runs.  A flush covers every write whose
+   * done has run before it was started.  buf stays the caller's until done.
+   * A backstore that cannot start one now (a cow view on a file) returns
+   * -EOPNOTSUPP, and the caller uses the synchronous call instead. */
+  int (*pwrite_async)(void *h, const void *buf, size_t count, uint64_t offset, unsigned flags,
+                      void (*done)(void *arg, int result), void *arg);
+  int (*flush_async)(void *h, void (*done)(void *arg, int result), void *arg);
+  int (*trim_async)(void *h, uint64_t count, uint64_t offset,
+                    void (*done)(void *arg, int result), void *arg);
+  int (*zero_async)(void *h, uint64_t count, uint64_t offset, unsigned flags,
+                    void (*done)(void *arg, int result), void *arg);
 };
 
 /* The registry: every backstore compiled in, looked up by plugin name. */

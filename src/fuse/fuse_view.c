@@ -5,14 +5,18 @@
  *   /<target IQN>/<lun>/disk.img             a LUN that is not per-initiator
  *   /<target IQN>/<lun>/base.img             the base of a per-initiator cow LUN
  *   /<target IQN>/<lun>/clients/<name>.img   one per overlay file in overlay_dir,
- *                                            <name> the initiator name it records
+ *                                            <name> the initiator name it records;
+ *                                            or one per RBD clone in overlay_pool,
+ *                                            <name> the initiator name, lower-cased,
+ *                                            that the clone's image name spells
  *
  * A name that cannot be a file name is escaped reversibly: '/' and '%' (and
  * the dots of "." and "..") become %XX.
  *
  * Nodes: an inode number indexes a table of nodes that only grows while the
  * view is mounted: the static tree, then one node per client overlay file
- * ever seen (found by a directory scan or a lookup), kept until unmount even
+ * ever seen (found by a directory scan or a lookup: for clones, the pool's
+ * image list, no clone opened until its file is), kept until unmount even
  * when its file goes, so a number never changes meaning (forget is a no-op).
  *
  * Data: every read and write goes through the storage object's backstore
@@ -27,7 +31,8 @@
  * Cache: base.img, read-only plain LUNs, every file of an offline mount
  * and clients with no live session are opened with keep_cache.  A live
  * client's file is not (its cache is dropped at each open), and since a
- * file's mtime is its overlay file's mtime and the attribute timeout is 1 s,
+ * file's mtime is its overlay file's mtime (a clone's: its last write through
+ * this gateway, else its RBD modify timestamp) and the attribute timeout is 1 s,
  * the kernel's auto_inval_data drops cached pages within a second of a
  * change made over iSCSI.
  *
@@ -100,7 +105,9 @@ struct fv_node {
   char *mpath;                        /* file whose times the node shows, or NULL */
   bool cow_readonly;                  /* FV_CLIENT(S): the cow object is read-only */
   char *initiator;                    /* FV_CLIENT: as its overlay records it */
-  char *stem;                         /* FV_CLIENT: overlay file name without ".cow" */
+  char *stem;                         /* FV_CLIENT: overlay file name without ".cow";
+                                       * a clone's: the initiator, lower-cased */
+  bool ceph;                          /* FV_CLIENT(S): clients' disks are RBD clones */
 };
 
 /* An open file or directory. */
@@ -369,8 +376,8 @@ static int fv_build_tree(struct lg_fuse *f)
       struct fv_node *ln = fv_node_new(f, tn, FV_DIR, lname);
       if (!ln)
         return -ENOMEM;
-      /* (clients in Ceph, "overlay_pool", have no overlay_dir: not shown yet) */
-      bool clients = so->per_initiator && so->ops == &lg_cow_backstore && cow_overlay_dir(so->h);
+      bool clients = so->per_initiator && so->ops == &lg_cow_backstore &&
+                     (cow_overlay_dir(so->h) || cow_in_ceph(so->h));
       struct fv_node *img = fv_node_new(f, ln, clients ? FV_BASE : FV_DISK,
                                         clients ? "base.img" : "disk.img");
       if (!img)
@@ -379,7 +386,10 @@ static int fv_build_tree(struct lg_fuse *f)
       img->mpath = fv_data_path(m, so, 0);
       if (clients) {
         struct fv_node *cn = fv_node_new(f, ln, FV_CLIENTS, "clients");
-        if (!cn || !(cn->mpath = strdup(cow_overlay_dir(so->h))))
+        if (!cn)
+          return -ENOMEM;
+        cn->ceph = cow_in_ceph(so->h); /* "overlay_pool": no folder of files */
+        if (!cn->ceph && !(cn->mpath = strdup(cow_overlay_dir(so->h))))
           return -ENOMEM;
         cn->so = so;
         cn->cow_readonly =
@@ -446,6 +456,42 @@ static struct fv_node *fv_client_node(struct lg_fuse *f, struct fv_node *cn, con
   return n;
 }
 
+/* The node of the client (lower-cased) whose RBD clone a listing of the
+ * pool shows, made on first sight: nothing is opened. */
+static struct fv_node *fv_clone_node(struct lg_fuse *f, struct fv_node *cn, const char *client)
+{
+  char *name = fv_name_escape(client, ".img");
+  if (!name)
+    return NULL;
+  if (strlen(name) > 255) {
+    lg_kv(LG_WARN, "fuse: initiator name too long for a file name; not shown",
+          "storage=%s initiator=%s", LG_Q(cn->so->name), LG_Q(client));
+    free(name);
+    return NULL;
+  }
+  char *initiator = strdup(client), *stem = strdup(client);
+  struct fv_node *n = NULL;
+  pthread_mutex_lock(&f->lock);
+  if (initiator && stem && !(n = fv_kid(cn, name)) && (n = fv_node_new(f, cn, FV_CLIENT, name))) {
+    n->so = cn->so;
+    n->cow_readonly = cn->cow_readonly;
+    n->ceph = true;
+    n->initiator = initiator;
+    n->stem = stem;
+    initiator = stem = NULL;
+  }
+  pthread_mutex_unlock(&f->lock);
+  free(initiator);
+  free(stem);
+  free(name);
+  return n;
+}
+
+static int fv_clone_changed(struct fv_node *n, struct timespec *when)
+{
+  return cow_clone_changed(n->so->h, n->initiator, when);
+}
+
 /* Look a client up by file name (no directory scan). */
 static struct fv_node *fv_client_lookup(struct lg_fuse *f, struct fv_node *cn, const char *name)
 {
@@ -457,6 +503,17 @@ static struct fv_node *fv_client_lookup(struct lg_fuse *f, struct fv_node *cn, c
   char *initiator = fv_name_unescape(name, ".img");
   if (!initiator)
     return NULL;
+  if (cn->ceph) { /* a clone's name has the initiator lower-cased: the one spelling */
+    char *norm = strdup(initiator);
+    struct timespec when;
+    if (norm)
+      cow_name_normalize(initiator, norm);
+    if (norm && !strcmp(norm, initiator) && cow_clone_changed(cn->so->h, norm, &when) == 0)
+      n = fv_clone_node(f, cn, norm);
+    free(norm);
+    free(initiator);
+    return n;
+  }
   char path[PATH_MAX];
   int r = cow_overlay_path(cn->so->h, initiator, path, sizeof path);
   free(initiator);
@@ -518,8 +575,15 @@ static int fv_stat(struct lg_fuse *f, struct fv_node *n, struct stat *st)
   st->st_atim.tv_sec = st->st_mtim.tv_sec = st->st_ctim.tv_sec = f->started;
   struct stat fs;
   bool have = n->mpath && stat(n->mpath, &fs) == 0;
-  if (n->kind == FV_CLIENT && !have)
+  if (n->kind == FV_CLIENT && n->ceph) {
+    struct timespec when;
+    int r = fv_clone_changed(n, &when);
+    if (r < 0)
+      return r == -ENOENT ? r : -EIO; /* the clone was reset or removed */
+    st->st_atim = st->st_mtim = st->st_ctim = when;
+  } else if (n->kind == FV_CLIENT && !have) {
     return -ENOENT; /* the overlay was reset or removed */
+  }
   if (have) {
     st->st_atim = fs.st_atim;
     st->st_mtim = fs.st_mtim;
@@ -698,8 +762,9 @@ static void fv_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
   bool keep = true;
   if (n->kind == FV_CLIENT) {
     struct stat st;
-    if (stat(n->mpath, &st) < 0) { /* never create an overlay from here */
-      free(h);
+    struct timespec when;
+    if (n->ceph ? fv_clone_changed(n, &when) < 0 : stat(n->mpath, &st) < 0) {
+      free(h); /* never create an overlay or a clone from here */
       fv_reply_err(req, -ENOENT);
       return;
     }
@@ -847,8 +912,27 @@ static int fv_ents_add(struct fv_handle *h, size_t *cap, const char *name, fuse_
   return 0;
 }
 
+struct fv_clone_scan {
+  struct lg_fuse *f;
+  struct fv_node *cn;
+  struct fv_handle *h;
+  size_t *cap;
+};
+
+static int fv_scan_clone(const char *client, void *arg)
+{
+  struct fv_clone_scan *w = arg;
+  struct fv_node *n = fv_clone_node(w->f, w->cn, client);
+  return n ? fv_ents_add(w->h, w->cap, n->name, n->ino, S_IFREG) : 0;
+}
+
 static int fv_scan_clients(struct lg_fuse *f, struct fv_node *cn, struct fv_handle *h, size_t *cap)
 {
+  if (cn->ceph) { /* the pool's image list: no clone is opened */
+    struct fv_clone_scan w = { f, cn, h, cap };
+    int r = cow_clone_names(cn->so->h, fv_scan_clone, &w);
+    return r < 0 ? r : 0;
+  }
   DIR *d = opendir(cn->mpath);
   if (!d)
     return errno == ENOENT ? 0 : -errno;
@@ -1265,11 +1349,34 @@ static void mount_usage(FILE *fp)
     "While a gateway runs, use its view instead: lungate serve ... --fuse MOUNTPOINT\n");
 }
 
-/* An overlay a running gateway holds open, or NULL. */
+struct mount_busy_clone {
+  void *h;
+  char *busy;
+};
+
+static int mount_busy_clone(const char *client, void *arg)
+{
+  struct mount_busy_clone *w = arg;
+  if (!cow_clone_live(w->h, client))
+    return 0;
+  if (asprintf(&w->busy, "(RBD clone) of %s", client) < 0)
+    w->busy = NULL;
+  return 1;
+}
+
+/* An overlay (or RBD clone) a running gateway holds open, or NULL. */
 static char *mount_find_busy_overlay(struct lg_model *m)
 {
   for (size_t i = 0; i < m->n_storage; i++) {
     struct lg_storage *so = m->storage[i];
+    if (so->ops == &lg_cow_backstore && so->per_initiator && cow_in_ceph(so->h)) {
+      /* a live gateway holds the clone's exclusive lock */
+      struct mount_busy_clone w = { so->h, NULL };
+      cow_clone_names(so->h, mount_busy_clone, &w);
+      if (w.busy)
+        return w.busy;
+      continue;
+    }
     if (so->ops != &lg_cow_backstore || !so->per_initiator || !cow_overlay_dir(so->h))
       continue;
     const char *dir = cow_overlay_dir(so->h);

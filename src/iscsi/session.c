@@ -437,7 +437,9 @@ static void task_async_done(struct scsi_task *st)
  * pool, so that a deep queue runs in parallel and a task management request
  * right behind a command still finds it.  A read the backstore can run
  * without a thread waiting on it (NBD, qcow2) is started here and answered
- * by a worker when it completes, so a deep queue of them holds no worker. */
+ * by a worker when it completes, so a deep queue of them holds no worker;
+ * so are writes, flushes, UNMAP and WRITE SAME of zeroes on a backstore
+ * with ->*_async (rbd), and those even when alone. */
 static void task_queue(struct iscsi_task *t)
 {
   struct iscsi_conn *c = t->conn;
@@ -447,9 +449,12 @@ static void task_queue(struct iscsi_task *t)
   pthread_mutex_unlock(&c->task_lock);
   if (scsi_exec_nowait(&t->scsi))
     task_respond(t);
+  else if ((!alone || t->scsi.dir != SCSI_DIR_IN) && scsi_exec_async(&t->scsi, task_async_done))
+    ; /* started; a write even alone: a stalled store must not stop this
+       * connection's receiving (a read alone runs here, as it always has) */
   else if (alone)
     iscsi_task_run(t);
-  else if (!scsi_exec_async(&t->scsi, task_async_done))
+  else
     iscsi_workq_push(t);
 }
 

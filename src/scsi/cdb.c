@@ -292,10 +292,20 @@ bool scsi_exec_nowait(struct scsi_task *t)
 
 bool scsi_exec_async(struct scsi_task *t, void (*done)(struct scsi_task *t))
 {
-  if (t->op->exec != sbc_read ||
-      (t->lun_nexus && atomic_load(&t->lun_nexus->epoch) != t->epoch)) /* scsi_exec's */
+  if (t->lun_nexus && atomic_load(&t->lun_nexus->epoch) != t->epoch) /* scsi_exec's */
     return false;
-  return sbc_read_async(t, done);
+  void (*exec)(struct scsi_task *) = t->op->exec;
+  if (exec == sbc_read)
+    return sbc_read_async(t, done);
+  if (exec == sbc_write)
+    return sbc_write_async(t, done);
+  if (exec == sbc_sync_cache)
+    return sbc_sync_cache_async(t, done);
+  if (exec == lbp_write_same)
+    return lbp_write_same_async(t, done);
+  if (exec == lbp_unmap)
+    return lbp_unmap_async(t, done);
+  return false;
 }
 
 void scsi_reply(struct scsi_task *t, const void *data, size_t n, uint32_t alloc_len)

@@ -9,6 +9,7 @@
  * not claimed. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,15 +51,17 @@ int lbp_parse_unmap(struct scsi_task *t)
   return 0;
 }
 
-void lbp_unmap(struct scsi_task *t)
+/* The block descriptor data length of an UNMAP parameter list whose every
+ * descriptor is valid; -1 with the sense set when one is not (nothing may
+ * be unmapped then), 0 for nothing to do. */
+static int unmap_check(struct scsi_task *t)
 {
-  struct lg_storage *so = t->lun->so;
   uint32_t len = t->spdtl;
   if (len == 0)
-    return;
+    return 0;
   if (len < 8) {
     scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_PARAM_LIST_LENGTH_ERROR);
-    return;
+    return -1;
   }
   const uint8_t *p = t->buf;
   uint32_t bdl = get16(p + 2);
@@ -66,19 +69,29 @@ void lbp_unmap(struct scsi_task *t)
     bdl = (len - 8) & ~15u;
   if (bdl / 16 > LBP_MAX_UNMAP_DESCRIPTORS) {
     scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAM);
-    return;
+    return -1;
   }
-  /* check every descriptor before unmapping anything */
   for (uint32_t off = 8; off + 16 <= 8 + bdl; off += 16) {
     uint64_t lba = get64(p + off);
     uint32_t n = get32(p + off + 8);
     if (n > LBP_MAX_UNMAP_BLOCKS) {
       scsi_sense(t, SCSI_SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAM);
-      return;
+      return -1;
     }
     if (range_ok(t, lba, n) < 0)
-      return;
+      return -1;
   }
+  return (int)bdl;
+}
+
+void lbp_unmap(struct scsi_task *t)
+{
+  struct lg_storage *so = t->lun->so;
+  const uint8_t *p = t->buf;
+  int check = unmap_check(t); /* every descriptor before unmapping anything */
+  if (check <= 0)
+    return;
+  uint32_t bdl = (uint32_t)check;
   for (uint32_t off = 8; off + 16 <= 8 + bdl; off += 16) {
     uint64_t lba = get64(p + off);
     uint32_t n = get32(p + off + 8);
@@ -92,6 +105,70 @@ void lbp_unmap(struct scsi_task *t)
       return;
     }
   }
+}
+
+/* UNMAP's descriptors as trims in flight together; the command is done when
+ * the last one completes, with the first failure. */
+struct unmap_async {
+  struct scsi_task *t;
+  atomic_uint pending;
+  atomic_int err;
+};
+
+static void unmap_one_done(void *arg, int r)
+{
+  struct unmap_async *u = arg;
+  int none = 0;
+  if (r < 0)
+    atomic_compare_exchange_strong(&u->err, &none, r);
+  if (atomic_fetch_sub(&u->pending, 1) != 1)
+    return;
+  struct scsi_task *t = u->t;
+  r = atomic_load(&u->err);
+  free(u);
+  scsi_io_async_done(t, r);
+}
+
+static int unmap_start(struct scsi_task *t, struct lg_storage *so)
+{
+  uint32_t bdl = (uint32_t)unmap_check(t); /* checked in lbp_unmap_async */
+  const uint8_t *p = t->buf;
+  struct unmap_async *u = malloc(sizeof *u);
+  if (!u)
+    return -ENOMEM;
+  u->t = t;
+  atomic_init(&u->pending, 1); /* this call's own, dropped at the end */
+  atomic_init(&u->err, 0);
+  bool started = false;
+  for (uint32_t off = 8; off + 16 <= 8 + bdl; off += 16) {
+    uint64_t lba = get64(p + off);
+    uint32_t n = get32(p + off + 8);
+    if (!n)
+      continue;
+    atomic_fetch_add(&u->pending, 1);
+    int r = so->ops->trim_async(so->h, (uint64_t)n * so->block_size, lba * so->block_size,
+                                unmap_one_done, u);
+    if (r < 0) {
+      atomic_fetch_sub(&u->pending, 1);
+      if (!started) { /* nothing in flight: the synchronous path instead */
+        free(u);
+        return r;
+      }
+      int none = 0;
+      atomic_compare_exchange_strong(&u->err, &none, r);
+      break;
+    }
+    started = true;
+  }
+  unmap_one_done(u, 0);
+  return 0;
+}
+
+bool lbp_unmap_async(struct scsi_task *t, void (*done)(struct scsi_task *t))
+{
+  if (!t->lun->so->ops->trim_async || unmap_check(t) <= 0)
+    return false; /* nothing to do, or refused: scsi_exec answers at once */
+  return scsi_io_async(t, done, unmap_start);
 }
 
 int lbp_parse_write_same(struct scsi_task *t)
@@ -119,13 +196,20 @@ int lbp_parse_write_same(struct scsi_task *t)
   return 0;
 }
 
+/* Is the block WRITE SAME repeats all zeroes (or is there none: NDOB)? */
+static bool write_same_zeroes(const struct scsi_task *t)
+{
+  uint32_t bs = t->lun->so->block_size;
+  return t->spdtl == 0 || (t->buf[0] == 0 && !memcmp(t->buf, t->buf + 1, bs - 1));
+}
+
 void lbp_write_same(struct scsi_task *t)
 {
   struct lg_storage *so = t->lun->so;
   uint32_t bs = so->block_size;
   uint64_t off = t->lba * bs, total = (uint64_t)t->nblocks * bs;
   pthread_rwlock_rdlock(&so->io_lock);
-  bool zero = t->spdtl == 0 || (t->buf[0] == 0 && !memcmp(t->buf, t->buf + 1, bs - 1));
+  bool zero = write_same_zeroes(t);
   int r;
   if (zero && so->ops->zero && so->ops->can_zero(so->h)) {
     r = so->ops->zero(so->h, total, off, (t->cdb[1] & 0x08) ? LG_BS_MAY_TRIM : 0);
@@ -153,6 +237,23 @@ void lbp_write_same(struct scsi_task *t)
   pthread_rwlock_unlock(&so->io_lock);
   if (r < 0)
     scsi_sense_errno(t, r, true);
+}
+
+static int write_same_start(struct scsi_task *t, struct lg_storage *so)
+{
+  uint32_t bs = so->block_size;
+  return so->ops->zero_async(so->h, (uint64_t)t->nblocks * bs, t->lba * bs,
+                             (t->cdb[1] & 0x08) ? LG_BS_MAY_TRIM : 0, scsi_io_async_done, t);
+}
+
+/* WRITE SAME of zeroes: one write-zeroes in flight. */
+bool lbp_write_same_async(struct scsi_task *t, void (*done)(struct scsi_task *t))
+{
+  const struct lg_storage *so = t->lun->so;
+  if (!so->ops->zero_async || !so->ops->zero || !so->ops->can_zero(so->h) ||
+      !write_same_zeroes(t))
+    return false;
+  return scsi_io_async(t, done, write_same_start);
 }
 
 void lbp_get_lba_status(struct scsi_task *t)

@@ -207,10 +207,72 @@ bool sbc_read_async(struct scsi_task *t, void (*done)(struct scsi_task *t))
   return true;
 }
 
+/* ---- writes, flushes, discards and write-zeroes without a worker waiting ---- */
+
+void scsi_io_async_done(void *arg, int r)
+{
+  struct scsi_task *t = arg;
+  struct lg_storage *so = t->lun->so;
+  if (r < 0)
+    scsi_sense_errno(t, r, true);
+  atomic_fetch_sub(&so->async_reads, 1);
+  t->async_done(t);
+}
+
+bool scsi_io_async(struct scsi_task *t, void (*done)(struct scsi_task *t),
+                   int (*start)(struct scsi_task *t, struct lg_storage *so))
+{
+  struct lg_storage *so = t->lun->so;
+  /* as sbc_read_async: shared with other commands until it completes, an
+   * exclusive holder (WRITE ATOMIC, COMPARE AND WRITE) waits for it */
+  if (pthread_rwlock_tryrdlock(&so->io_lock))
+    return false;
+  atomic_fetch_add(&so->async_reads, 1);
+  t->async_done = done;
+  int r = start(t, so);
+  pthread_rwlock_unlock(&so->io_lock);
+  if (r < 0) {
+    atomic_fetch_sub(&so->async_reads, 1);
+    t->async_done = NULL;
+    return false; /* the synchronous call on a worker instead */
+  }
+  return true;
+}
+
+static int write_start(struct scsi_task *t, struct lg_storage *so)
+{
+  return so->ops->pwrite_async(so->h, t->buf, t->spdtl, t->lba * so->block_size, t->bs_flags,
+                               scsi_io_async_done, t);
+}
+
+/* WRITE 6/10/12/16 (FUA: the backstore flushes after the write). */
+bool sbc_write_async(struct scsi_task *t, void (*done)(struct scsi_task *t))
+{
+  if (t->spdtl == 0 || !t->lun->so->ops->pwrite_async)
+    return false;
+  return scsi_io_async(t, done, write_start);
+}
+
+static int flush_start(struct scsi_task *t, struct lg_storage *so)
+{
+  return so->ops->flush_async(so->h, scsi_io_async_done, t);
+}
+
+/* SYNCHRONIZE CACHE: every write answered before it came is covered, since
+ * a write is answered only once the backstore has completed it. */
+bool sbc_sync_cache_async(struct scsi_task *t, void (*done)(struct scsi_task *t))
+{
+  const struct lg_storage *so = t->lun->so;
+  if (!so->ops->flush_async || !so->ops->flush || !so->ops->can_flush(so->h))
+    return false;
+  return scsi_io_async(t, done, flush_start);
+}
+
 /* io_lock, exclusively: also wait for the reads started asynchronously to
  * complete (no new one starts while a writer holds or awaits the lock). */
 static void io_lock_exclusive(struct lg_storage *so)
 {
+  /* (async_reads counts every request started asynchronously, writes too) */
   pthread_rwlock_wrlock(&so->io_lock);
   while (atomic_load(&so->async_reads))
     nanosleep(&(struct timespec){ .tv_nsec = 50000 }, NULL);

@@ -110,6 +110,17 @@ int sbc_parse_sync(struct scsi_task *t);
 void sbc_read(struct scsi_task *t);
 bool sbc_read_nowait(struct scsi_task *t);  /* from the page cache, or false */
 bool sbc_read_async(struct scsi_task *t, void (*done)(struct scsi_task *t));
+/* Start a command through one of the backstore's *_async calls: start
+ * returns its result (0: started, scsi_io_async_done then called once with
+ * the request's result; -errno: not started); false when not started, the
+ * task as it was, for scsi_exec on a worker. */
+bool scsi_io_async(struct scsi_task *t, void (*done)(struct scsi_task *t),
+                   int (*start)(struct scsi_task *t, struct lg_storage *so));
+void scsi_io_async_done(void *arg, int result);
+bool sbc_write_async(struct scsi_task *t, void (*done)(struct scsi_task *t));
+bool sbc_sync_cache_async(struct scsi_task *t, void (*done)(struct scsi_task *t));
+bool lbp_unmap_async(struct scsi_task *t, void (*done)(struct scsi_task *t));
+bool lbp_write_same_async(struct scsi_task *t, void (*done)(struct scsi_task *t));
 void sbc_write(struct scsi_task *t);
 void sbc_verify(struct scsi_task *t);
 void sbc_sync_cache(struct scsi_task *t);

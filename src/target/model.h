@@ -46,8 +46,9 @@ struct lg_storage {
    * ORWRITE exclusively (their atomicity).  lg_io_lock_init makes waiting
    * writers go first; all-zero bytes are a valid initial state too */
   pthread_rwlock_t io_lock;
-  atomic_uint async_reads;           /* ->pread_async reads in flight (shared holders
-                                      * that have let go of io_lock) */
+  atomic_uint async_reads;           /* requests started with ->*_async (reads and
+                                      * writes) in flight: shared holders that have
+                                      * let go of io_lock */
   /* RESERVE(6/10): the I_T nexus (a session's scsi_nexus) holding the LU */
   _Atomic uintptr_t reserved_by;
   /* SCSI state of the logical unit (persistent reservations, unit attentions,

@@ -228,6 +228,32 @@ wait_mode() {
 	fail "$1: mode $(stat -c %A "$1"), expected $2"
 }
 
+# live_write_shows FILE BASE OFFSET WHO: FILE is the file of WHO, the live
+# client (live_client): it is read-only (EROFS), and a write of 64 KiB of
+# 0x77 at OFFSET that WHO makes shows within 10 s through a descriptor opened
+# before it (where the base's bytes were), so no stale cache stays.
+live_write_shows() {
+	local f=$1 base=$2 at=$3 who=$4 out held got i
+	wait_mode "$f" -r--r--r--
+	if out=$(fill_bytes 0x01 4096 | dd of="$f" conv=notrunc status=none 2>&1); then
+		fail "writing $who's file while $who is logged in succeeded"
+	fi
+	grep -q 'Read-only file system' <<<"$out" || fail "writing a live client's file: '$out', expected EROFS"
+	exec {held}<"$f"
+	[[ $(fd_bytes "$held" "$at" 4) == $(bytes_at "$base" "$at" 4) ]] ||
+		fail "$who's file at $at is not the base before $who writes there"
+	live_cmd "write -P 0x77 $at 64k"
+	live_cmd flush
+	for ((i = 0; i < 100; i++)); do
+		got=$(fd_bytes "$held" "$at" 4)
+		[[ $got == 77777777 ]] && break
+		sleep 0.1
+	done
+	[[ $got == 77777777 ]] || fail "$who's write at $at did not show in 10 s through a file open before it (got $got)"
+	log "$who's live write showed through an open file after $((i / 10)).$((i % 10)) s"
+	exec {held}<&-
+}
+
 # expect_same FILE EXPECTED WHAT: FILE's content is EXPECTED's.
 expect_same() {
 	local diff

@@ -2,8 +2,8 @@
 # The FUSE view of rbd LUNs: `lungate serve --fuse` shows an rbd LUN as
 # disk.img with the image's bytes, and a write through iSCSI shows through
 # it; `lungate mount` (no gateway) shows the same; a cow object with
-# "overlay_pool" shows its base snapshot as disk.img (its clients' clones
-# are not in the view yet: no clients/ folder).
+# "overlay_pool" shows its base snapshot as base.img (its clients' clones
+# are in clients/: fuse-clients.sh).
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
 # shellcheck source=../fuse/functions.sh
@@ -26,7 +26,7 @@ mkdir -p "$MP"
 start_gateway "$CFG" "$MP"
 cmp "$SRC" "$MP/$IQN/0/disk.img" || fail "disk.img of the rbd LUN is not the image's bytes"
 [[ $(stat -c %s "$MP/$IQN/0/disk.img") == $((8 << 20)) ]] || fail "disk.img has the wrong size"
-cmp "$SRC" "$MP/$IQN/1/disk.img" || fail "disk.img of the overlay_pool LUN is not the base snapshot's bytes"
+cmp "$SRC" "$MP/$IQN/1/base.img" || fail "base.img of the overlay_pool LUN is not the base snapshot's bytes"
 qio_ok "a write through iSCSI" "$(lun_url 0)" -c 'write -P 0x61 1M 64k' -c flush
 patch_raw "$SRC" $((1 << 20)) 65536 0x61
 for ((i = 0; i < 50; i++)); do
