@@ -96,6 +96,23 @@ PY
 	rm -f "$file.tmp"
 }
 
+# cl_with_cluster CONFIG OUT CLUSTER-JSON: CONFIG with the "cluster" section.
+cl_with_cluster() {
+	python3 - "$1" "$2" "$3" <<'PY' || fail "cl_with_cluster: bad JSON"
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["cluster"] = json.loads(sys.argv[3])
+json.dump(c, open(sys.argv[2], "w"), indent=1)
+PY
+}
+
+# cl_rados_section INDEX: gateway INDEX's cluster section with membership in
+# the pool "lungate" (heartbeat 500 ms, dead after 2 s).
+cl_rados_section() {
+	printf '{"name": "room", "pool": "lungate", "conf": "%s", "address": "%s.1%s:3260", "entry": "%s:3260", "heartbeat_ms": 500, "dead_after_ms": 2000}' \
+		"$CEPH_CONF" "$CL_NET" "$1" "$CL_ENTRY"
+}
+
 # cl_start INDEX CONFIG: gateway INDEX (1-based) in namespace gwINDEX,
 # listening on 0.0.0.0:3260 there, control socket $LG_TMP/gwINDEX.sock.
 cl_start() {
@@ -186,4 +203,72 @@ cl_login_round() {
 		done
 		((n == 1)) || fail "initiator $ini logged in on $n gateways in one round"
 	done <"$names"
+}
+
+# cl_pick_on GATEWAY-INDEX: print an initiator name whose home is that gateway
+# (found by logging a few in through the entry point).
+cl_pick_on() {
+	local names=$LG_TMP/pick.names k
+	for ((k = 0; k < 12; k++)); do
+		printf '%s:pick-%02d\n' "$LG_IQN_PREFIX" "$k"
+	done >"$names"
+	cl_login_round "$names" "$LG_TMP/pick.out"
+	awk -v g="$1" '$2 == g { print $1; exit }' "$LG_TMP/pick.out" | grep . ||
+		fail "none of 12 initiators is at home on gateway $1"
+}
+
+# cl_serving INITIATOR: the index of the gateway with a session of it (or "").
+cl_serving() {
+	local i
+	for i in "${!CL_SOCKS[@]}"; do
+		pid_alive "${CL_PIDS[i]}" || continue
+		"$LUNGATE" sessions --json --control "${CL_SOCKS[i]}" 2>/dev/null | grep -q "\"initiator\": \"$1\"" &&
+			{ echo "$i"; return 0; }
+	done
+	echo ""
+}
+
+# cl_qio_opts INITIATOR: qemu's image options for LUN 0 through the entry point.
+cl_qio_opts() {
+	printf 'driver=iscsi,transport=tcp,portal=%s:3260,target=%s,lun=0,initiator-name=%s' \
+		"$CL_ENTRY" "$IQN" "$1"
+}
+
+# cl_write_loop INITIATOR N OUT: qemu-io (QEMU's libiscsi driver) in the
+# clients' namespace writes N blocks of 64 KiB with FUA, each at its own
+# offset with its own pattern, 100 ms apart, in the background (QIO_PID);
+# OUT gets what it says ("wrote 65536/65536 bytes at offset X" per
+# acknowledged write), OUT.err its messages (apart: they would cut lines).
+cl_write_loop() {
+	local ini=$1 n=$2 out=$3 k args=()
+	for ((k = 0; k < n; k++)); do
+		args+=(-c "write -f -P $((k % 200 + 1)) $((k * 65536)) 65536" -c "sleep 100")
+	done
+	ip netns exec "$(cl_ns cli)" timeout 300 qemu-io --image-opts "$(cl_qio_opts "$ini")" \
+		"${args[@]}" >"$out" 2>"$out.err" &
+	QIO_PID=$!
+	LG_PIDS+=("$QIO_PID")
+}
+
+# cl_acked OUT: how many writes qemu-io acknowledged.
+cl_acked() { grep -c '^wrote 65536/65536 bytes at offset' "$1" || true; }
+
+# cl_verify_acked INITIATOR OUT: every write acknowledged in OUT reads back
+# with its pattern, through the entry point, and none failed.
+cl_verify_acked() {
+	local ini=$1 out=$2 off args=() n=0
+	! grep -qi 'failed' "$out" "$out.err" ||
+		fail "qemu-io saw a failed command: $(grep -hi 'failed' "$out" "$out.err" | head -n 3)"
+	while read -r off; do
+		args+=(-c "read -P $((off / 65536 % 200 + 1)) $off 65536")
+		n=$((n + 1))
+	done < <(sed -n 's/^wrote 65536\/65536 bytes at offset \([0-9]*\)$/\1/p' "$out")
+	((n > 0)) || fail "no acknowledged write to verify"
+	local res
+	res=$(ip netns exec "$(cl_ns cli)" timeout 120 qemu-io --image-opts "$(cl_qio_opts "$ini")" "${args[@]}" 2>&1) ||
+		fail "reading back the acknowledged writes failed: $(tail -n 3 <<<"$res")"
+	! grep -q 'Pattern verification failed' <<<"$res" ||
+		fail "acknowledged writes are not there: $(grep -c 'Pattern verification failed' <<<"$res") of $n differ"
+	[[ $(grep -c '^read 65536/65536' <<<"$res") == "$n" ]] || fail "reading back: $(tail -n 3 <<<"$res")"
+	log "all $n acknowledged writes verify"
 }
