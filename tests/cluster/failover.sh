@@ -9,17 +9,7 @@
 source "$(dirname "$0")/functions.sh"
 
 IQN=$LG_IQN_PREFIX:cluster-failover
-cl_net gw1:$CL_NET.11+$CL_ENTRY gw2:$CL_NET.12 gw3:$CL_NET.13 cli:$CL_NET.50
-cl_ceph
-rbd_clone_setup cc
-for i in 1 2 3; do
-	cl_with_cluster "$CFG" "$LG_TMP/gw$i.json" "$(cl_rados_section "$i")"
-	cl_start "$i" "$LG_TMP/gw$i.json"
-done
-all="$CL_NET.11:3260=alive $CL_NET.12:3260=alive $CL_NET.13:3260=alive"
-for i in 1 2 3; do
-	cl_wait_view "$i" "$all" 20
-done
+cl_three_on_ceph
 
 ini=$(cl_pick_on 3)
 out=$LG_TMP/qio.out

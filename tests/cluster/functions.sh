@@ -272,3 +272,40 @@ cl_verify_acked() {
 	[[ $(grep -c '^read 65536/65536' <<<"$res") == "$n" ]] || fail "reading back: $(tail -n 3 <<<"$res")"
 	log "all $n acknowledged writes verify"
 }
+
+# cl_three_on_ceph: the bridge, gateways gw1-gw3 (gw1 also holds the entry
+# point) and the clients' namespace; the test's Ceph cluster; per-client RBD
+# clones (rbd_clone_setup) served as LUN 0 of $IQN by the three, with
+# membership in RADOS; returns once every gateway sees the three alive.
+cl_three_on_ceph() {
+	local i all="$CL_NET.11:3260=alive $CL_NET.12:3260=alive $CL_NET.13:3260=alive"
+	cl_net gw1:$CL_NET.11+$CL_ENTRY gw2:$CL_NET.12 gw3:$CL_NET.13 cli:$CL_NET.50
+	cl_ceph
+	rbd_clone_setup cc
+	for i in 1 2 3; do
+		cl_with_cluster "$CFG" "$LG_TMP/gw$i.json" "$(cl_rados_section "$i")"
+		cl_start "$i" "$LG_TMP/gw$i.json"
+	done
+	for i in 1 2 3; do
+		cl_wait_view "$i" "$all" 20
+	done
+}
+
+# cl_thirty: 30 initiators log in twice through the entry point; they must
+# land on the same gateway both times and each gateway must get some.
+# $LG_TMP/names lists them, $LG_TMP/round1 says where each landed.
+cl_thirty() {
+	local k i n
+	for ((k = 0; k < 30; k++)); do
+		printf '%s:client-%02d\n' "$LG_IQN_PREFIX" "$k"
+	done >"$LG_TMP/names"
+	cl_login_round "$LG_TMP/names" "$LG_TMP/round1"
+	cl_login_round "$LG_TMP/names" "$LG_TMP/round2"
+	cmp -s "$LG_TMP/round1" "$LG_TMP/round2" ||
+		fail "initiators landed on other gateways the second time: $(diff "$LG_TMP/round1" "$LG_TMP/round2" | head)"
+	for i in 1 2 3; do
+		n=$(awk -v g="$i" '$2 == g' "$LG_TMP/round1" | wc -l)
+		log "gateway $i serves $n of 30"
+		((n > 0)) || fail "gateway $i got none of the 30 initiators"
+	done
+}

@@ -9,41 +9,19 @@
 source "$(dirname "$0")/functions.sh"
 
 IQN=$LG_IQN_PREFIX:cluster-spread
-cl_net gw1:$CL_NET.11+$CL_ENTRY gw2:$CL_NET.12 gw3:$CL_NET.13 cli:$CL_NET.50
-cl_ceph
-rbd_clone_setup cc
-for i in 1 2 3; do
-	cl_with_cluster "$CFG" "$LG_TMP/gw$i.json" "$(cl_rados_section "$i")"
-	cl_start "$i" "$LG_TMP/gw$i.json"
-done
-all="$CL_NET.11:3260=alive $CL_NET.12:3260=alive $CL_NET.13:3260=alive"
-for i in 1 2 3; do
-	cl_wait_view "$i" "$all" 20
-done
+cl_three_on_ceph
 ls_out=$("$LUNGATE" ls --control "${CL_SOCKS[2]}")
 grep -q "rados membership, entry $CL_ENTRY:3260, failover on Ceph" <<<"$ls_out" ||
 	fail "lungate ls does not show the cluster: $ls_out"
 
-names=$LG_TMP/names
-for ((k = 0; k < 30; k++)); do
-	printf '%s:client-%02d\n' "$LG_IQN_PREFIX" "$k"
-done >"$names"
-cl_login_round "$names" "$LG_TMP/round1"
-cl_login_round "$names" "$LG_TMP/round2"
-cmp -s "$LG_TMP/round1" "$LG_TMP/round2" ||
-	fail "initiators landed on other gateways the second time: $(diff "$LG_TMP/round1" "$LG_TMP/round2" | head)"
-for i in 1 2 3; do
-	n=$(awk -v g="$i" '$2 == g' "$LG_TMP/round1" | wc -l)
-	log "gateway $i serves $n of 30"
-	((n > 0)) || fail "gateway $i got none of the 30 initiators"
-done
+cl_thirty
 
 cl_stop 3 KILL
 log "gateway 3 killed"
 for i in 1 2; do
 	cl_wait_view "$i" "$CL_NET.11:3260=alive $CL_NET.12:3260=alive $CL_NET.13:3260=dead" 20
 done
-cl_login_round "$names" "$LG_TMP/round3"
+cl_login_round "$LG_TMP/names" "$LG_TMP/round3"
 moved=0
 while read -r ini g; do
 	now=$(awk -v i="$ini" '$1 == i { print $2 }' "$LG_TMP/round3")

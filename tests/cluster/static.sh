@@ -29,19 +29,7 @@ ls_out=$("$LUNGATE" ls --control "${CL_SOCKS[1]}")
 grep -q "failover is not possible" <<<"$ls_out" || fail "lungate ls does not say that failover is not possible: $ls_out"
 grep -q "static membership" <<<"$ls_out" || fail "lungate ls does not show the static cluster: $ls_out"
 
-names=$LG_TMP/names
-for ((k = 0; k < 30; k++)); do
-	printf '%s:client-%02d\n' "$LG_IQN_PREFIX" "$k"
-done >"$names"
-cl_login_round "$names" "$LG_TMP/round1"
-cl_login_round "$names" "$LG_TMP/round2"
-cmp -s "$LG_TMP/round1" "$LG_TMP/round2" ||
-	fail "initiators landed on other gateways the second time: $(diff "$LG_TMP/round1" "$LG_TMP/round2" | head)"
-for i in 1 2 3; do
-	n=$(awk -v g="$i" '$2 == g' "$LG_TMP/round1" | wc -l)
-	log "gateway $i serves $n of 30"
-	((n > 0)) || fail "gateway $i got none of the 30 initiators"
-done
+cl_thirty
 
 # a write through the entry point is there at the next login (same overlay)
 ini=$LG_IQN_PREFIX:client-07
