@@ -309,3 +309,29 @@ cl_thirty() {
 		((n > 0)) || fail "gateway $i got none of the 30 initiators"
 	done
 }
+
+# cl_writing_on GATEWAY-INDEX N: an initiator at home on that gateway (INI)
+# starts cl_write_loop of N writes (into $LG_TMP/qio.out, QIO_PID); returns
+# once 15 are acknowledged and its session is seen on that gateway.
+cl_writing_on() {
+	local t
+	INI=$(cl_pick_on "$1")
+	cl_write_loop "$INI" "$2" "$LG_TMP/qio.out"
+	for ((t = 0; t < 300; t++)); do
+		(($(cl_acked "$LG_TMP/qio.out") >= 15)) && break
+		pid_alive "$QIO_PID" || fail "qemu-io ended early: $(tail -n 5 "$LG_TMP/qio.out")"
+		sleep 0.1
+	done
+	[[ $(cl_serving "$INI") == "$1" ]] || fail "$INI is not served by gateway $1 but by '$(cl_serving "$INI")'"
+}
+
+# cl_writes_done N: qemu-io ends well with all N writes acknowledged.
+cl_writes_done() {
+	local rc=0
+	wait "$QIO_PID" || rc=$?
+	forget_pid "$QIO_PID"
+	((rc == 0)) || fail "qemu-io failed (status $rc): $(tail -n 5 "$LG_TMP/qio.out")"
+	local n
+	n=$(cl_acked "$LG_TMP/qio.out")
+	((n == $1)) || fail "only $n of $1 writes were acknowledged"
+}
