@@ -273,22 +273,27 @@ cl_verify_acked() {
 	log "all $n acknowledged writes verify"
 }
 
-# cl_three_on_ceph: the bridge, gateways gw1-gw3 (gw1 also holds the entry
-# point) and the clients' namespace; the test's Ceph cluster; per-client RBD
-# clones (rbd_clone_setup) served as LUN 0 of $IQN by the three, with
-# membership in RADOS; returns once every gateway sees the three alive.
-cl_three_on_ceph() {
+# cl_start_three CONFIG: gateways 1-3 serving CONFIG with membership in
+# RADOS; returns once every gateway sees the three alive.
+cl_start_three() {
 	local i all="$CL_NET.11:3260=alive $CL_NET.12:3260=alive $CL_NET.13:3260=alive"
-	cl_net gw1:$CL_NET.11+$CL_ENTRY gw2:$CL_NET.12 gw3:$CL_NET.13 cli:$CL_NET.50
-	cl_ceph
-	rbd_clone_setup cc
 	for i in 1 2 3; do
-		cl_with_cluster "$CFG" "$LG_TMP/gw$i.json" "$(cl_rados_section "$i")"
+		cl_with_cluster "$1" "$LG_TMP/gw$i.json" "$(cl_rados_section "$i")"
 		cl_start "$i" "$LG_TMP/gw$i.json"
 	done
 	for i in 1 2 3; do
 		cl_wait_view "$i" "$all" 20
 	done
+}
+
+# cl_three_on_ceph: the bridge, gateways gw1-gw3 (gw1 also holds the entry
+# point) and the clients' namespace; the test's Ceph cluster; per-client RBD
+# clones (rbd_clone_setup) served as LUN 0 of $IQN by the three (cl_start_three).
+cl_three_on_ceph() {
+	cl_net gw1:$CL_NET.11+$CL_ENTRY gw2:$CL_NET.12 gw3:$CL_NET.13 cli:$CL_NET.50
+	cl_ceph
+	rbd_clone_setup cc
+	cl_start_three "$CFG"
 }
 
 # cl_thirty: 30 initiators log in twice through the entry point; they must
@@ -334,4 +339,65 @@ cl_writes_done() {
 	local n
 	n=$(cl_acked "$LG_TMP/qio.out")
 	((n == $1)) || fail "only $n of $1 writes were acknowledged"
+}
+
+# ---- addresses that move: keepalived (VRRP) ----
+#
+# With cl_net_vrrp the namespaces' own addresses are 10.77.0.2X; the entry
+# point (10.77.0.10) and each gateway's service address (10.77.0.1X) are
+# VRRP addresses: gateway X is master of its own, gateway 1 of the entry
+# point (then 2, then 3), and each keepalived drops its addresses when its
+# gateway stops answering on port 3260 (track_script), so that a dead
+# gateway's addresses move to a survivor within seconds.
+
+# cl_net_vrrp: the bridge, gw1-gw3 and the clients' namespace, for keepalived.
+cl_net_vrrp() {
+	cl_net gw1:$CL_NET.21 gw2:$CL_NET.22 gw3:$CL_NET.23 cli:$CL_NET.50
+}
+
+# cl_keepalived INDEX: keepalived in gateway INDEX's namespace (pid in
+# KA_PIDS[INDEX], its output in $LG_TMP/ka INDEX.log).
+KA_PIDS=()
+cl_keepalived() {
+	local i=$1 j conf=$LG_TMP/ka$1.conf
+	{
+		printf 'global_defs {\n  router_id gw%s\n  enable_script_security\n  script_user root\n}\n' "$i"
+		printf 'vrrp_script lungate {\n  script "%s"\n  interval 1\n  timeout 1\n  fall 1\n  rise 1\n}\n' \
+			"$LG_TMP/ka-check.sh"
+		# the entry point: gateway 1, then 2, then 3
+		printf 'vrrp_instance entry {\n  state BACKUP\n  interface eth0\n  virtual_router_id 50\n'
+		printf '  priority %d\n  advert_int 1\n  virtual_ipaddress {\n    %s/24\n  }\n' $((200 - i * 20)) "$CL_ENTRY"
+		printf '  track_script {\n    lungate\n  }\n}\n'
+		for j in 1 2 3; do # each gateway's service address: its own, then the next ones
+			printf 'vrrp_instance gw%s {\n  state BACKUP\n  interface eth0\n  virtual_router_id %d\n' "$j" $((50 + j))
+			printf '  priority %d\n  advert_int 1\n  virtual_ipaddress {\n    %s.1%s/24\n  }\n' \
+				$((200 - (i - j + 3) % 3 * 20)) "$CL_NET" "$j"
+			printf '  track_script {\n    lungate\n  }\n}\n'
+		done
+	} >"$conf"
+	printf '#!/bin/bash\nexec 3<>/dev/tcp/127.0.0.1/3260\n' >"$LG_TMP/ka-check.sh"
+	chmod 755 "$LG_TMP/ka-check.sh"
+	ip netns exec "$(cl_ns "gw$i")" keepalived -n -l -G -f "$conf" -p "$LG_TMP/ka$i.pid" \
+		-r "$LG_TMP/ka$i.vrrp.pid" -c "$LG_TMP/ka$i.check.pid" >"$LG_TMP/ka$i.log" 2>&1 &
+	KA_PIDS[i]=$!
+	LG_PIDS+=("${KA_PIDS[i]}")
+}
+
+# cl_holder ADDRESS: the index of the gateway whose namespace holds ADDRESS.
+cl_holder() {
+	local i
+	for i in 1 2 3; do
+		ip -n "$(cl_ns "gw$i")" -4 addr show dev eth0 2>/dev/null | grep -q "inet $1/" && { echo "$i"; return 0; }
+	done
+	echo ""
+}
+
+# cl_wait_holder ADDRESS INDEX [SECS]: wait until gateway INDEX holds ADDRESS.
+cl_wait_holder() {
+	local t
+	for ((t = 0; t < ${3:-30} * 5; t++)); do
+		[[ $(cl_holder "$1") == "$2" ]] && return 0
+		sleep 0.2
+	done
+	fail "$1 is held by gateway '$(cl_holder "$1")', not $2, after ${3:-30} s"
 }

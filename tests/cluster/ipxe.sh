@@ -19,13 +19,7 @@ run rbd snap create rbd/demo@v1 >/dev/null 2>&1 || fail "rbd snap create failed"
 write_config "$LG_TMP/base.json" "$IQN" /backstores/cow/room \
 	"$(so_rbd demo demo '"snapshot": "v1"')" \
 	'{"plugin": "cow", "name": "room", "base": "/backstores/rbd/demo", "overlay_pool": "clients", "per_initiator": true}'
-for i in 1 2 3; do
-	cl_with_cluster "$LG_TMP/base.json" "$LG_TMP/gw$i.json" "$(cl_rados_section "$i")"
-	cl_start "$i" "$LG_TMP/gw$i.json"
-done
-for i in 1 2 3; do
-	cl_wait_view "$i" "$CL_NET.11:3260=alive $CL_NET.12:3260=alive $CL_NET.13:3260=alive" 20
-done
+cl_start_three "$LG_TMP/base.json"
 
 # a client whose home is not the gateway holding the entry point, so that
 # iPXE must follow the redirect (its INQUIRY login leaves the clone as the
