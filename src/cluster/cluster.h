@@ -39,6 +39,8 @@ int lg_cluster_start(const json_t *section, const char *config_dir,
  * peers take its clients at once.  No-op without a cluster. */
 void lg_cluster_stop(void);
 bool lg_cluster_enabled(void);
+/* Membership in RADOS (clients can move), not a static list. */
+bool lg_cluster_failover(void);
 /* This gateway's service address, or NULL without a cluster. */
 const char *lg_cluster_self(void);
 /* The entry point ("IP:PORT") SendTargets names, or NULL. */

@@ -401,6 +401,7 @@ void lg_cluster_stop(void)
 }
 
 bool lg_cluster_enabled(void) { return cl.on; }
+bool lg_cluster_failover(void) { return cl.on && cl.rados; }
 const char *lg_cluster_self(void) { return cl.on ? cl.self : NULL; }
 const char *lg_cluster_entry(void) { return cl.on && cl.entry[0] ? cl.entry : NULL; }
 

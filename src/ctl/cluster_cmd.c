@@ -88,6 +88,9 @@ json_t *lg_ctl_drain(unsigned wait_s)
 {
   if (!lg_cluster_enabled())
     return json_pack("{s:b,s:s}", "ok", 0, "error", "this gateway is in no cluster");
+  if (!lg_cluster_failover())
+    return json_pack("{s:b,s:s}", "ok", 0, "error", "a static cluster cannot drain: each "
+                     "client's overlay is on its own gateway (membership in RADOS can)");
   int r = lg_cluster_set_draining(true);
   if (r < 0)
     return json_pack("{s:b,s:s}", "ok", 0, "error", "cannot publish the draining state");

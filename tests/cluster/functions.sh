@@ -401,3 +401,20 @@ cl_wait_holder() {
 	done
 	fail "$1 is held by gateway '$(cl_holder "$1")', not $2, after ${3:-30} s"
 }
+
+# cl_start_vrrp CONFIG: gateways 1-3 serving CONFIG with membership in RADOS,
+# each with its keepalived; returns once the entry point is on gateway 1,
+# each service address on its gateway, and every gateway sees the three alive.
+cl_start_vrrp() {
+	local i
+	for i in 1 2 3; do
+		cl_with_cluster "$1" "$LG_TMP/gw$i.json" "$(cl_rados_section "$i")"
+		cl_start "$i" "$LG_TMP/gw$i.json"
+		cl_keepalived "$i"
+	done
+	cl_wait_holder "$CL_ENTRY" 1
+	for i in 1 2 3; do
+		cl_wait_holder "$CL_NET.1$i" "$i"
+		cl_wait_view "$i" "$CL_NET.11:3260=alive $CL_NET.12:3260=alive $CL_NET.13:3260=alive" 20
+	done
+}

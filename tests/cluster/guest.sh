@@ -28,16 +28,7 @@ log "the guest's root imported into RBD in $((SECONDS - t0)) s"
 write_config "$LG_TMP/base.json" "$IQN" /backstores/cow/room \
 	"$(so_rbd debian debian '"snapshot": "v1"')" \
 	'{"plugin": "cow", "name": "room", "base": "/backstores/rbd/debian", "overlay_pool": "clients", "per_initiator": true}'
-for i in 1 2 3; do
-	cl_with_cluster "$LG_TMP/base.json" "$LG_TMP/gw$i.json" "$(cl_rados_section "$i")"
-	cl_start "$i" "$LG_TMP/gw$i.json"
-	cl_keepalived "$i"
-done
-cl_wait_holder "$CL_ENTRY" 1
-for i in 1 2 3; do
-	cl_wait_holder "$CL_NET.1$i" "$i"
-	cl_wait_view "$i" "$CL_NET.11:3260=alive $CL_NET.12:3260=alive $CL_NET.13:3260=alive" 20
-done
+cl_start_vrrp "$LG_TMP/base.json"
 
 GUEST_SAN=$CL_ENTRY::3260 GUEST_NETNS=$(cl_ns cli) guest_start pc1 loop
 PC=$(ini pc1)

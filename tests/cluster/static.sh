@@ -42,6 +42,10 @@ nsx cli timeout 60 qemu-io --image-opts \
 	-c 'read -P 0x5a 4096 65536' >"$LG_TMP/r.out" 2>&1 || fail "the write is not there at the next login: $(cat "$LG_TMP/r.out")"
 : "$url"
 
+# and no drain: the clients could go nowhere else
+res=$("$LUNGATE" drain --control "${CL_SOCKS[2]}" 2>&1) && fail "lungate drain of a static cluster succeeded: $res"
+grep -q "static cluster cannot drain" <<<"$res" || fail "lungate drain of a static cluster: $res"
+
 # a gateway stops: the others' initiators stay put; its own find no other
 # gateway serving them a different disk
 cl_stop 3

@@ -15,18 +15,7 @@ IQN=$LG_IQN_PREFIX:cluster-vrrp
 cl_net_vrrp
 cl_ceph
 rbd_clone_setup cc
-for i in 1 2 3; do
-	cl_with_cluster "$CFG" "$LG_TMP/gw$i.json" "$(cl_rados_section "$i")"
-	cl_start "$i" "$LG_TMP/gw$i.json"
-	cl_keepalived "$i"
-done
-cl_wait_holder "$CL_ENTRY" 1
-for i in 1 2 3; do
-	cl_wait_holder "$CL_NET.1$i" "$i"
-done
-for i in 1 2 3; do
-	cl_wait_view "$i" "$CL_NET.11:3260=alive $CL_NET.12:3260=alive $CL_NET.13:3260=alive" 20
-done
+cl_start_vrrp "$CFG"
 
 cl_writing_on 1 120
 ini=$INI out=$LG_TMP/qio.out
