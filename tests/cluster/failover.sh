@@ -13,9 +13,9 @@ cl_three_on_ceph
 
 cl_writing_on 3 120
 ini=$INI out=$LG_TMP/qio.out
-before=$(cl_acked "$out")
+n_before=$(cl_acked "$out")
 cl_stop 3 KILL
-log "gateway 3 killed after $before acknowledged writes"
+log "gateway 3 killed after $n_before acknowledged writes"
 cl_writes_done 120
 after=$(cl_acked "$out")
 grep -q "msg=\"login\" initiator=$ini " "${CL_LOGS[1]}" "${CL_LOGS[2]}" ||

@@ -24,7 +24,6 @@ require_cmd ip iscsi-inq
 CL_NET=10.77.0
 CL_NS=()             # the named namespaces of this test
 CL_ENTRY=$CL_NET.10  # the one address clients are given
-CL_ADDRS=()          # gateway i's service address
 CL_PIDS=()           # gateway i's pid
 CL_LOGS=()           # gateway i's log
 CL_SOCKS=()          # gateway i's control socket
@@ -290,7 +289,7 @@ cl_start_three() {
 # point) and the clients' namespace; the test's Ceph cluster; per-client RBD
 # clones (rbd_clone_setup) served as LUN 0 of $IQN by the three (cl_start_three).
 cl_three_on_ceph() {
-	cl_net gw1:$CL_NET.11+$CL_ENTRY gw2:$CL_NET.12 gw3:$CL_NET.13 cli:$CL_NET.50
+	cl_net "gw1:$CL_NET.11+$CL_ENTRY" "gw2:$CL_NET.12" "gw3:$CL_NET.13" "cli:$CL_NET.50"
 	cl_ceph
 	rbd_clone_setup cc
 	cl_start_three "$CFG"
@@ -352,7 +351,7 @@ cl_writes_done() {
 
 # cl_net_vrrp: the bridge, gw1-gw3 and the clients' namespace, for keepalived.
 cl_net_vrrp() {
-	cl_net gw1:$CL_NET.21 gw2:$CL_NET.22 gw3:$CL_NET.23 cli:$CL_NET.50
+	cl_net "gw1:$CL_NET.21" "gw2:$CL_NET.22" "gw3:$CL_NET.23" "cli:$CL_NET.50"
 }
 
 # cl_keepalived INDEX: keepalived in gateway INDEX's namespace (pid in

@@ -9,7 +9,7 @@ source "$(dirname "$0")/functions.sh"
 
 require_cmd qemu-system-x86_64
 IQN=$LG_IQN_PREFIX:cluster-ipxe
-cl_net gw1:$CL_NET.11+$CL_ENTRY gw2:$CL_NET.12 gw3:$CL_NET.13 cli:$CL_NET.50
+cl_net "gw1:$CL_NET.11+$CL_ENTRY" "gw2:$CL_NET.12" "gw3:$CL_NET.13" "cli:$CL_NET.50"
 cl_ceph
 run ceph osd pool create clients 8 8 >/dev/null 2>&1 || fail "ceph osd pool create clients failed"
 run ceph osd pool application enable clients rbd >/dev/null 2>&1 || fail "enabling rbd on pool clients failed"

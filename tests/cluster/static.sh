@@ -10,7 +10,7 @@
 source "$(dirname "$0")/functions.sh"
 
 IQN=$LG_IQN_PREFIX:cluster-static
-cl_net gw1:$CL_NET.11+$CL_ENTRY gw2:$CL_NET.12 gw3:$CL_NET.13 cli:$CL_NET.50
+cl_net "gw1:$CL_NET.11+$CL_ENTRY" "gw2:$CL_NET.12" "gw3:$CL_NET.13" "cli:$CL_NET.50"
 
 base=$LG_TMP/base.raw
 make_random_image "$base" 8
