@@ -24,6 +24,19 @@ for i in 1 2 3; do
 	cl_start "$i" "$LG_TMP/gw$i.json"
 done
 
+# a cluster section that cannot work stops the start, saying why
+bad=$LG_TMP/bad.json
+cl_config "$bad" '{"name": "room", "address": "'$CL_NET.11'", "gateways": ["'$CL_NET.11':3260"]}' \
+	/backstores/fileio/base '{"plugin": "fileio", "name": "base", "dev": "'"$base"'"}'
+out=$(timeout 30 "$LUNGATE" serve -c "$bad" --listen 127.0.0.1:3261 --control "$LG_TMP/bad.sock" 2>&1) &&
+	fail "lungate served a cluster address without a port"
+grep -q 'cluster: "address" .* must be "IP:PORT" (an explicit port)' <<<"$out" || fail "no reason given: $out"
+cl_config "$bad" '{"name": "room", "address": "'$CL_NET.19':3260", "gateways": ["'$CL_NET.11':3260"]}' \
+	/backstores/fileio/base '{"plugin": "fileio", "name": "base", "dev": "'"$base"'"}'
+out=$(timeout 30 "$LUNGATE" serve -c "$bad" --listen 127.0.0.1:3261 --control "$LG_TMP/bad.sock" 2>&1) &&
+	fail "lungate served a static cluster that does not list it"
+grep -q '"gateways" must list this gateway' <<<"$out" || fail "no reason given: $out"
+
 # what the operator sees
 ls_out=$("$LUNGATE" ls --control "${CL_SOCKS[1]}")
 grep -q "failover is not possible" <<<"$ls_out" || fail "lungate ls does not say that failover is not possible: $ls_out"
