@@ -77,11 +77,29 @@
 #define PAGE_WORDS 510            /* 4080 bytes of bits per map page */
 #define PAGE_BITS (PAGE_WORDS * 64)
 #define STRIPES 64
-#define BASE_ID_LEN 32
+#define BASE_ID_LEN COW_SUM_LEN
 
 struct cow_page {
   uint64_t gen;                   /* generation of the newest valid slot */
   atomic_bool dirty;
+};
+
+/* One version of a per-initiator template's base ("versions" in its JSON;
+ * without them, one implicit version 0: the base storage object itself).
+ * A view holds a reference to the version it was made over; the template's
+ * list holds one more, so a version dropped from the list (prune, a reload)
+ * stays open until the last view over it closes.  Nothing is written to it. */
+struct cow_ver {
+  uint32_t id;                    /* 0: the base object itself */
+  char *file;                     /* absolute path (NULL for id 0) */
+  uint8_t sum[BASE_ID_LEN];       /* its identity, as overlay headers record it */
+  bool have_sum;
+  const struct lg_backstore_ops *ops;
+  void *h;                        /* NULL until first used */
+  bool owned;                     /* h is ours to close */
+  uint64_t size;
+  uint32_t lbs;
+  atomic_uint refs;
 };
 
 struct cow {
@@ -115,6 +133,19 @@ struct cow {
    * snapshot (backends/rbd.c), not a file */
   struct lg_rbd_clones *rbdt;     /* template: the clones' pool and names */
   void *rbdv;                     /* view: the client's clone (lg_rbd_backstore) */
+
+  /* image versions: a template's list (under vlock) and the one new layers
+   * are made over; a reload stages a new list and commits it (config.c) */
+  pthread_mutex_t vlock;
+  struct cow_ver **vv, *cur;
+  size_t nv;
+  bool keep_old;                  /* "on_new_version": "keep" */
+  struct cow_ver **st_vv, *st_cur;
+  size_t st_nv;
+  bool st_keep, staged;
+  json_t *base_def;               /* to open version files with the base's plugin */
+  char *config_dir;
+  struct cow_ver *ver;            /* a view: the version it is over (a reference) */
 };
 
 static void put_le32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
@@ -238,6 +269,259 @@ static int base_identity(const struct lg_backstore_ops *ops, void *h, uint64_t s
   return r;
 }
 
+/* ---- image versions ---- */
+
+static void ver_put(struct cow_ver *v)
+{
+  if (!v || atomic_fetch_sub(&v->refs, 1) != 1)
+    return;
+  if (v->owned && v->h)
+    v->ops->close(v->h);
+  free(v->file);
+  free(v);
+}
+
+static struct cow_ver *ver_ref(struct cow_ver *v)
+{
+  if (v)
+    atomic_fetch_add(&v->refs, 1);
+  return v;
+}
+
+static void ver_list_free(struct cow_ver **vv, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    ver_put(vv[i]);
+  free(vv);
+}
+
+void cow_sum_hex(const uint8_t sum[COW_SUM_LEN], char out[2 * COW_SUM_LEN + 1])
+{
+  for (int i = 0; i < COW_SUM_LEN; i++)
+    snprintf(out + 2 * i, 3, "%02x", sum[i]);
+}
+
+static bool sum_parse(const char *hex, uint8_t sum[BASE_ID_LEN])
+{
+  if (!hex || strlen(hex) != 2 * BASE_ID_LEN)
+    return false;
+  for (int i = 0; i < BASE_ID_LEN; i++) {
+    unsigned x;
+    if (sscanf(hex + 2 * i, "%2x", &x) != 1)
+      return false;
+    sum[i] = (uint8_t)x;
+  }
+  return true;
+}
+
+/* Open a version file with the base's plugin, read-only: the base object's
+ * definition with "dev" replaced.  Under t->vlock (or before t is shared). */
+static int ver_open(struct cow *t, struct cow_ver *v)
+{
+  if (v->h)
+    return 0;
+  if (!t->base_def) {
+    lg_set_error("cow \"%s\": versions need a base storage object with a \"dev\"", t->name);
+    return -1;
+  }
+  json_t *def = json_deep_copy(t->base_def);
+  char name[300];
+  snprintf(name, sizeof name, "%s@v%u", t->name, v->id);
+  if (!def || json_object_set_new(def, "dev", json_string(v->file)) < 0) {
+    json_decref(def);
+    lg_set_error("cow \"%s\": out of memory", t->name);
+    return -1;
+  }
+  json_object_del(def, "size");
+  json_object_del(def, "wwn");
+  struct lg_bs_open_args a = { .name = name, .readonly = true, .config_dir = t->config_dir };
+  v->ops = t->bops;
+  v->h = t->bops->open(def, &a);
+  json_decref(def);
+  if (!v->h)
+    return -1;
+  v->owned = true;
+  v->size = v->ops->size(v->h);
+  v->lbs = v->ops->block_size(v->h);
+  if (v->lbs != t->lbs) {
+    lg_set_error("cow \"%s\": version %u (%s) has %u-byte blocks, the base %u", t->name, v->id,
+                 v->file, v->lbs, t->lbs);
+    v->ops->close(v->h);
+    v->h = NULL;
+    return -1;
+  }
+  if (!v->have_sum) {
+    uint8_t sum[BASE_ID_LEN];
+    int r = base_identity(v->ops, v->h, v->size, sum);
+    if (r < 0) {
+      lg_set_error("cow \"%s\": reading version %u (%s): %s", t->name, v->id, v->file,
+                   strerror(-r));
+      v->ops->close(v->h);
+      v->h = NULL;
+      return -1;
+    }
+    memcpy(v->sum, sum, BASE_ID_LEN);
+    v->have_sum = true;
+  }
+  return 0;
+}
+
+/* Parse "versions", "current" and "on_new_version" of a cow object into a
+ * new list, reusing t's entries with the same id and file; the current
+ * version is opened.  -1 with lg_set_error. */
+static int versions_parse(struct cow *t, const json_t *so, struct cow_ver ***out_vv,
+                          size_t *out_nv, struct cow_ver **out_cur, bool *out_keep)
+{
+  json_t *vers = json_object_get(so, "versions"), *cur = json_object_get(so, "current");
+  json_t *pol = json_object_get(so, "on_new_version");
+  *out_vv = NULL;
+  *out_nv = 0;
+  *out_cur = NULL;
+  *out_keep = false;
+  if (pol && !(json_is_string(pol) && (!strcmp(json_string_value(pol), "reset") ||
+                                       !strcmp(json_string_value(pol), "keep")))) {
+    lg_set_error("storage object \"%s\": key \"on_new_version\" must be \"reset\" (the "
+                 "default) or \"keep\"", t->name);
+    return -1;
+  }
+  *out_keep = pol && !strcmp(json_string_value(pol), "keep");
+  if (!vers) {
+    if (cur) {
+      lg_set_error("storage object \"%s\": key \"current\" without \"versions\"", t->name);
+      return -1;
+    }
+    return 0;
+  }
+  if (!json_is_array(vers) || !json_array_size(vers)) {
+    lg_set_error("storage object \"%s\": key \"versions\" must be a list of versions "
+                 "({\"id\": N, \"file\": PATH, ...})", t->name);
+    return -1;
+  }
+  if (!t->per_initiator || t->rbdt) {
+    lg_set_error("storage object \"%s\": \"versions\" need \"per_initiator\": true and "
+                 "an \"overlay_dir\"", t->name);
+    return -1;
+  }
+  size_t n = json_array_size(vers), i;
+  struct cow_ver **vv = calloc(n, sizeof *vv);
+  json_int_t want = json_is_integer(cur) ? json_integer_value(cur) : -1;
+  json_t *e;
+  if (!vv) {
+    lg_set_error("storage object \"%s\": out of memory", t->name);
+    return -1;
+  }
+  json_array_foreach(vers, i, e) {
+    json_t *idj = json_object_get(e, "id");
+    const char *file = json_string_value(json_object_get(e, "file"));
+    const char *sum = json_string_value(json_object_get(e, "sum"));
+    char path[PATH_MAX];
+    if (!json_is_integer(idj) || json_integer_value(idj) < 1 ||
+        json_integer_value(idj) > UINT32_MAX || !file || !*file ||
+        lg_resolve_path(path, sizeof path, t->config_dir, file) < 0 ||
+        (sum && !sum_parse(sum, (uint8_t[BASE_ID_LEN]){ 0 }))) {
+      lg_set_error("storage object \"%s\": versions[%zu]: needs \"id\" (a number from 1), "
+                   "\"file\" (a path) and, if given, \"sum\" (%d hex digits)", t->name, i,
+                   2 * BASE_ID_LEN);
+      goto err;
+    }
+    uint32_t id = (uint32_t)json_integer_value(idj);
+    for (size_t k = 0; k < i; k++)
+      if (vv[k]->id == id || !strcmp(vv[k]->file, path)) {
+        lg_set_error("storage object \"%s\": versions[%zu]: id %u or file %s is used twice",
+                     t->name, i, id, path);
+        goto err;
+      }
+    for (size_t k = 0; k < t->nv && !vv[i]; k++)
+      if (t->vv[k]->id == id && t->vv[k]->file && !strcmp(t->vv[k]->file, path))
+        vv[i] = ver_ref(t->vv[k]);
+    if (!vv[i]) {
+      struct cow_ver *v = calloc(1, sizeof *v);
+      if (!v || !(v->file = strdup(path))) {
+        free(v);
+        lg_set_error("storage object \"%s\": out of memory", t->name);
+        goto err;
+      }
+      v->id = id;
+      v->have_sum = sum && sum_parse(sum, v->sum);
+      atomic_init(&v->refs, 1);
+      vv[i] = v;
+    }
+    if ((json_int_t)id == want || (want < 0 && (!*out_cur || id > (*out_cur)->id)))
+      *out_cur = vv[i];
+  }
+  if (!*out_cur) {
+    lg_set_error("storage object \"%s\": key \"current\" must be the id of one of its "
+                 "\"versions\"", t->name);
+    goto err;
+  }
+  *out_vv = vv;
+  *out_nv = n;
+  return 0;
+err:
+  for (i = 0; i < n; i++)
+    if (vv[i])
+      ver_put(vv[i]);
+  free(vv);
+  *out_cur = NULL;
+  return -1;
+}
+
+/* The implicit version 0 (no "versions"): the base object itself. */
+static int versions_implicit(struct cow *t)
+{
+  struct cow_ver *v = calloc(1, sizeof *v);
+  t->vv = calloc(1, sizeof *t->vv);
+  if (!v || !t->vv) {
+    free(v);
+    lg_set_error("storage object \"%s\": out of memory", t->name);
+    return -1;
+  }
+  atomic_init(&v->refs, 1);
+  v->ops = t->bops;
+  v->h = t->bh;
+  v->size = t->size;
+  v->lbs = t->lbs;
+  int r = base_identity(t->bops, t->bh, t->size, v->sum);
+  if (r < 0) {
+    free(v);
+    lg_set_error("storage object \"%s\": reading the base: %s", t->name, strerror(-r));
+    return -1;
+  }
+  v->have_sum = true;
+  t->vv[0] = t->cur = v;
+  t->nv = 1;
+  return 0;
+}
+
+/* The current version, referenced (release with ver_put). */
+static struct cow_ver *cur_get(struct cow *t)
+{
+  pthread_mutex_lock(&t->vlock);
+  struct cow_ver *v = ver_ref(t->cur);
+  pthread_mutex_unlock(&t->vlock);
+  return v;
+}
+
+/* The version whose identity is sum (the current one first), opened and
+ * referenced; NULL with lg_set_error. */
+static struct cow_ver *ver_by_sum(struct cow *t, const uint8_t *sum)
+{
+  struct cow_ver *v = NULL;
+  pthread_mutex_lock(&t->vlock);
+  if (t->cur && t->cur->have_sum && !memcmp(t->cur->sum, sum, BASE_ID_LEN))
+    v = t->cur;
+  for (size_t i = 0; !v && i < t->nv; i++)
+    if (t->vv[i]->have_sum && !memcmp(t->vv[i]->sum, sum, BASE_ID_LEN))
+      v = t->vv[i];
+  if (v && ver_open(t, v) < 0)
+    v = NULL;
+  else if (!v)
+    lg_set_error("no version of the base has this overlay's identity");
+  ver_ref(v);
+  pthread_mutex_unlock(&t->vlock);
+  return v;
+}
+
 /* ---- open and create overlay files ---- */
 
 static uint64_t div_up(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
@@ -353,6 +637,12 @@ static void overlay_free(struct cow *c)
   for (int i = 0; i < STRIPES; i++)
     pthread_mutex_destroy(&c->stripes[i]);
   pthread_mutex_destroy(&c->flush_lock);
+  ver_put(c->ver);
+  ver_list_free(c->vv, c->nv);
+  ver_list_free(c->st_vv, c->st_nv);
+  pthread_mutex_destroy(&c->vlock);
+  json_decref(c->base_def);
+  free(c->config_dir);
   free(c);
 }
 
@@ -365,6 +655,7 @@ static struct cow *cow_alloc(void)
   for (int i = 0; i < STRIPES; i++)
     pthread_mutex_init(&c->stripes[i], NULL);
   pthread_mutex_init(&c->flush_lock, NULL);
+  pthread_mutex_init(&c->vlock, NULL);
   return c;
 }
 
@@ -395,7 +686,6 @@ static struct cow *overlay_open(struct cow *t, const char *client)
   c->lbs = t->lbs;
   c->quota = t->quota;
   c->readonly = t->readonly;
-  memcpy(c->base_id, t->base_id, BASE_ID_LEN);
   c->name = strdup(t->name);
   c->client = client ? strdup(client) : NULL;
   if (cow_overlay_path(t, client, path, sizeof path) < 0) {
@@ -423,7 +713,19 @@ static struct cow *overlay_open(struct cow *t, const char *client)
                  t->name, path);
     goto err;
   }
-  if (created) {
+  if (created) { /* a new layer is made over the current version */
+    pthread_mutex_lock(&t->vlock);
+    c->ver = ver_ref(t->cur);
+    int vr = c->ver ? ver_open(t, c->ver) : -1; /* (open already: at load or stage) */
+    pthread_mutex_unlock(&t->vlock);
+    if (vr < 0) {
+      lg_set_error("cow \"%s\": %s", t->name, lg_get_error());
+      unlink(path);
+      goto err;
+    }
+    c->bh = c->ver->h;
+    c->size = c->ver->size;
+    memcpy(c->base_id, c->ver->sum, BASE_ID_LEN);
     c->block = t->block;
     overlay_layout(c);
     header_encode(c, hdr, client);
@@ -456,7 +758,13 @@ static struct cow *overlay_open(struct cow *t, const char *client)
     }
     c->block = get_le32(hdr + 12);
     uint64_t vsize = get_le64(hdr + 16), bsize = get_le64(hdr + 24);
-    if (bsize != t->size || vsize != t->size || memcmp(hdr + 32, t->base_id, BASE_ID_LEN)) {
+    /* the version it was made over, by the identity its header records */
+    if ((c->ver = ver_by_sum(t, hdr + 32))) {
+      c->bh = c->ver->h;
+      c->size = c->ver->size;
+      memcpy(c->base_id, c->ver->sum, BASE_ID_LEN);
+    }
+    if (!c->ver || bsize != c->size || vsize != c->size) {
       lg_set_error("cow \"%s\": overlay \"%s\" was made over a different base (size %llu, "
                    "now %llu%s); it would show garbage.  Restore the old base, or reset "
                    "this overlay (lungate overlay reset)", t->name, path,
@@ -510,6 +818,11 @@ static void *cow_rbd_open(const json_t *so, const struct lg_bs_open_args *args, 
     lg_set_error("storage object \"%s\": \"overlay_pool\" gives every initiator its own "
                  "RBD clone: set \"per_initiator\": true (one shared clone is not supported; "
                  "use an rbd object)", args->name);
+    return NULL;
+  }
+  if (json_object_get(so, "versions")) {
+    lg_set_error("storage object \"%s\": \"versions\" of per-client RBD clones are not "
+                 "supported yet; use an \"overlay_dir\"", args->name);
     return NULL;
   }
   if (json_object_get(so, "overlay_dir")) {
@@ -598,10 +911,37 @@ static void *cow_open(const json_t *so, const struct lg_bs_open_args *args)
     lg_set_error("storage object \"%s\": overlay_dir \"%s\" is not a directory", args->name, t->dir);
     goto err;
   }
-  int r = base_identity(t->bops, t->bh, t->size, t->base_id);
-  if (r < 0) {
-    lg_set_error("storage object \"%s\": reading the base: %s", args->name, strerror(-r));
+  if (args->base_def && !(t->base_def = json_deep_copy(args->base_def)))
     goto err;
+  if (args->config_dir && !(t->config_dir = strdup(args->config_dir)))
+    goto err;
+  /* its versions, or the base itself as the one version */
+  struct cow_ver **vv, *cur;
+  size_t nv;
+  if (versions_parse(t, so, &vv, &nv, &cur, &t->keep_old) < 0)
+    goto err;
+  if (!vv) {
+    if (versions_implicit(t) < 0)
+      goto err;
+  } else {
+    t->vv = vv;
+    t->nv = nv;
+    t->cur = cur;
+    /* the current version's content is checked at every start, as the base's
+     * was: a version file changed by hand must not reach a client */
+    uint8_t want[BASE_ID_LEN];
+    bool recorded = cur->have_sum;
+    memcpy(want, cur->sum, BASE_ID_LEN);
+    cur->have_sum = false;
+    if (ver_open(t, cur) < 0)
+      goto err;
+    if (recorded && memcmp(want, cur->sum, BASE_ID_LEN)) {
+      lg_set_error("storage object \"%s\": version %u (%s) is not what was published (its "
+                   "content changed); restore the file, or roll back to another version",
+                   args->name, cur->id, cur->file);
+      goto err;
+    }
+    t->size = cur->size;
   }
   if (t->per_initiator)
     return t;
@@ -710,8 +1050,15 @@ static int cow_read(void *hv, void *buf, size_t count, uint64_t offset, bool now
     nowait ? c->bops->pread_nowait : c->bops->pread;
   if (!base_read)
     return -EAGAIN;
-  if (c->fd < 0) /* a per-initiator template reads as its base */
-    return base_read(c->bh, buf, count, offset);
+  if (c->fd < 0) { /* a per-initiator template reads as its current version */
+    struct cow_ver *v = cur_get(c);
+    if (!v) /* an "overlay_pool" template: its base */
+      return base_read(c->bh, buf, count, offset);
+    int (*rd)(void *, void *, size_t, uint64_t) = nowait ? v->ops->pread_nowait : v->ops->pread;
+    int r = !rd ? -EAGAIN : rd(v->h, buf, count, offset);
+    ver_put(v);
+    return r;
+  }
   while (count > 0) {
     /* a run of blocks in the same state, read with one call */
     uint64_t b = offset / c->block;
@@ -747,8 +1094,8 @@ static int cow_pread_nowait(void *hv, void *buf, size_t count, uint64_t offset)
 static const void *cow_map_cached(void *hv, size_t count, uint64_t offset)
 {
   struct cow *c = hv;
-  if (!c->bops->map_cached || count == 0 || c->rbdv)
-    return NULL;
+  if (!c->bops->map_cached || count == 0 || c->rbdv || (c->fd < 0 && c->nv && c->vv[0]->id))
+    return NULL; /* (a template's version may be closed meanwhile: no mapping) */
   if (c->fd >= 0)
     for (uint64_t b = offset / c->block; b * c->block < offset + count; b++)
       if (bit_get(c, b))
@@ -949,8 +1296,15 @@ static int cow_extents(void *hv, uint64_t count, uint64_t offset, struct lg_exte
   if (((struct cow *)hv)->rbdv)
     return lg_rbd_backstore.extents(((struct cow *)hv)->rbdv, count, offset, ext, n);
   struct cow *c = hv;
-  if (c->fd < 0 || !c->bops->extents)
-    return c->bops->extents ? c->bops->extents(c->bh, count, offset, ext, n) : -ENOTSUP;
+  if (c->fd < 0) {
+    struct cow_ver *v = cur_get(c);
+    const struct lg_backstore_ops *o = v ? v->ops : c->bops;
+    int r = o->extents ? o->extents(v ? v->h : c->bh, count, offset, ext, n) : -ENOTSUP;
+    ver_put(v);
+    return r;
+  }
+  if (!c->bops->extents)
+    return -ENOTSUP;
   size_t max = *n, used = 0;
   uint64_t end = offset + count;
   while (offset < end && used < max) {
@@ -1121,6 +1475,8 @@ int cow_info_read(const char *path, struct cow_info *info)
     memcpy(info->client, buf + 108, cl);
     info->block_size = get_le32(buf + 12);
     info->size = get_le64(buf + 16);
+    memcpy(info->base_sum, buf + 32, BASE_ID_LEN);
+    info->have_sum = true;
     uint64_t npages = get_le64(buf + 88);
     const uint8_t *rec = buf + LASTUSE_OFF;
     bool live = false;
@@ -1271,4 +1627,187 @@ bool cow_in_use(const char *path)
   bool busy = flock(fd, LOCK_SH | LOCK_NB) < 0;
   close(fd);
   return busy;
+}
+
+/* ---- image versions: the interface ---- */
+
+uint32_t cow_current_version(void *hv)
+{
+  struct cow *t = hv;
+  pthread_mutex_lock(&t->vlock);
+  uint32_t id = t->cur ? t->cur->id : 0;
+  pthread_mutex_unlock(&t->vlock);
+  return id;
+}
+
+bool cow_keep_old_version(void *hv)
+{
+  struct cow *t = hv;
+  pthread_mutex_lock(&t->vlock);
+  bool keep = t->keep_old;
+  pthread_mutex_unlock(&t->vlock);
+  return keep;
+}
+
+int cow_current_sum(void *hv, uint8_t sum[COW_SUM_LEN])
+{
+  struct cow *t = hv;
+  struct cow_ver *v = cur_get(t);
+  if (v)
+    memcpy(sum, v->sum, BASE_ID_LEN);
+  ver_put(v);
+  return v ? 0 : -ENOENT;
+}
+
+long cow_version_of_sum(void *hv, const uint8_t sum[COW_SUM_LEN])
+{
+  struct cow *t = hv;
+  long id = -1;
+  pthread_mutex_lock(&t->vlock);
+  if (t->cur && t->cur->have_sum && !memcmp(t->cur->sum, sum, BASE_ID_LEN))
+    id = t->cur->id;
+  for (size_t i = 0; id < 0 && i < t->nv; i++)
+    if (t->vv[i]->have_sum && !memcmp(t->vv[i]->sum, sum, BASE_ID_LEN))
+      id = t->vv[i]->id;
+  pthread_mutex_unlock(&t->vlock);
+  return id;
+}
+
+bool cow_sum_outdated(void *hv, const uint8_t sum[COW_SUM_LEN])
+{
+  struct cow *t = hv;
+  bool old = false;
+  pthread_mutex_lock(&t->vlock); /* another of its versions (not a changed base) */
+  for (size_t i = 0; t->cur && t->cur->have_sum && i < t->nv; i++)
+    old |= t->vv[i]->have_sum && !memcmp(t->vv[i]->sum, sum, BASE_ID_LEN) &&
+           memcmp(t->cur->sum, sum, BASE_ID_LEN) != 0;
+  pthread_mutex_unlock(&t->vlock);
+  return old;
+}
+
+bool cow_view_outdated(void *view)
+{
+  struct cow *c = view;
+  if (!c->tmpl || !c->ver)
+    return false;
+  struct cow_ver *cur = cur_get(c->tmpl);
+  bool old = cur && memcmp(cur->sum, c->ver->sum, BASE_ID_LEN) != 0;
+  ver_put(cur);
+  return old;
+}
+
+unsigned cow_version_views(void *hv, uint32_t id)
+{
+  struct cow *t = hv;
+  unsigned n = 0;
+  pthread_mutex_lock(&t->vlock);
+  for (size_t i = 0; i < t->nv; i++)
+    if (t->vv[i]->id == id)
+      n = atomic_load(&t->vv[i]->refs) - 1; /* the list's own */
+  pthread_mutex_unlock(&t->vlock);
+  return n;
+}
+
+int cow_probe_file(void *hv, const char *file, uint64_t *size, uint8_t sum[COW_SUM_LEN],
+                   void (*progress)(void *arg, uint64_t done, uint64_t total), void *arg)
+{
+  struct cow *t = hv;
+  struct cow_ver v = { .id = 0, .file = (char *)file };
+  atomic_init(&v.refs, 1);
+  v.have_sum = true; /* computed below, with progress */
+  if (ver_open(t, &v) < 0)
+    return -1;
+  size_t chunk = 1 << 20;
+  uint8_t *buf = malloc(chunk);
+  uint64_t c64 = 0;
+  uint32_t c32 = ISCSI_CRC32C_INIT;
+  int r = buf ? 0 : -ENOMEM;
+  for (uint64_t off = 0; off < v.size && r == 0; off += chunk) {
+    size_t n = v.size - off < chunk ? (size_t)(v.size - off) : chunk;
+    r = v.ops->pread(v.h, buf, n, off);
+    c64 = crc64_ecma_refl(c64, buf, n);
+    c32 = iscsi_crc32c(buf, n, c32);
+    if (progress)
+      progress(arg, off + n, v.size);
+  }
+  free(buf);
+  v.ops->close(v.h);
+  if (r < 0) {
+    lg_set_error("reading %s: %s", file, strerror(-r));
+    return -1;
+  }
+  memset(sum, 0, BASE_ID_LEN); /* as base_identity() makes it */
+  put_le64(sum, v.size);
+  put_le64(sum + 8, c64);
+  put_le32(sum + 16, iscsi_crc32c_final(c32));
+  *size = v.size;
+  return 0;
+}
+
+int cow_versions_stage(void *hv, const json_t *def)
+{
+  struct cow *t = hv;
+  if (t->staged)
+    cow_versions_finish(hv, false);
+  struct cow_ver **vv, *cur;
+  size_t nv;
+  bool keep;
+  pthread_mutex_lock(&t->vlock); /* (reads t's list; a login may open a version) */
+  int r = versions_parse(t, def, &vv, &nv, &cur, &keep);
+  if (r == 0 && !vv) {
+    /* versions gone: back to the base itself (a hand edit) */
+    lg_set_error("storage object \"%s\": a running gateway cannot drop all its "
+                 "\"versions\"; restart it", t->name);
+    r = -1;
+  }
+  if (r == 0 && ver_open(t, cur) < 0) {
+    ver_list_free(vv, nv);
+    r = -1;
+  }
+  pthread_mutex_unlock(&t->vlock);
+  if (r < 0)
+    return -1;
+  t->st_vv = vv;
+  t->st_nv = nv;
+  t->st_cur = cur;
+  t->st_keep = keep;
+  t->staged = true;
+  return 0;
+}
+
+void cow_versions_finish(void *hv, bool commit)
+{
+  struct cow *t = hv;
+  if (!t->staged)
+    return;
+  struct cow_ver **old = t->st_vv;
+  size_t n_old = t->st_nv;
+  if (commit) {
+    pthread_mutex_lock(&t->vlock);
+    old = t->vv;
+    n_old = t->nv;
+    t->vv = t->st_vv;
+    t->nv = t->st_nv;
+    t->cur = t->st_cur;
+    t->keep_old = t->st_keep;
+    t->size = t->cur->size;
+    pthread_mutex_unlock(&t->vlock);
+  }
+  t->st_vv = NULL;
+  t->st_nv = 0;
+  t->st_cur = NULL;
+  t->staged = false;
+  ver_list_free(old, n_old);
+}
+
+size_t cow_version_ids(void *hv, uint32_t *ids, size_t max)
+{
+  struct cow *t = hv;
+  size_t n = 0;
+  pthread_mutex_lock(&t->vlock);
+  for (size_t i = 0; i < t->nv; i++)
+    if (t->vv[i]->id && n < max)
+      ids[n++] = t->vv[i]->id;
+  pthread_mutex_unlock(&t->vlock);
+  return n;
 }

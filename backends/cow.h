@@ -13,6 +13,7 @@ extern const struct lg_backstore_ops lg_cow_backstore;
 
 #define COW_DEFAULT_BLOCK (64u * 1024)
 #define COW_NAME_MAX 200             /* longest escaped file name stem */
+#define COW_SUM_LEN 32               /* a base's identity, as an overlay header records it */
 
 /* Normalize an initiator name for comparison (RFC 3722: case-insensitive):
  * lower-cased ASCII.  out must hold strlen(name)+1 bytes. */
@@ -47,6 +48,8 @@ struct cow_info {
   bool unclean;                      /* a session never ended: the gateway died */
   uint32_t block_size;
   struct cow_boot boot;              /* the client's current boot (n 0: none recorded) */
+  uint8_t base_sum[COW_SUM_LEN];     /* the identity of the base it was made over */
+  bool have_sum;                     /* (a file's; an RBD clone has none) */
 };
 
 /* The template handle of a per-initiator cow storage object. */
@@ -90,5 +93,39 @@ bool cow_clone_live(void *h, const char *client);
 /* Commit an open clone view to a new RBD image and snapshot ("POOL/IMAGE@SNAP");
  * -EINVAL for a view that is not a clone; the reason in err. */
 int cow_clone_commit(void *view, const char *spec, char *err, size_t errlen);
+
+/* Image versions of a per-initiator template ("versions", "current" and
+ * "on_new_version" in its JSON; README "Image versions").  Without
+ * "versions" the base object is the one version, id 0.  A layer is over the
+ * version whose identity (sum) its header records; new layers are made over
+ * the current one.  Versions are opened read-only with the base's plugin. */
+uint32_t cow_current_version(void *tmpl);
+/* "on_new_version": "keep": a booting client stays on its layer's version. */
+bool cow_keep_old_version(void *tmpl);
+/* The identity of the current version. */
+int cow_current_sum(void *tmpl, uint8_t sum[COW_SUM_LEN]);
+/* The id of the version with this identity, or -1. */
+long cow_version_of_sum(void *tmpl, const uint8_t sum[COW_SUM_LEN]);
+/* Is a layer over sum over another of its versions than the current (not
+ * over a base it does not know)?  Is an open view over another than the current? */
+bool cow_sum_outdated(void *tmpl, const uint8_t sum[COW_SUM_LEN]);
+bool cow_view_outdated(void *view);
+/* The ids of its versions (none without "versions"), at most max. */
+size_t cow_version_ids(void *tmpl, uint32_t *ids, size_t max);
+/* How many open views (sessions' layers) are over version id now. */
+unsigned cow_version_views(void *tmpl, uint32_t id);
+/* Open file as tmpl's base plugin would a version (read-only) and compute
+ * its size and identity, calling progress as it reads; -1 with lg_set_error
+ * (another logical block size than the base's is refused). */
+int cow_probe_file(void *tmpl, const char *file, uint64_t *size, uint8_t sum[COW_SUM_LEN],
+                   void (*progress)(void *arg, uint64_t done, uint64_t total), void *arg);
+/* "0a1b...": 2*COW_SUM_LEN hex digits and a NUL. */
+void cow_sum_hex(const uint8_t sum[COW_SUM_LEN], char out[2 * COW_SUM_LEN + 1]);
+/* A reload that keeps the template open (only its versions changed): parse
+ * and open the new versions of def (-1 with lg_set_error), then, once the
+ * whole configuration loaded, finish: commit makes them the template's,
+ * else they are dropped.  Views keep the versions they are over. */
+int cow_versions_stage(void *tmpl, const json_t *def);
+void cow_versions_finish(void *tmpl, bool commit);
 
 #endif

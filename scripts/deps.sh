@@ -16,6 +16,7 @@ packages=(
 	libmicrohttpd-dev                         # HTTP(S): the web console and /metrics
 	python3-prometheus-client curl            # parsing the metrics text in tests
 	dnsmasq-base                              # dnsmasq --test of the examples
+	jq                                        # reading configs and --json answers in tests
 	libiscsi-dev                              # the cow tests' own libiscsi client
 	libfuse3-dev fuse3                        # the FUSE view
 	nbdkit                                    # NBD test servers
@@ -66,7 +67,10 @@ if ((EUID != 0)); then
 	}
 	sudo=(sudo)
 fi
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+# Another apt (an unattended upgrade, a second checkout's deps.sh) may hold
+# dpkg's lock: wait for it rather than fail.
+apt=(apt-get -o DPkg::Lock::Timeout=600)
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive "${apt[@]}" update
 if [[ -z $rt ]]; then # apt's lists are fresh now: ask them which clang it is
 	rt=$(clang_rt)
 	[[ -n $rt ]] || {
@@ -75,4 +79,4 @@ if [[ -z $rt ]]; then # apt's lists are fresh now: ask them which clang it is
 	}
 	dpkg-query -W -f='${db:Status-Status}' "$rt" 2>/dev/null | grep -qx installed || missing+=("$rt")
 fi
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends "${missing[@]}"

@@ -20,6 +20,7 @@
 #include "ops/metrics.h"
 #include "target/admin.h"
 #include "target/model.h"
+#include "target/image_cmd.h"
 #include "target/overlay_cmd.h"
 #include "util/log.h"
 #include "web/web.h"
@@ -48,6 +49,7 @@ static void usage(FILE *f)
     "       lungate [-c CONFIG] ls [PATH] [--json]     (targetcli's tree)\n"
     "       lungate [-c CONFIG] saveconfig [FILE]\n"
     "       lungate overlay list|reset|commit|gc [-c CONFIG] ...  (lungate overlay --help)\n"
+    "       lungate image publish|list|rollback|prune [-c CONFIG] ...  (lungate image --help)\n"
     "       lungate mount -c CONFIG MOUNTPOINT [--fuse-writable] [--foreground] [--log FILE]\n"
     "       lungate demo-disk PATH [SIZE_MIB]\n"
     "       lungate --version | --help         (man lungate: the whole manual)\n"
@@ -419,6 +421,8 @@ int main(int argc, char **argv)
     return cmd_mount(argc - 1, argv + 1);
   if (!strcmp(cmd, "overlay"))
     return cmd_overlay(argc - 1, argv + 1);
+  if (!strcmp(cmd, "image"))
+    return cmd_image(argc - 1, argv + 1);
   if (cmd[0] == '/' || !strcmp(cmd, "ls") || !strcmp(cmd, "saveconfig") || !strcmp(cmd, "-c") ||
       !strcmp(cmd, "--config") || !strncmp(cmd, "--config=", 9) || !strcmp(cmd, "--control") ||
       !strncmp(cmd, "--control=", 10))

@@ -52,6 +52,7 @@ struct lg_bs_open_args {
   /* layered backstores (cow): the storage object named by "base", opened */
   const struct lg_backstore_ops *base_ops;
   void *base_h;
+  const json_t *base_def;     /* the base object's JSON (cow: to open its versions) */
 };
 
 struct lg_backstore_ops {

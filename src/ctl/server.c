@@ -29,6 +29,7 @@
 #include "iscsi/iscsi.h"
 #include "iscsi/server.h"
 #include "target/admin.h"
+#include "target/image_cmd.h"
 #include "target/model.h"
 #include "target/overlay_cmd.h"
 #include "util/log.h"
@@ -247,6 +248,79 @@ static json_t *req_overlay(struct lg_model *m, const char *cmd, const json_t *re
                    json_is_true(json_object_get(req, "dry_run")));
 }
 
+/* An image command's new configuration in a running gateway: saved to the
+ * config file first (versions a client's layer may soon be over must
+ * survive a restart or a power cut), then applied as a reload; when that
+ * fails, the file gets the running configuration back. */
+struct img_commit {
+  struct lg_server *srv;
+  struct lg_model *m;
+};
+
+static int img_commit(void *arg, const json_t *cfg, char **why)
+{
+  struct img_commit *c = arg;
+  *why = NULL;
+  if (!c->m->path) {
+    if (asprintf(why, "the gateway was started without a config file (--image): image "
+                 "versions need one to be recorded in") < 0)
+      *why = NULL;
+    return -1;
+  }
+  int r = lg_json_save(cfg, c->m->path);
+  if (r < 0) {
+    if (asprintf(why, "writing %s: %s", c->m->path, strerror(-r)) < 0)
+      *why = NULL;
+    return -1;
+  }
+  if (lg_server_apply(c->srv, NULL, cfg, c->m->generation, why) < 0) {
+    lg_json_save(c->m->json, c->m->path);
+    return -1;
+  }
+  free(*why); /* (what the reload changed, logged already) */
+  *why = NULL;
+  return 0;
+}
+
+static json_t *req_image(struct lg_server *srv, struct lg_model *m, const char *cmd,
+                         const json_t *req)
+{
+  int pfd = ctl_progress_fd;
+  struct img_commit ic = { srv, m };
+  struct lg_img_ctx x = { .ovl = { .m = m, .logout = ctl_logout }, .commit = img_commit,
+                          .carg = &ic };
+  if (pfd >= 0 && json_is_true(json_object_get(req, "progress"))) {
+    x.ovl.on_progress = ctl_progress;
+    x.ovl.parg = &pfd;
+  }
+  const char *name = json_string_value(json_object_get(req, "name"));
+  const char *file = json_string_value(json_object_get(req, "file"));
+  const char *ini = json_string_value(json_object_get(req, "initiator"));
+  if (!name)
+    return error_res("%s needs \"name\" (a cow storage object)", cmd);
+  if (!strcmp(cmd, "image-list"))
+    return lg_img_list(&x, name);
+  if (!strcmp(cmd, "image-publish")) {
+    if ((!file && !ini) || (file && *file != '/'))
+      return error_res("image-publish needs an absolute \"file\" or an \"initiator\"");
+    return lg_img_publish(&x, name, file, ini,
+                          json_string_value(json_object_get(req, "note")),
+                          json_is_true(json_object_get(req, "force")));
+  }
+  if (!strcmp(cmd, "image-rollback")) {
+    json_t *v = json_object_get(req, "version");
+    if (!json_is_integer(v))
+      return error_res("image-rollback needs \"version\"");
+    return lg_img_rollback(&x, name, (long)json_integer_value(v));
+  }
+  if (!strcmp(cmd, "image-prune")) {
+    json_t *k = json_object_get(req, "keep");
+    return lg_img_prune(&x, name, json_is_integer(k) ? (long)json_integer_value(k) : 0,
+                        json_is_true(json_object_get(req, "dry_run")));
+  }
+  return error_res("unknown command \"%s\"", cmd);
+}
+
 /* A targetcli object command (target/admin.c) on the running configuration,
  * applied as a reload: new logins see it, running sessions keep theirs. */
 static json_t *req_admin(struct lg_server *srv, struct lg_model *m, const json_t *req)
@@ -296,7 +370,8 @@ json_t *lg_ctl_request(struct lg_server *srv, const json_t *req)
 {
   const char *cmd = json_string_value(json_object_get(req, "cmd"));
   bool reads = cmd && (!strcmp(cmd, "hello") || !strcmp(cmd, "ls") || !strcmp(cmd, "sessions") ||
-                       !strcmp(cmd, "overlays") || !strcmp(cmd, "overlay-list"));
+                       !strcmp(cmd, "overlays") || !strcmp(cmd, "overlay-list") ||
+                       !strcmp(cmd, "image-list"));
   if (reads)
     return handle(srv, req);
   pthread_mutex_lock(&change_lock);
@@ -310,7 +385,8 @@ static json_t *handle(struct lg_server *srv, const json_t *req)
   const char *cmd = json_string_value(json_object_get(req, "cmd"));
   if (!cmd)
     return error_res("a request is a JSON object with \"cmd\" (hello, ls, sessions, "
-                     "overlays, overlay-reset, overlay-commit, overlay-gc, save, reload, restore, admin)");
+                     "overlays, overlay-reset, overlay-commit, overlay-gc, image-list, image-publish, "
+                     "image-rollback, image-prune, save, reload, restore, admin)");
   if (!strcmp(cmd, "reload") || !strcmp(cmd, "restore")) {
     const char *file = json_string_value(json_object_get(req, "file"));
     if (!strcmp(cmd, "restore") && (!file || *file != '/'))
@@ -349,6 +425,8 @@ static json_t *handle(struct lg_server *srv, const json_t *req)
     res = json_pack("{s:b,s:o,s:o*}", "ok", 1, "sessions", arr, "cluster", lg_cluster_json());
   } else if (!strcmp(cmd, "overlays") || !strncmp(cmd, "overlay-", 8)) {
     res = req_overlay(m, cmd, req);
+  } else if (!strncmp(cmd, "image-", 6)) {
+    res = req_image(srv, m, cmd, req);
   } else if (!strcmp(cmd, "save")) {
     const char *file = json_string_value(json_object_get(req, "file"));
     if (!file)

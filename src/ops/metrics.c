@@ -76,7 +76,7 @@ void lg_stats_command(struct lg_lun_stats *st, uint8_t opcode, uint8_t status,
   atomic_fetch_add_explicit(&st->latency_sum_ns, ns, rx);
 }
 
-static _Atomic uint64_t judged_total[LG_JUDGED_KINDS], policy_resets_total[2];
+static _Atomic uint64_t judged_total[LG_JUDGED_KINDS], policy_resets_total[LG_RESET_POLICIES];
 
 void lg_stats_judged(enum lg_stats_judged kind)
 {
@@ -84,9 +84,9 @@ void lg_stats_judged(enum lg_stats_judged kind)
     atomic_fetch_add_explicit(&judged_total[kind], 1, memory_order_relaxed);
 }
 
-void lg_stats_policy_reset(bool on_boot)
+void lg_stats_policy_reset(enum lg_reset_policy policy)
 {
-  atomic_fetch_add_explicit(&policy_resets_total[on_boot], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&policy_resets_total[policy], 1, memory_order_relaxed);
 }
 
 void lg_stats_login(bool ok)
@@ -160,6 +160,47 @@ static int overlay_line(struct lg_storage *so, const char *path, const struct co
   fprintf(ol->f, "lungate_overlay_allocated_bytes{target=\"%s\",lun=\"%llu\",initiator=\"%s\"} "
           "%llu\n", ol->tlabel, (unsigned long long)ol->lun, ilabel, (unsigned long long)bytes);
   return 0;
+}
+
+/* Layers per image version of one cow object (lungate_image_version_clients). */
+#define VERSIONS_MAX 256
+struct version_count {
+  uint32_t ids[VERSIONS_MAX];
+  unsigned n[VERSIONS_MAX];
+  size_t nv;
+};
+
+static int version_count(struct lg_storage *so, const char *path, const struct cow_info *info,
+                         void *arg)
+{
+  (void)path;
+  struct version_count *vc = arg;
+  long id = info->have_sum ? cow_version_of_sum(so->h, info->base_sum) : -1;
+  for (size_t i = 0; id > 0 && i < vc->nv; i++)
+    if (vc->ids[i] == (uint32_t)id)
+      vc->n[i]++;
+  return 0;
+}
+
+static void version_lines(FILE *f, struct lg_model *m)
+{
+  family(f, "lungate_image_version_clients", "gauge",
+         "Client layers over each image version of a per-client cow object (a layer stays "
+         "on its version until the client boots onto a newer one or is reset).");
+  for (size_t i = 0; i < m->n_storage; i++) {
+    struct lg_storage *so = m->storage[i];
+    struct version_count vc = { .nv = 0 };
+    if (so->ops != &lg_cow_backstore || !so->per_initiator || cow_in_ceph(so->h) ||
+        !(vc.nv = cow_version_ids(so->h, vc.ids, VERSIONS_MAX)))
+      continue;
+    lg_overlay_foreach(so, version_count, &vc, true);
+    char olabel[3 * 256 + 1];
+    lg_metrics_label(olabel, sizeof olabel, so->name);
+    uint32_t cur = cow_current_version(so->h);
+    for (size_t k = 0; k < vc.nv; k++)
+      fprintf(f, "lungate_image_version_clients{object=\"%s\",version=\"%u\",current=\"%s\"} "
+              "%u\n", olabel, vc.ids[k], vc.ids[k] == cur ? "yes" : "no", vc.n[k]);
+  }
 }
 
 /* Process start time (seconds since the epoch), from /proc. */
@@ -314,10 +355,11 @@ char *lg_metrics_render(struct lg_model *m, size_t *len)
             LOAD(judged_total[k]));
   family(f, "lungate_policy_resets_total", "counter",
          "Client layers the reset policy gave a clean disk at their boot.");
-  fprintf(f, "lungate_policy_resets_total{policy=\"after_idle\"} %llu\n",
-          LOAD(policy_resets_total[0]));
-  fprintf(f, "lungate_policy_resets_total{policy=\"on_boot\"} %llu\n",
-          LOAD(policy_resets_total[1]));
+  static const char *const policies[LG_RESET_POLICIES] = { "after_idle", "on_boot",
+                                                           "on_new_version" };
+  for (int k = 0; k < LG_RESET_POLICIES; k++)
+    fprintf(f, "lungate_policy_resets_total{policy=\"%s\"} %llu\n", policies[k],
+            LOAD(policy_resets_total[k]));
   family(f, "lungate_commands_total", "counter", "SCSI commands answered, per LUN and kind.");
   each_lun(f, m, commands_line);
   family(f, "lungate_read_bytes_total", "counter", "Bytes sent to initiators by READ commands.");
@@ -342,6 +384,7 @@ char *lg_metrics_render(struct lg_model *m, size_t *len)
         lg_overlay_foreach(tpg->luns[k].so, overlay_line,
                            &(struct overlay_line){ f, tlabel, tpg->luns[k].index }, true);
   }
+  version_lines(f, m);
   process_lines(f);
   if (fclose(f) != 0) {
     free(text);

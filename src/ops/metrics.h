@@ -41,8 +41,11 @@ void lg_stats_login(bool ok);
 /* A login to a per-client disk as the boot rule judged it (target/boot_rule.h). */
 enum lg_stats_judged { LG_JUDGED_BOOT, LG_JUDGED_RECONNECT, LG_JUDGED_FENCED, LG_JUDGED_KINDS };
 void lg_stats_judged(enum lg_stats_judged kind);
-/* A client's layer reset at its boot by the reset policy (on_boot or after_idle). */
-void lg_stats_policy_reset(bool on_boot);
+/* A client's layer reset at its boot by a policy: "reset" (after_idle,
+ * on_boot) or "on_new_version" (a new image version). */
+enum lg_reset_policy { LG_RESET_AFTER_IDLE, LG_RESET_ON_BOOT, LG_RESET_ON_NEW_VERSION,
+                       LG_RESET_POLICIES };
+void lg_stats_policy_reset(enum lg_reset_policy policy);
 
 struct lg_model;
 struct lg_metrics;

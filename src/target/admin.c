@@ -589,7 +589,7 @@ static const struct so_plugin so_plugins[] = {
                 { "quota", "quota", 'z' }, { "block_size", "block_size", 'z' },
                 { "after_idle", NULL, 'n' }, { "shared_initiators", "shared_initiators", 'b' },
                 { "reset", "reset", 's' }, { "maintainers", "maintainers", 'l' },
-                { "wwn", "wwn", 's' } } },
+                { "on_new_version", "on_new_version", 's' }, { "wwn", "wwn", 's' } } },
   { "rbd", 3, { { "name", "name", 's' }, { "pool", "pool", 's' }, { "image", "image", 's' },
                 { "snapshot", "snapshot", 's' }, { "conf", "conf", 'p' },
                 { "user", "user", 's' }, { "readonly", "readonly", 'b' },

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "backends/common.h"
+#include "backends/cow.h"
 #include "scsi/scsi.h"
 #include "target/model.h"
 #include "util/log.h"
@@ -28,6 +29,8 @@ struct loader {
   const char *config_dir;
   const struct lg_model *prev;       /* a reload: storage objects to share */
   bool is_base;                      /* the object being opened is a base */
+  struct lg_storage **staged;        /* cow objects kept open whose versions changed */
+  size_t n_staged;
 };
 
 static void load_error(struct loader *L, const char *fmt, ...)
@@ -213,14 +216,40 @@ static char *pr_state_file(const struct loader *L, const char *plugin, const cha
   return path;
 }
 
-/* The previous model's storage object defined exactly like j (same JSON,
- * same base, same role), which a reload keeps open; or NULL. */
+/* A cow object's keys that a running template takes without reopening
+ * (image versions: its clients' sessions keep their disks). */
+static const char *const version_keys[] = { "versions", "current", "on_new_version",
+                                             "last_version" };
+
+/* Equal but for the version keys of a cow object; *versions: those differ. */
+static bool def_equal(const json_t *a, const json_t *b, bool *versions)
+{
+  *versions = false;
+  if (json_equal((json_t *)a, (json_t *)b))
+    return true;
+  const char *plugin = json_string_value(json_object_get(a, "plugin"));
+  if (!plugin || strcmp(plugin, "cow"))
+    return false;
+  json_t *x = json_copy((json_t *)a), *y = json_copy((json_t *)b);
+  for (size_t i = 0; x && y && i < sizeof version_keys / sizeof *version_keys; i++) {
+    json_object_del(x, version_keys[i]);
+    json_object_del(y, version_keys[i]);
+  }
+  bool eq = x && y && json_equal(x, y);
+  json_decref(x);
+  json_decref(y);
+  return *versions = eq;
+}
+
+/* The previous model's storage object defined like j (same JSON, same base,
+ * same role; a cow object's versions may differ), which a reload keeps
+ * open; or NULL.  *versions: its versions are to be staged. */
 static struct lg_storage *prev_storage(const struct loader *L, const json_t *j,
-                                       const struct lg_storage *base)
+                                       const struct lg_storage *base, bool *versions)
 {
   for (size_t i = 0; L->prev && i < L->prev->n_storage; i++) {
     struct lg_storage *so = L->prev->storage[i];
-    if (so->base == base && so->is_base == L->is_base && json_equal(so->def, (json_t *)j))
+    if (so->base == base && so->is_base == L->is_base && def_equal(so->def, j, versions))
       return so;
   }
   return NULL;
@@ -251,8 +280,20 @@ static int open_storage(struct loader *L, struct lg_model *m, const json_t *j, s
   const char *plugin = json_string_value(json_object_get(j, "plugin"));
   const char *name = json_string_value(json_object_get(j, "name"));
   const struct lg_backstore_ops *ops = lg_backstore_find(plugin);
-  struct lg_storage *so = prev_storage(L, j, base);
+  bool versions = false;
+  struct lg_storage *so = prev_storage(L, j, base, &versions);
   if (so) { /* unchanged by a reload: the same open object */
+    if (versions) { /* but new image versions: taken once the whole config loads */
+      struct lg_storage **st = realloc(L->staged, (L->n_staged + 1) * sizeof *st);
+      if (!st || cow_versions_stage(so->h, j) < 0) {
+        if (st)
+          L->staged = st;
+        load_error(L, "storage_objects[%zu]: %s", i, st ? lg_get_error() : "out of memory");
+        return -1;
+      }
+      L->staged = st;
+      L->staged[L->n_staged++] = so;
+    }
     atomic_fetch_add(&so->refs, 1);
     m->storage[m->n_storage++] = so;
     return 0;
@@ -261,6 +302,7 @@ static int open_storage(struct loader *L, struct lg_model *m, const json_t *j, s
   if (base) {
     args.base_ops = base->ops;
     args.base_h = base->h;
+    args.base_def = base->def;
   }
   /* "device_type": "disk" (the default) or "cd": a read-only MMC CD-ROM */
   json_t *dt = json_object_get(j, "device_type");
@@ -750,6 +792,9 @@ static struct lg_model *model_load(const json_t *config, const char *path,
   else if (load_storage(&L, m, json_object_get(config, "storage_objects")) == 0 &&
            load_targets(&L, m, json_object_get(config, "targets")) == 0)
     load_fabric(&L, m, json_object_get(config, "fabric_modules"));
+  for (size_t i = 0; i < L.n_staged; i++) /* all or nothing */
+    cow_versions_finish(L.staged[i]->h, !L.err);
+  free(L.staged);
   if (L.err) {
     *err = L.err;
     lg_model_unref(m);

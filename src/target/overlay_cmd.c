@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backends/cow.h"
@@ -43,15 +44,12 @@ static void overlay_usage(FILE *f)
     lg_ctl_default_path() ? lg_ctl_default_path() : "none");
 }
 
-static json_t *result_new(void)
+json_t *lg_ovl_result_new(void)
 {
   return json_pack("{s:b,s:[],s:[]}", "ok", 1, "messages", "errors");
 }
 
-static void add_msg(json_t *res, bool error, const char *fmt, ...)
-  __attribute__((format(printf, 3, 4)));
-
-static void add_msg(json_t *res, bool error, const char *fmt, ...)
+void lg_ovl_add_msg(json_t *res, bool error, const char *fmt, ...)
 {
   char buf[2048];
   va_list ap;
@@ -89,7 +87,7 @@ static size_t select_or_fail(struct lg_ovl_ctx *x, const char *name, struct lg_s
 {
   size_t n = select_cows(x->m, name, out, max);
   if (n == 0)
-    add_msg(res, true, "%s%s%s has no cow storage object%s",
+    lg_ovl_add_msg(res, true, "%s%s%s has no cow storage object%s",
             x->m->path ? x->m->path : "the configuration", name ? ": " : "", name ? name : "",
             name ? " by that name or target IQN" : "");
   return n;
@@ -136,13 +134,13 @@ static int foreach_overlay(struct lg_ovl_ctx *x, struct lg_storage *so, overlay_
   if (cow_in_ceph(so->h)) { /* "overlay_pool": the clients' RBD clones */
     struct clone_walk w = { x, so, fn, arg, res, 0 };
     if (cow_clones_foreach(so->h, clone_step, &w) < 0 && !w.rc)
-      add_msg(res, true, "listing the RBD clones of %s failed", so->name);
+      lg_ovl_add_msg(res, true, "listing the RBD clones of %s failed", so->name);
     return w.rc ? w.rc : 0;
   }
   const char *dir = cow_overlay_dir(so->h);
   DIR *d = opendir(dir);
   if (!d) {
-    add_msg(res, true, "overlay_dir %s of %s: %s", dir, so->name, strerror(errno));
+    lg_ovl_add_msg(res, true, "overlay_dir %s of %s: %s", dir, so->name, strerror(errno));
     return -1;
   }
   int rc = 0;
@@ -234,7 +232,7 @@ static int list_one(struct lg_ovl_ctx *x, struct lg_storage *so, const char *pat
 
 json_t *lg_ovl_list(struct lg_ovl_ctx *x, const char *name)
 {
-  json_t *res = result_new();
+  json_t *res = lg_ovl_result_new();
   json_object_set_new(res, "overlays", json_array());
   struct lg_storage *cows[256];
   size_t n = select_or_fail(x, name, cows, 256, res);
@@ -270,7 +268,7 @@ static bool hold_client(struct lg_ovl_ctx *x, struct lg_storage *so, const char 
     return true;
   if (!force) {
     lg_overlay_block(so, client, false);
-    add_msg(res, true, "overlay of %s on %s: in use (the client is logged in); log it out "
+    lg_ovl_add_msg(res, true, "overlay of %s on %s: in use (the client is logged in); log it out "
             "first, or add --force to log it out and %s it", safe, so->name, what);
     return false;
   }
@@ -278,11 +276,11 @@ static bool hold_client(struct lg_ovl_ctx *x, struct lg_storage *so, const char 
   int n = x->logout(so, client, x->arg);
   if (!wait_not_live(so, client)) {
     lg_overlay_block(so, client, false);
-    add_msg(res, true, "overlay of %s on %s: the client's sessions did not end within %d s",
+    lg_ovl_add_msg(res, true, "overlay of %s on %s: the client's sessions did not end within %d s",
             safe, so->name, LIVE_WAIT_MS / 1000);
     return false;
   }
-  add_msg(res, false, "logged out %s (%d session%s)", safe, n, n == 1 ? "" : "s");
+  lg_ovl_add_msg(res, false, "logged out %s (%d session%s)", safe, n, n == 1 ? "" : "s");
   *logged_out = true;
   return true;
 }
@@ -316,17 +314,17 @@ static int reset_client(struct lg_ovl_ctx *x, struct lg_storage *so, const char 
           "finds its disk failing until it boots again\"", LG_Q(so->name), safe,
           cut_off ? "\"reset --force of a live client\""
                   : "\"a reset of a client a forced reset had fenced\"");
-    add_msg(res, false, "%s: its running OS finds its disk failing until it boots again", safe);
+    lg_ovl_add_msg(res, false, "%s: its running OS finds its disk failing until it boots again", safe);
   }
   if (who)
     release_client(x, so, who);
   if (r == -ENOENT) {
     if (!quiet_missing)
-      add_msg(res, false, "%s has no overlay on %s", safe, so->name);
+      lg_ovl_add_msg(res, false, "%s has no overlay on %s", safe, so->name);
     return 0;
   }
   if (r < 0) {
-    add_msg(res, true, "overlay of %s on %s: %s", safe, so->name,
+    lg_ovl_add_msg(res, true, "overlay of %s on %s: %s", safe, so->name,
             r != -EBUSY ? strerror(-r)
             : x->logout ? "in use (open in the FUSE view, or the LUN's shared overlay)"
                         : "in use by a running gateway; log the client out first");
@@ -335,7 +333,7 @@ static int reset_client(struct lg_ovl_ctx *x, struct lg_storage *so, const char 
   if (x->logout)
     lg_kv(LG_INFO, "overlay reset", "storage=%s initiator=%s by=administrator", LG_Q(so->name),
           safe);
-  add_msg(res, false, "reset %s on %s", safe, so->name);
+  lg_ovl_add_msg(res, false, "reset %s on %s", safe, so->name);
   return 0;
 }
 
@@ -348,7 +346,7 @@ static int reset_one(struct lg_ovl_ctx *x, struct lg_storage *so, const char *pa
 
 json_t *lg_ovl_reset(struct lg_ovl_ctx *x, const char *name, const char *initiator, bool force)
 {
-  json_t *res = result_new();
+  json_t *res = lg_ovl_result_new();
   struct lg_storage *cows[256];
   size_t n = select_or_fail(x, name, cows, 256, res);
   for (size_t i = 0; i < n; i++) {
@@ -376,11 +374,11 @@ static int gc_one(struct lg_ovl_ctx *x, struct lg_storage *so, const char *path,
   lg_safe(info->client, safe, sizeof safe);
   if (overlay_live(x, so, info->client, path) || cow_in_use(path)) {
     /* a live client is not idle, whatever its record says */
-    add_msg(res, false, "kept %s on %s: in use by a running gateway", safe, so->name);
+    lg_ovl_add_msg(res, false, "kept %s on %s: in use by a running gateway", safe, so->name);
     return 0;
   }
   if (g->dry_run) {
-    add_msg(res, false, "would remove %s on %s (unused for %llu days): %s", safe, so->name,
+    lg_ovl_add_msg(res, false, "would remove %s on %s (unused for %llu days): %s", safe, so->name,
             (unsigned long long)((now - info->last_use) / 86400), path);
     return 0;
   }
@@ -389,7 +387,7 @@ static int gc_one(struct lg_ovl_ctx *x, struct lg_storage *so, const char *path,
 
 json_t *lg_ovl_gc(struct lg_ovl_ctx *x, const char *name, long days, bool dry_run)
 {
-  json_t *res = result_new();
+  json_t *res = lg_ovl_result_new();
   struct lg_storage *cows[256];
   size_t n = select_or_fail(x, name, cows, 256, res);
   struct gc_arg g = { (uint64_t)days * 86400, dry_run };
@@ -398,61 +396,113 @@ json_t *lg_ovl_gc(struct lg_ovl_ctx *x, const char *name, long days, bool dry_ru
   return res;
 }
 
-/* Write a client's merged view (its overlay over the base) to a new file. */
+/* Write a client's merged view (its overlay over the base) to a new file.
+ * Power-cut safe: the data goes to a temporary file in the same folder,
+ * which is synced and only then given the new name (never replacing a file
+ * that exists), and the folder is synced; after a crash the name holds the
+ * whole disk or does not exist. */
 static int commit_view(struct lg_ovl_ctx *x, struct lg_storage *view, const char *initiator,
-                       const char *out, json_t *res)
+                       const char *out, json_t *res, bool as_version)
 {
-  int rc = -1;
+  int rc = -1, fd = -1, dfd = -1;
   size_t chunk = 1 << 20;
   uint8_t *buf = malloc(chunk);
-  int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0 || !buf) {
-    add_msg(res, true, "cannot create %s: %s%s", out, strerror(errno),
-            errno == EEXIST ? " (choose a new file name: commit never overwrites)" : "");
+  char *tmp = NULL, *dir = strdup(out);
+  struct stat sb;
+  if (!buf || !dir) {
+    lg_ovl_add_msg(res, true, "cannot commit to %s: out of memory", out);
+    goto out;
+  }
+  if (lstat(out, &sb) == 0 || errno != ENOENT) {
+    lg_ovl_add_msg(res, true, "cannot create %s: %s%s", out, errno == ENOENT ? "exists" : strerror(errno),
+            " (choose a new file name: commit never overwrites)");
+    goto out;
+  }
+  char *slash = strrchr(dir, '/');
+  const char *base_name = slash ? slash + 1 : out;
+  if (slash)
+    *(slash == dir ? slash + 1 : slash) = 0;
+  if (asprintf(&tmp, "%s/.%s.commit-XXXXXX", slash ? dir : ".", base_name) < 0) {
+    tmp = NULL;
+    lg_ovl_add_msg(res, true, "cannot commit to %s: out of memory", out);
+    goto out;
+  }
+  fd = mkostemp(tmp, O_CLOEXEC);
+  if (fd < 0 || fchmod(fd, 0644) < 0) {
+    lg_ovl_add_msg(res, true, "cannot create a temporary file beside %s: %s", out, strerror(errno));
     goto out;
   }
   uint64_t size = view->size;
   if (ftruncate(fd, (off_t)size) < 0) {
-    add_msg(res, true, "%s: %s", out, strerror(errno));
+    lg_ovl_add_msg(res, true, "%s: %s", tmp, strerror(errno));
     goto out;
   }
   bool tty = x->progress && isatty(STDERR_FILENO);
   int last_pct = -1;
+  char label[LG_SAFE_MAX + 32]; /* what the progress names: the client (commit), the copy */
+  snprintf(label, sizeof label, "%s%s", as_version ? "copying the disk of " : "", initiator);
   for (uint64_t off = 0; off < size; off += chunk) {
     size_t n = size - off < chunk ? (size_t)(size - off) : chunk;
     int r = view->ops->pread(view->h, buf, n, off);
     if (r < 0) {
-      add_msg(res, true, "reading %s's disk at %llu: %s", initiator, (unsigned long long)off,
+      lg_ovl_add_msg(res, true, "reading %s's disk at %llu: %s", initiator, (unsigned long long)off,
               strerror(-r));
       goto out;
     }
     bool zero = buf[0] == 0 && !memcmp(buf, buf + 1, n - 1);
-    if (!zero && pwrite(fd, buf, n, (off_t)off) != (ssize_t)n) { /* keep zeroes sparse */
-      add_msg(res, true, "writing %s: %s", out, strerror(errno));
+    ssize_t w = zero ? (ssize_t)n : pwrite(fd, buf, n, (off_t)off); /* keep zeroes sparse */
+    if (w != (ssize_t)n) {
+      lg_ovl_add_msg(res, true, "writing %s: %s", tmp, w < 0 ? strerror(errno) : "short write (is the disk full?)");
       goto out;
     }
     int pct = (int)((off + n) * 100 / size);
     if (pct != last_pct && x->on_progress)
-      x->on_progress(x->parg, initiator, off + n, size);
+      x->on_progress(x->parg, label, off + n, size);
     else if (tty && pct != last_pct)
-      fprintf(stderr, "\rcommitting %s: %3d%%", initiator, pct);
+      fprintf(stderr, "\r%s%s: %3d%%", as_version ? "" : "committing ", label, pct);
     last_pct = pct;
   }
   if (fsync(fd) < 0) {
-    add_msg(res, true, "%s: %s", out, strerror(errno));
+    lg_ovl_add_msg(res, true, "%s: %s", tmp, strerror(errno));
+    goto out;
+  }
+  /* the name last, and never over a file that appeared meanwhile */
+  if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_NOREPLACE) < 0) {
+    bool fallback = errno == EINVAL || errno == ENOSYS; /* a file system without it */
+    if (!fallback || link(tmp, out) < 0) {
+      lg_ovl_add_msg(res, true, "cannot create %s: %s%s", out, strerror(errno),
+              errno == EEXIST ? " (choose a new file name: commit never overwrites)" : "");
+      goto out;
+    }
+    unlink(tmp);
+  }
+  free(tmp);
+  tmp = NULL;
+  dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || fsync(dfd) < 0) {
+    lg_ovl_add_msg(res, true, "syncing the folder of %s: %s", out, strerror(errno));
     goto out;
   }
   if (tty)
     fprintf(stderr, "\n");
-  add_msg(res, false, "wrote %s's disk (%llu bytes) to %s.\nTo make it the next base, point "
-          "the base storage object's \"dev\" at it and reset the overlays (they were made "
-          "over the old base and will be refused).", initiator, (unsigned long long)size, out);
+  if (as_version)
+    lg_ovl_add_msg(res, false, "wrote %s's disk (%llu bytes) to %s", initiator,
+            (unsigned long long)size, out);
+  else
+    lg_ovl_add_msg(res, false, "wrote %s's disk (%llu bytes) to %s.\nTo make it the next base, "
+            "publish it as a new version (lungate image publish), or point the base storage "
+            "object's \"dev\" at it and reset the overlays (they were made over the old base "
+            "and will be refused).", initiator, (unsigned long long)size, out);
   rc = 0;
 out:
   if (fd >= 0)
     close(fd);
-  if (rc && fd >= 0)
-    unlink(out);
+  if (dfd >= 0)
+    close(dfd);
+  if (tmp && fd >= 0)
+    unlink(tmp);
+  free(tmp);
+  free(dir);
   free(buf);
   return rc;
 }
@@ -460,7 +510,7 @@ out:
 json_t *lg_ovl_commit(struct lg_ovl_ctx *x, const char *name, const char *initiator,
                       const char *out, bool force)
 {
-  json_t *res = result_new();
+  json_t *res = lg_ovl_result_new();
   struct lg_storage *cows[256];
   size_t n = select_or_fail(x, name, cows, 256, res);
   if (n == 0)
@@ -470,28 +520,28 @@ json_t *lg_ovl_commit(struct lg_ovl_ctx *x, const char *name, const char *initia
   bool cut_off; /* a commit leaves the client's disk as it was: no fence */
   lg_safe(initiator, safe, sizeof safe);
   if (n > 1 || !so->per_initiator) {
-    add_msg(res, true, "name one per-initiator cow storage object to commit from");
+    lg_ovl_add_msg(res, true, "name one per-initiator cow storage object to commit from");
   } else if (cow_in_ceph(so->h) ? !cow_clone_exists(so->h, initiator)
                                 : cow_overlay_path(so->h, initiator, path, sizeof path) < 0 ||
                                     access(path, F_OK) < 0) {
-    add_msg(res, true, "%s has no overlay on %s (nothing to commit)", safe, so->name);
+    lg_ovl_add_msg(res, true, "%s has no overlay on %s (nothing to commit)", safe, so->name);
   } else if (hold_client(x, so, initiator, force, "commit", res, &cut_off)) {
     char *why = NULL;
     struct lg_storage *view = lg_overlay_get(so, initiator, &why);
     if (!view) {
-      add_msg(res, true, "%s", why ? why : lg_get_error());
+      lg_ovl_add_msg(res, true, "%s", why ? why : lg_get_error());
     } else {
       if (!strncmp(out, "rbd:", 4)) { /* a new RBD image and snapshot: the next base */
         char err[1024];
         if (cow_clone_commit(view->h, out + 4, err, sizeof err) < 0)
-          add_msg(res, true, "commit of %s: %s", safe, err);
+          lg_ovl_add_msg(res, true, "commit of %s: %s", safe, err);
         else
-          add_msg(res, false, "wrote %s's disk to the RBD image and snapshot %s.\nTo make it "
+          lg_ovl_add_msg(res, false, "wrote %s's disk to the RBD image and snapshot %s.\nTo make it "
                   "the next base, point the base rbd object's \"image\" and \"snapshot\" at "
                   "it and reset the clients (their clones were made from the old base and "
                   "will be refused).", safe, out + 4);
       } else {
-        commit_view(x, view, safe, out, res);
+        commit_view(x, view, safe, out, res, false);
       }
       lg_overlay_put(view);
     }
@@ -554,17 +604,71 @@ int lg_ovl_print(const char *sub, const json_t *res)
 
 static bool progress_shown;
 
-/* A gateway's progress line of a commit, on the terminal. */
+/* A gateway's progress line (of a commit, a publish), on the terminal;
+ * arg: what goes before its "initiator" field ("committing "). */
 static void print_progress(void *arg, const json_t *progress)
 {
-  (void)arg;
   json_int_t done = json_integer_value(json_object_get(progress, "done"));
   json_int_t total = json_integer_value(json_object_get(progress, "total"));
   const char *who = json_string_value(json_object_get(progress, "initiator"));
   if (total > 0) {
-    fprintf(stderr, "\rcommitting %s: %3d%%", who ? who : "", (int)(done * 100 / total));
+    fprintf(stderr, "\r%s%s: %3d%%", (const char *)arg, who ? who : "",
+            (int)(done * 100 / total));
     progress_shown = true;
   }
+}
+
+json_t *lg_ovl_ask(int fd, const char *what, json_t *req, const char *progress_prefix)
+{
+  char *err = NULL;
+  bool tty = progress_prefix && isatty(STDERR_FILENO);
+  json_object_set_new(req, "progress", json_boolean(tty));
+  json_t *res = lg_ctl_call_progress(fd, req, &err, tty ? print_progress : NULL,
+                                     (void *)progress_prefix);
+  if (tty && progress_shown)
+    fputc('\n', stderr);
+  json_decref(req);
+  close(fd);
+  if (!res)
+    fprintf(stderr, "lungate %s: %s\n", what, err ? err : "out of memory");
+  free(err);
+  return res;
+}
+
+struct lg_model *lg_ovl_offline(const char *what, const char *config, const char *control,
+                                int *rc)
+{
+  char *err = NULL;
+  if (!config) {
+    fprintf(stderr, "lungate %s: no gateway answers on %s; give the gateway's config with "
+            "-c CONFIG to work on it offline\n", what,
+            control ? control : lg_ctl_default_path() ? lg_ctl_default_path() : "(none)");
+    *rc = 2;
+    return NULL;
+  }
+  struct lg_model *m = lg_model_load_file(config, &err);
+  if (!m) {
+    fprintf(stderr, "lungate: %s\n", err ? err : "out of memory");
+    *rc = 1;
+  }
+  free(err);
+  return m;
+}
+
+int lg_ovl_output(const char *sub, json_t *res, bool as_json,
+                  int (*print)(const char *sub, const json_t *res))
+{
+  int rc;
+  if (as_json) {
+    char *text = json_dumps(res, JSON_INDENT(2));
+    printf("%s\n", text ? text : "null");
+    free(text);
+    rc = json_is_true(json_object_get(res, "ok")) ? 0 : 1;
+  } else {
+    rc = print(sub, res);
+  }
+  json_decref(res);
+  return rc;
 }
 
 int cmd_overlay(int argc, char **argv)
@@ -637,38 +741,22 @@ int cmd_overlay(int argc, char **argv)
   err = NULL;
   json_t *res;
   struct lg_model *m = NULL;
+  char what[64];
+  snprintf(what, sizeof what, "overlay %s", sub);
   if (fd >= 0) {
     char cmd[32];
     snprintf(cmd, sizeof cmd, "overlay-%s", sub);
-    bool tty = !strcmp(sub, "commit") && isatty(STDERR_FILENO);
-    json_t *req = json_pack("{s:s,s:s?,s:s?,s:b,s:s?,s:I,s:b,s:b}", "cmd", cmd, "name", name,
+    json_t *req = json_pack("{s:s,s:s?,s:s?,s:b,s:s?,s:I,s:b}", "cmd", cmd, "name", name,
                             "initiator", !strcmp(sub, "reset") || !strcmp(sub, "commit")
                                          ? (all ? NULL : rest[1]) : NULL,
                             "force", force, "file", out, "days", (json_int_t)days,
-                            "dry_run", dry_run, "progress", tty);
-    res = lg_ctl_call_progress(fd, req, &err, tty ? print_progress : NULL, NULL);
-    if (tty && progress_shown)
-      fputc('\n', stderr);
-    json_decref(req);
-    close(fd);
-    if (!res) {
-      fprintf(stderr, "lungate overlay %s: %s\n", sub, err ? err : "out of memory");
-      free(err);
+                            "dry_run", dry_run);
+    if (!(res = lg_ovl_ask(fd, what, req, !strcmp(sub, "commit") ? "committing " : NULL)))
       return 1;
-    }
   } else {
-    if (!config) {
-      fprintf(stderr, "lungate overlay %s: no gateway answers on %s; give the gateway's "
-              "config with -c CONFIG to work on its overlay files\n", sub,
-              control ? control : lg_ctl_default_path() ? lg_ctl_default_path() : "(none)");
-      return 2;
-    }
-    m = lg_model_load_file(config, &err);
-    if (!m) {
-      fprintf(stderr, "lungate: %s\n", err ? err : "out of memory");
-      free(err);
-      return 1;
-    }
+    int rc = 0;
+    if (!(m = lg_ovl_offline(what, config, control, &rc)))
+      return rc;
     struct lg_ovl_ctx x = { .m = m, .progress = true };
     if (!strcmp(sub, "list"))
       res = lg_ovl_list(&x, name);
@@ -679,16 +767,31 @@ int cmd_overlay(int argc, char **argv)
     else
       res = lg_ovl_gc(&x, name, days, dry_run);
   }
-  int rc;
-  if (as_json) {
-    char *text = json_dumps(res, JSON_INDENT(2));
-    printf("%s\n", text ? text : "null");
-    free(text);
-    rc = json_is_true(json_object_get(res, "ok")) ? 0 : 1;
-  } else {
-    rc = lg_ovl_print(sub, res);
-  }
-  json_decref(res);
+  int rc = lg_ovl_output(sub, res, as_json, lg_ovl_print);
   lg_model_unref(m);
+  return rc;
+}
+
+int lg_ovl_commit_file(struct lg_ovl_ctx *x, struct lg_storage *so, const char *initiator,
+                       const char *out, bool force, json_t *res)
+{
+  char path[PATH_MAX], safe[LG_SAFE_MAX];
+  bool cut_off;
+  int rc = -1;
+  lg_safe(initiator, safe, sizeof safe);
+  if (cow_overlay_path(so->h, initiator, path, sizeof path) < 0 || access(path, F_OK) < 0) {
+    lg_ovl_add_msg(res, true, "%s has no overlay on %s (nothing to publish)", safe, so->name);
+  } else if (hold_client(x, so, initiator, force, "publish", res, &cut_off)) {
+    char *why = NULL;
+    struct lg_storage *view = lg_overlay_get(so, initiator, &why);
+    if (!view) {
+      lg_ovl_add_msg(res, true, "%s", why ? why : lg_get_error());
+    } else {
+      rc = commit_view(x, view, safe, out, res, true);
+      lg_overlay_put(view);
+    }
+    free(why);
+    release_client(x, so, initiator);
+  }
   return rc;
 }

@@ -42,6 +42,30 @@ json_t *lg_ovl_commit(struct lg_ovl_ctx *x, const char *name, const char *initia
                       const char *out, bool force);
 json_t *lg_ovl_gc(struct lg_ovl_ctx *x, const char *name, long days, bool dry_run);
 
+/* Write a client's merged disk (its layer over its version) to the new
+ * file out, power-cut safe (a temporary file, fsync, rename without
+ * replacing, fsync the folder), as commit does; messages into res.  -1 on
+ * failure (nothing left at out). */
+int lg_ovl_commit_file(struct lg_ovl_ctx *x, struct lg_storage *so, const char *initiator,
+                       const char *out, bool force, json_t *res);
+
+/* A new result {"ok": true, "messages": [], "errors": []}, and a message
+ * (an error makes "ok" false). */
+json_t *lg_ovl_result_new(void);
+void lg_ovl_add_msg(json_t *res, bool error, const char *fmt, ...)
+  __attribute__((format(printf, 3, 4)));
+
+/* The command line's side of these commands.  Ask a gateway (fd, closed
+ * after) req (taken), showing its progress lines on a terminal after
+ * progress_prefix (NULL: none asked for); NULL, said on stderr, on failure. */
+json_t *lg_ovl_ask(int fd, const char *what, json_t *req, const char *progress_prefix);
+/* Load config for working offline; NULL with the exit status in *rc (said). */
+struct lg_model *lg_ovl_offline(const char *what, const char *config, const char *control,
+                                int *rc);
+/* Print res (--json: as it is; else with print) and free it; the exit status. */
+int lg_ovl_output(const char *sub, json_t *res, bool as_json,
+                  int (*print)(const char *sub, const json_t *res));
+
 /* Print a result (a table for "list", else its messages and errors);
  * returns the exit status. */
 int lg_ovl_print(const char *sub, const json_t *res);

@@ -239,6 +239,7 @@ static struct lg_overlay *overlay_open(struct lg_storage *tmpl, const char *init
   o->view.lu = NULL;               /* its own SCSI state, made on first use */
   o->view.pr_file = NULL;          /* no APTPL for a per-initiator disk */
   o->view.h = h;
+  o->view.size = tmpl->ops->size(h); /* its version's (versions may differ in size) */
   o->view.per_initiator = false;
   o->view.readonly = !tmpl->ops->can_write(h);
   if (boot)
@@ -254,23 +255,25 @@ static bool record_read(struct lg_storage *tmpl, const char *initiator, struct c
   return cow_record_read(tmpl->h, initiator, info) == 0;
 }
 
-/* A login that starts a boot: the "after_idle" policy, on a closed overlay. */
-static void boot_reset_policy(struct lg_storage *tmpl, const char *initiator,
+/* A login that starts a boot: the "after_idle" policy, on a closed overlay;
+ * true when it removed the layer. */
+static bool boot_reset_policy(struct lg_storage *tmpl, const char *initiator,
                               const struct cow_info *info, const char *isid)
 {
   if (tmpl->reset_after_idle < 0 || info->unclean) /* a crash is not idleness */
-    return;
+    return false;
   uint64_t idle = (uint64_t)time(NULL) - info->last_use;
   if (idle <= (uint64_t)tmpl->reset_after_idle)
-    return;
+    return false;
   int r = cow_overlay_remove(tmpl->h, initiator);
   if (r == 0)
-    lg_stats_policy_reset(false);
+    lg_stats_policy_reset(LG_RESET_AFTER_IDLE);
   char safe[LG_SAFE_MAX];
   lg_kv(r < 0 ? LG_ERROR : LG_INFO, "overlay reset", "storage=%s initiator=%s isid=%s "
         "idle=%llus policy=after_idle:%lld reason=boot%s%s", tmpl->name,
         lg_safe(initiator, safe, sizeof safe), isid, (unsigned long long)idle,
         (long long)tmpl->reset_after_idle, r < 0 ? " err=" : "", r < 0 ? LG_Q(strerror(-r)) : "");
+  return r == 0;
 }
 
 /* Is initiator (normalized) one of tmpl's "maintainers", who always keep
@@ -298,8 +301,9 @@ static bool is_maintainer(const struct lg_storage *tmpl, const char *norm)
 static void boot_reset_on_boot(struct lg_storage *tmpl, const char *initiator,
                                struct lg_overlay **o, bool have, const struct cow_info *info,
                                const struct cow_boot *boot, const uint8_t isid[6],
-                               const char *hex)
+                               const char *hex, enum lg_reset_policy policy)
 {
+  const char *pname = policy == LG_RESET_ON_BOOT ? "on_boot" : "on_new_version";
   char safe[LG_SAFE_MAX];
   int r = 0;
   const char *what = "";
@@ -315,10 +319,10 @@ static void boot_reset_on_boot(struct lg_storage *tmpl, const char *initiator,
       what = (*o)->sessions ? " old_sessions=detached" : " inspector=detached";
       *o = NULL;
     } else {
-      lg_kv(LG_WARN, "overlay kept", "storage=%s initiator=%s isid=%s policy=on_boot "
+      lg_kv(LG_WARN, "overlay kept", "storage=%s initiator=%s isid=%s policy=%s "
             "reason=\"the previous boot's sessions still hold its disk\" err=%s "
             "action=\"this boot continues on it; reset it with lungate overlay reset "
-            "--force\"", tmpl->name, lg_safe(initiator, safe, sizeof safe), hex,
+            "--force\"", tmpl->name, lg_safe(initiator, safe, sizeof safe), hex, pname,
             LG_Q(strerror(-r)));
       return;
     }
@@ -328,10 +332,10 @@ static void boot_reset_on_boot(struct lg_storage *tmpl, const char *initiator,
     /* the gateway died while the client used its disk: this login may be a
      * client still running (iPXE's DOS, QEMU) that lost its gateway longer
      * than the rule's reconnect window; leave its disk alone */
-    lg_kv(LG_WARN, "overlay kept", "storage=%s initiator=%s isid=%s policy=on_boot "
+    lg_kv(LG_WARN, "overlay kept", "storage=%s initiator=%s isid=%s policy=%s "
           "reason=\"the gateway stopped while the client was using its disk; it may still "
           "be running\" action=\"reset it with lungate overlay reset if it booted\"",
-          tmpl->name, lg_safe(initiator, safe, sizeof safe), hex);
+          tmpl->name, lg_safe(initiator, safe, sizeof safe), hex, pname);
     return;
   } else {
     r = cow_overlay_remove(tmpl->h, initiator);
@@ -339,10 +343,13 @@ static void boot_reset_on_boot(struct lg_storage *tmpl, const char *initiator,
       return;
   }
   if (r == 0)
-    lg_stats_policy_reset(true);
+    lg_stats_policy_reset(policy);
+  char cur[32] = "";
+  if (policy == LG_RESET_ON_NEW_VERSION)
+    snprintf(cur, sizeof cur, " version=%u", cow_current_version(tmpl->h));
   lg_kv(r < 0 ? LG_ERROR : LG_INFO, "overlay reset", "storage=%s initiator=%s isid=%s "
-        "policy=on_boot reason=boot%s%s%s", tmpl->name, lg_safe(initiator, safe, sizeof safe),
-        hex, what, r < 0 ? " err=" : "", r < 0 ? LG_Q(strerror(-r)) : "");
+        "policy=%s reason=boot%s%s%s%s", tmpl->name, lg_safe(initiator, safe, sizeof safe),
+        hex, pname, cur, what, r < 0 ? " err=" : "", r < 0 ? LG_Q(strerror(-r)) : "");
 }
 
 /* Give v (a LUN of target) a fenced copy of its storage; false: no memory. */
@@ -435,9 +442,18 @@ int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *target,
         lg_kv(LG_DEBUG, "overlay kept", "storage=%s initiator=%s isid=%s reason=maintainer",
               tmpl->name, lg_safe(initiator, safe, sizeof safe), hex);
       else if (tmpl->reset_on_boot)
-        boot_reset_on_boot(tmpl, initiator, &o, have, &info, &boot, isid, hex);
-      else if (have && !o)
-        boot_reset_policy(tmpl, initiator, &info, hex);
+        boot_reset_on_boot(tmpl, initiator, &o, have, &info, &boot, isid, hex,
+                           LG_RESET_ON_BOOT);
+      else {
+        if (have && !o && boot_reset_policy(tmpl, initiator, &info, hex))
+          have = false;
+        /* a new image version: this boot gets it, unless "on_new_version": "keep" */
+        bool outdated = o ? cow_view_outdated(o->view.h)
+                          : have && info.have_sum && cow_sum_outdated(tmpl->h, info.base_sum);
+        if (outdated && !cow_keep_old_version(tmpl->h))
+          boot_reset_on_boot(tmpl, initiator, &o, have, &info, &boot, isid, hex,
+                             LG_RESET_ON_NEW_VERSION);
+      }
       memset(&boot, 0, sizeof boot);
     }
     boot.clean = false;

@@ -4,7 +4,8 @@
  *   POST /api/login    {"password"}         a session cookie and a CSRF token
  *   GET  /api/state                         sessions, overlays, storage objects
  *   POST /api/logout | /api/reset {"storage","initiator","force"}
- *        /api/reset-all {"storage","force"} | /api/commit {"storage","initiator",
+ *        /api/reset-all {"storage","force"} | /api/rollback {"storage","version"} |
+ *        /api/commit {"storage","initiator",
  *        "file","force"}
  *
  * Access: the admin password's salted hash is read from the password file
@@ -258,6 +259,22 @@ static enum MHD_Result do_state(struct lg_web *w, struct MHD_Connection *c,
     json_object_set(res, "overlay_errors", json_object_get(overlays, "errors"));
     json_object_set(res, "storage_objects", json_object_get(ls, "storage_objects"));
     json_object_set(res, "generation", json_object_get(ls, "generation"));
+    /* the image versions of every per-client disk that has some */
+    json_t *images = json_object(), *so;
+    size_t i;
+    json_array_foreach(json_object_get(ls, "storage_objects"), i, so) {
+      const char *name = json_string_value(json_object_get(so, "name"));
+      const char *plugin = json_string_value(json_object_get(so, "plugin"));
+      if (!name || !plugin || strcmp(plugin, "cow") ||
+          !json_is_true(json_object_get(so, "per_initiator")))
+        continue;
+      json_t *vl = ask(w, json_pack("{s:s,s:s}", "cmd", "image-list", "name", name));
+      json_t *vers = json_object_get(vl, "versions");
+      if (json_array_size(vers))
+        json_object_set(images, name, vers);
+      json_decref(vl);
+    }
+    json_object_set_new(res, "images", images);
   }
   json_decref(sessions);
   json_decref(overlays);
@@ -322,7 +339,13 @@ static enum MHD_Result do_action(struct lg_web *w, struct MHD_Connection *c, con
   if (!storage)
     return send_error(c, MHD_HTTP_BAD_REQUEST, "give \"storage\": a cow storage object's name");
   json_t *req;
-  if (!strcmp(url, "/api/reset") || !strcmp(url, "/api/reset-all")) {
+  json_t *version = json_object_get(body, "version");
+  if (!strcmp(url, "/api/rollback")) {
+    if (!json_is_integer(version))
+      return send_error(c, MHD_HTTP_BAD_REQUEST, "give \"version\": an image version's id");
+    req = json_pack("{s:s,s:s,s:O}", "cmd", "image-rollback", "name", storage, "version",
+                    version);
+  } else if (!strcmp(url, "/api/reset") || !strcmp(url, "/api/reset-all")) {
     bool all = !strcmp(url, "/api/reset-all");
     if (!all && !ini)
       return send_error(c, MHD_HTTP_BAD_REQUEST, "give \"initiator\"");
@@ -344,8 +367,9 @@ static enum MHD_Result do_action(struct lg_web *w, struct MHD_Connection *c, con
   }
   char safe[LG_SAFE_MAX];
   lg_safe(ini ? ini : "(all)", safe, sizeof safe);
-  lg_kv(LG_INFO, "web: action", "peer=%s action=%s storage=%s initiator=%s force=%d", peer,
-        url + 5, LG_Q(storage), safe, force);
+  lg_kv(LG_INFO, "web: action", "peer=%s action=%s storage=%s initiator=%s force=%d%s%lld",
+        peer, url + 5, LG_Q(storage), safe, force, version ? " version=" : "",
+        version ? (long long)json_integer_value(version) : 0LL);
   json_t *res = ask(w, req);
   return send_json(c, MHD_HTTP_OK, res, NULL);
 }
@@ -419,7 +443,8 @@ static enum MHD_Result web_request(void *cls, struct MHD_Connection *c, const ch
     return lg_http_send(c, MHD_HTTP_NOT_FOUND, "text/plain", NULL, "not found\n", 10, false);
   }
   bool is_action = !strcmp(url, "/api/reset") || !strcmp(url, "/api/reset-all") ||
-                   !strcmp(url, "/api/commit") || !strcmp(url, "/api/logout");
+                   !strcmp(url, "/api/commit") || !strcmp(url, "/api/rollback") ||
+                   !strcmp(url, "/api/logout");
   bool known = is_action || !strcmp(url, "/api/login") || !strcmp(url, "/api/state");
   if (!known)
     return send_error(c, MHD_HTTP_NOT_FOUND, "no such API");

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # build-debian.sh - the Debian 12 guest that every test needing a real Linux
-# client uses (the iBFT boot, reconnects, forced resets; later failover, boot
-# policies and power cuts): a diskless Debian whose initramfs logs in to its
+# client uses (the iBFT boot, reconnects, forced resets, power cuts; later
+# failover, boot policies): a diskless Debian whose initramfs logs in to its
 # root disk with open-iscsi through the iBFT that iPXE's sanhook publishes.
 #
 #   build-debian.sh            print the cache folder, building it first if needed
@@ -56,9 +56,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# lungate's runtime libraries (and the sanitizers' of the ASan+UBSan build,
+# qemu-nbd for qcow2 LUNs): tests/powercut runs the freshly built gateway
+# inside the guest, from a disk of the test's own
+gateway_libs=libjansson4,libisal2,libnettle8,libnbd0,libfuse3-3,libsystemd0,libmicrohttpd12,librbd1,qemu-utils,libasan8,libubsan1
 echo "build-debian.sh: debootstrap bookworm from $mirror into $root" >&2
 debootstrap --variant=minbase \
-    --include=linux-image-amd64,open-iscsi,initramfs-tools,systemd-sysv,udev,kmod,ifupdown,isc-dhcp-client,e2fsprogs,procps \
+    --include=linux-image-amd64,open-iscsi,initramfs-tools,systemd-sysv,udev,kmod,ifupdown,isc-dhcp-client,e2fsprogs,procps,"$gateway_libs" \
     bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
     { tail -n 40 "$work/debootstrap.log" >&2; exit 1; }
 

@@ -7,7 +7,9 @@
 #    {"progress": {"initiator", "done", "total"}} before its answer, done
 #    rising to total; one without it gets the answer alone (scripts and the
 #    web console see no change);
-#  - off a terminal the command prints no progress.
+#  - off a terminal the command prints no progress;
+#  - `lungate image publish --from-client` shows the copy of the client's
+#    disk and the reading of the new version on a terminal too.
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
 require_cmd script
@@ -63,5 +65,12 @@ assert len(lines) == 1 and lines[0].get("ok") is True, lines
 print("progress lines: %d, then the answer" % len(prog))
 PY
 cmp "$LG_TMP/want.img" "$LG_TMP/c.img" || fail "the committed disk is not the client's"
+
+# image publish --from-client on a terminal: the copy, then the new file read
+term=$(script -qec "$LUNGATE image publish c --from-client $P $LG_TMP/v2.img --control $SOCK" /dev/null 2>&1) ||
+	fail "image publish --from-client on a terminal failed: $term"
+tr '\r' '\n' <<<"$term" | grep -q "^copying the disk of $P: 100%" || fail "no copy progress up to 100%: $term"
+tr '\r' '\n' <<<"$term" | grep -q "^reading $LG_TMP/v2.img: 100%" || fail "no read progress up to 100%: $term"
+cmp "$LG_TMP/want.img" "$LG_TMP/v2.img" || fail "the published disk is not the client's"
 stop_lungate
 log "ok"

@@ -1,6 +1,6 @@
 /* The cow backstore: name escaping, copy-up (and page-cache-only reads), the
- * map across reopen, a torn map slot, base identity and quota — table-driven
- * where it fits. */
+ * map across reopen, a torn map slot, base identity and quota, image
+ * versions — table-driven where it fits. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -221,6 +221,92 @@ START_TEST(test_quota_and_identity)
 }
 END_TEST
 
+/* Versions: a layer stays over the version it was made over (across a
+ * stage and commit of new versions, and a reopen); new layers take the
+ * current one; a version with another logical block size is refused. */
+START_TEST(test_versions)
+{
+  char v2_path[300];
+  snprintf(v2_path, sizeof v2_path, "%s/v2.img", dir);
+  uint8_t *v2 = malloc(BASE_SIZE);
+  memset(v2, 0x22, BASE_SIZE);
+  int fd = open(v2_path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+  ck_assert(fd >= 0 && write(fd, v2, BASE_SIZE) == BASE_SIZE);
+  close(fd);
+  json_t *bdef = json_pack("{s:s,s:s,s:s}", "plugin", "fileio", "name", "base", "dev", base_path);
+  json_t *j = json_pack("{s:s,s:b}", "overlay_dir", ov_dir, "per_initiator", 1);
+  struct lg_bs_open_args a = { .name = "c", .base_ops = &lg_file_backstore, .base_h = base_h,
+                               .base_def = bdef };
+  void *t = lg_cow_backstore.open(j, &a);
+  ck_assert_msg(t, "open: %s", lg_get_error());
+  ck_assert_uint_eq(cow_current_version(t), 0);
+  void *old = lg_cow_backstore.open_client(t, "pc-old");
+  uint8_t got[512];
+  ck_assert_int_eq(lg_cow_backstore.pread(old, got, 512, 0), 0);
+  ck_assert_mem_eq(got, base_data, 512);
+
+  /* versions 1 (the base) and 2, staged and committed as a reload does */
+  uint8_t sum[COW_SUM_LEN];
+  char hex[2 * COW_SUM_LEN + 1];
+  ck_assert_int_eq(cow_current_sum(t, sum), 0);
+  cow_sum_hex(sum, hex);
+  json_t *k = json_deep_copy(j);
+  json_object_set_new(k, "versions", json_pack("[{s:i,s:s,s:s},{s:i,s:s}]", "id", 1, "file",
+                                               base_path, "sum", hex, "id", 2, "file", v2_path));
+  json_object_set_new(k, "current", json_integer(2));
+  ck_assert_msg(cow_versions_stage(t, k) == 0, "stage: %s", lg_get_error());
+  ck_assert_uint_eq(cow_current_version(t), 0); /* not yet */
+  cow_versions_finish(t, true);
+  ck_assert_uint_eq(cow_current_version(t), 2);
+  ck_assert(cow_view_outdated(old));
+  ck_assert_int_eq(lg_cow_backstore.pread(old, got, 512, 0), 0);
+  ck_assert_mem_eq(got, base_data, 512);        /* the live layer keeps its version */
+  void *fresh = lg_cow_backstore.open_client(t, "pc-new");
+  ck_assert_int_eq(lg_cow_backstore.pread(fresh, got, 512, 0), 0);
+  ck_assert_mem_eq(got, v2, 512);               /* a new layer: the current version */
+  ck_assert(!cow_view_outdated(fresh));
+  ck_assert_uint_eq(cow_version_views(t, 1), 0); /* the old view holds the implicit base */
+  ck_assert_uint_eq(cow_version_views(t, 2), 1);
+  lg_cow_backstore.close(old);
+  old = lg_cow_backstore.open_client(t, "pc-old"); /* reopened: over version 1 */
+  ck_assert_msg(old, "%s", lg_get_error());
+  ck_assert_int_eq(lg_cow_backstore.pread(old, got, 512, 0), 0);
+  ck_assert_mem_eq(got, base_data, 512);
+  ck_assert_uint_eq(cow_version_views(t, 1), 1);
+  struct cow_info info;
+  char path[600];
+  ck_assert_int_eq(cow_overlay_path(t, "pc-old", path, sizeof path), 0);
+  ck_assert_int_eq(cow_info_read(path, &info), 0);
+  ck_assert_int_eq(cow_version_of_sum(t, info.base_sum), 1);
+  ck_assert(cow_sum_outdated(t, info.base_sum));
+  /* a failed reload leaves the versions as they were */
+  json_object_set_new(k, "current", json_integer(1));
+  ck_assert_int_eq(cow_versions_stage(t, k), 0);
+  cow_versions_finish(t, false);
+  ck_assert_uint_eq(cow_current_version(t), 2);
+  /* "current" naming no version is refused */
+  json_object_set_new(k, "current", json_integer(7));
+  ck_assert_int_eq(cow_versions_stage(t, k), -1);
+  ck_assert_msg(strstr(lg_get_error(), "current"), "%s", lg_get_error());
+  lg_cow_backstore.close(old);
+  lg_cow_backstore.close(fresh);
+  lg_cow_backstore.close(t);
+  /* opened with its versions: the current one is checked against its sum */
+  json_object_set_new(k, "current", json_integer(2));
+  t = lg_cow_backstore.open(k, &a);
+  ck_assert_msg(t, "open with versions: %s", lg_get_error());
+  ck_assert_uint_eq(cow_current_version(t), 2);
+  lg_cow_backstore.close(t);
+  json_object_set_new(json_array_get(json_object_get(k, "versions"), 1), "sum", json_string(hex));
+  ck_assert_ptr_null(lg_cow_backstore.open(k, &a)); /* v2's recorded sum is v1's: refused */
+  ck_assert_msg(strstr(lg_get_error(), "not what was published"), "%s", lg_get_error());
+  json_decref(k);
+  json_decref(j);
+  json_decref(bdef);
+  free(v2);
+}
+END_TEST
+
 int main(void)
 {
   Suite *s = suite_create("cow");
@@ -233,6 +319,7 @@ int main(void)
   tcase_add_loop_test(io, test_copy_up, 0, sizeof cu_rows / sizeof cu_rows[0]);
   tcase_add_test(io, test_torn_map_and_unflushed);
   tcase_add_test(io, test_quota_and_identity);
+  tcase_add_test(io, test_versions);
   tcase_set_timeout(io, 30);
   suite_add_tcase(s, io);
   return lg_run_suite(s);

@@ -251,6 +251,7 @@ def run(drv):
         "/api/reset": {"storage": STORAGE, "initiator": PC_B, "force": True},
         "/api/reset-all": {"storage": STORAGE, "force": True},
         "/api/commit": {"storage": STORAGE, "initiator": PC_B, "file": "stolen.img", "force": True},
+        "/api/rollback": {"storage": STORAGE, "version": 1},
         "/api/logout": {},
     }
     js = {"Content-Type": "application/json"}
@@ -340,6 +341,33 @@ def run(drv):
     wait_until(lambda: notice(drv) and "error" in notice(drv)[0] and "never overwrites" in notice(drv)[1],
                30, "publishing over an existing file did not show the error: %r" % (notice(drv),))
     log("published %s's disk to %s; the second try shows the error" % (PC_B, out))
+
+    # ---- image versions: the published disk as version 2, rolled back from the page ----
+    def image_list():
+        p = subprocess.run([E["LUNGATE"], "image", "list", STORAGE, "--json", "--control", E["CTL"]],
+                           capture_output=True, text=True, timeout=60)
+        return json.loads(p.stdout)
+    p = subprocess.run([E["LUNGATE"], "image", "publish", STORAGE, out, "--note", "from pc-b",
+                        "--control", E["CTL"]], capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        fail("lungate image publish %s failed: %s %s" % (out, p.stdout, p.stderr))
+    rollback = "section.lun .versions tr[data-version='1'] button.act-rollback"
+    wait_until(lambda: drv.find_elements(By.CSS_SELECTOR, rollback), 10,
+               "the page shows no roll-back button for version 1 after a publish")
+    cur = drv.find_element(By.CSS_SELECTOR, "section.lun .versions tr.is-current").get_attribute("data-version")
+    if cur != "2":
+        fail("the page marks version %s current, not 2" % cur)
+    drv.find_element(By.CSS_SELECTOR, rollback).click()
+    wait_until(lambda: modal_open(drv), 3, "roll back did not ask first")
+    drv.find_element(By.ID, "modal-ok").click()
+    wait_until(lambda: [v["id"] for v in image_list()["versions"] if v["current"]] == [1], 10,
+               "version 1 is not current after the page's roll back: %r" % image_list())
+    wait_until(lambda: notice(drv) and "ok" in notice(drv)[0], 10,
+               "the roll back did not report success: %r" % (notice(drv),))
+    wait_until(lambda: drv.find_elements(By.CSS_SELECTOR,
+                                         "section.lun .versions tr[data-version='2'] button.act-rollback"),
+               10, "the page does not offer version 2 after the roll back")
+    log("published it as version 2 (lungate image publish); rolled back to 1 from the page")
 
     # ---- reset the idle PC: its layer goes, the other's stays ----
     alloc_a = overlays()[PC_A]["allocated"]

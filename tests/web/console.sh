@@ -7,7 +7,8 @@
 # its logout, every action URL refused without a session or without the
 # CSRF token (also from a cross-site page), reset all asking first and
 # naming the live PCs, publishing a disk (and the control socket's error on
-# the page), resetting an idle PC (its layer gone, the other's untouched)
+# the page), publishing it as an image version and rolling back from the
+# page, resetting an idle PC (its layer gone, the other's untouched)
 # and a live one (asked first, logged out), /metrics through check_prom.py,
 # and slower logins after failed ones.  It saves the README's screenshot
 # as console.png in the build folder.

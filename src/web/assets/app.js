@@ -216,9 +216,11 @@
     thead.append(tr);
     const tbody = el('tbody');
     table.append(thead, tbody);
-    root.append(head, table);
+    const versions = el('div', 'versions');
+    versions.hidden = true;
+    root.append(head, table, versions);
     $('luns').append(root);
-    sec = { root, meta, tbody, resetAll, rows: new Map(), none: null };
+    sec = { root, meta, tbody, resetAll, versions, rows: new Map(), none: null };
     sections.set(l.name, sec);
     return sec;
   }
@@ -319,6 +321,7 @@
       } else if (sec.none) {
         sec.none.remove();
       }
+      fillVersions(sec, l.name, (s.images || {})[l.name] || []);
       const liveHere = l.clients.filter((c) => c.live).length;
       sec.resetAll.disabled = !l.clients.length;
       sec.resetAll.dataset.live = String(liveHere);
@@ -333,6 +336,37 @@
     $('sum-base').textContent = bases.size ? Array.from(bases).join(', ') : '–';
     $('sum-base-sub').textContent = 'gateway ' + s.version + ' · config generation ' + (s.generation || '–');
     $('foot').textContent = 'lungate ' + s.version + (s.https ? ' · HTTPS' : '') + ' · updated ' + new Date().toLocaleTimeString();
+  }
+
+  // the image versions of a per-client disk (lungate image), each with a roll-back button
+  function fillVersions(sec, storage, vers) {
+    sec.versions.hidden = !vers.length;
+    if (!vers.length) return;
+    const key = JSON.stringify(vers);
+    if (sec.versions.dataset.key === key) return;   // unchanged: keep the buttons still
+    sec.versions.dataset.key = key;
+    const table = el('table', 'versions-table');
+    const tr = el('tr');
+    for (const t of ['Image version', 'Published', 'Note', 'PCs on it', '']) tr.append(el('th', null, t));
+    table.append(tr);
+    for (const v of vers.slice().reverse()) {
+      const row = el('tr', 'version' + (v.current ? ' is-current' : ''));
+      row.dataset.version = String(v.id);
+      row.append(el('td', null, 'v' + v.id + (v.current ? ' (current)' : '')),
+        el('td', null, v.time ? clock(v.time) : '–'), el('td', null, v.note || ''),
+        el('td', 'num', String((v.clients || []).length)));
+      const td = el('td');
+      if (!v.current) {
+        const b = el('button', 'btn secondary small act-rollback', 'Roll back…');
+        b.type = 'button';
+        b.title = 'Make this version current again: PCs get it at their next boot';
+        b.addEventListener('click', () => askRollback(storage, v.id));
+        td.append(b);
+      }
+      row.append(td);
+      table.append(row);
+    }
+    sec.versions.replaceChildren(table);
   }
 
   function client(storage, initiator) {
@@ -420,6 +454,15 @@
       ok: c.live ? 'Log out and publish' : 'Publish', danger: c.live,
     });
     if (file) await act('Publish of ' + initiator, '/api/commit', { storage, initiator, file, force: c.live });
+  }
+
+  async function askRollback(storage, version) {
+    const ok = await ask({
+      title: 'Roll ' + storage + ' back to version ' + version + '?',
+      text: 'Version ' + version + ' becomes the current image again. Running PCs keep the disk they have; each PC gets version ' + version + ' at its next boot.',
+      ok: 'Roll back', danger: false,
+    });
+    if (ok) await act('Roll back of ' + storage + ' to version ' + version, '/api/rollback', { storage, version });
   }
 
   // ---- start: signed in already (a reload) or not ----
