@@ -23,6 +23,7 @@ packages=(
 	check                                     # unit tests
 	binutils                                  # GNU as for the boot program
 	libiscsi-bin                              # iscsi-ls, iscsi-inq, iscsi-test-cu, ...
+	keepalived                                # cluster tests: VRRP moves a dead gateway's address
 	qemu-utils qemu-block-extra               # qemu-img/qemu-io and their iscsi:// driver
 	qemu-system-x86 ipxe-qemu                 # iPXE boot tests
 	xorriso mtools fdisk e2fsprogs            # building and inspecting test images

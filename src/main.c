@@ -11,6 +11,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "cluster/cluster.h"
 #include "ctl/ctl.h"
 #include "demo.h"
 #include "fuse/fuse_view.h"
@@ -41,7 +42,7 @@ static void usage(FILE *f)
     "       lungate serve ... [--control SOCKET|none]\n"
     "       lungate serve ... --web ADDR:PORT [--web-password FILE] [--web-cert PEM --web-key PEM]\n"
     "       lungate passwd [-c CONFIG | --file FILE]   (the web console's admin password)\n"
-    "       lungate sessions | overlays [NAME] | save [FILE] | reload | restore FILE\n"
+    "       lungate sessions | overlays [NAME] | save [FILE] | reload | restore FILE | drain\n"
     "               [--control SOCKET] [--json]   (ask a running gateway)\n"
     "       lungate [-c CONFIG] PATH VERB [ARGS...]   (targetcli's object commands: a running\n"
     "               gateway, or CONFIG offline; lungate /iscsi --help)\n"
@@ -308,8 +309,25 @@ static int cmd_serve(int argc, char **argv)
       return 1;
     }
   }
+  /* the cluster first: a login must not be served before the peers are known */
+  char cdir[PATH_MAX];
+  snprintf(cdir, sizeof cdir, "%s", model->path ? model->path : ".");
+  char *slash = strrchr(cdir, '/');
+  if (slash)
+    *slash = '\0';
+  else
+    snprintf(cdir, sizeof cdir, ".");
+  if (lg_cluster_start(json_object_get(model->json, "cluster"), cdir, lg_ctl_cluster_clients,
+                       &err) < 0) {
+    fprintf(stderr, "lungate: %s\n", err ? err : "out of memory");
+    free(err);
+    lg_fuse_stop(fuse);
+    lg_model_unref(model);
+    return 1;
+  }
   struct lg_ctl *ctl = serve_control(control);
   if (ctl == CTL_FAILED) {
+    lg_cluster_stop();
     lg_fuse_stop(fuse);
     lg_model_unref(model);
     return 1;
@@ -319,6 +337,7 @@ static int cmd_serve(int argc, char **argv)
     fprintf(stderr, "lungate: %s\n", err ? err : "cannot start");
     free(err);
     lg_ctl_stop(ctl);
+    lg_cluster_stop();
     lg_fuse_stop(fuse);
     lg_model_unref(model);
     return 1;
@@ -369,6 +388,7 @@ static int cmd_serve(int argc, char **argv)
   sd_notify(0, "READY=1"); /* systemd Type=notify: the portals listen */
   int rc = lg_server_run(srv);
   sd_notify(0, "STOPPING=1");
+  lg_cluster_stop(); /* our key goes: the peers take our clients at once */
   lg_web_stop(web);
   lg_metrics_stop(metrics);
   lg_ctl_stop(ctl);
@@ -407,7 +427,7 @@ int main(int argc, char **argv)
       !strcmp(cmd, "--config") || !strncmp(cmd, "--config=", 9) || !strcmp(cmd, "--control") ||
       !strncmp(cmd, "--control=", 10))
     return cmd_admin(argc - 1, argv + 1);
-  if (!strcmp(cmd, "sessions") || !strcmp(cmd, "overlays") ||
+  if (!strcmp(cmd, "sessions") || !strcmp(cmd, "overlays") || !strcmp(cmd, "drain") ||
       !strcmp(cmd, "save") || !strcmp(cmd, "reload") || !strcmp(cmd, "restore"))
     return cmd_ctl(argc - 1, argv + 1);
   if (!strcmp(cmd, "passwd"))

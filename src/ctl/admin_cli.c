@@ -187,6 +187,8 @@ static int run_online(int fd, bool as_json, char **words, size_t nw)
   } else if (ls) {
     rc = print_tree(json_object_get(res, "saveconfig"), json_object_get(res, "storage_objects"),
                     ls_path);
+    if (!rc && !strcmp(ls_path, "/"))
+      lg_ctl_print_cluster(json_object_get(res, "cluster"));
   } else if (!strcmp(words[0], "saveconfig")) {
     printf("Configuration saved to %s\n", json_string_value(json_object_get(res, "file")));
   } else {

@@ -228,6 +228,30 @@ static void print_sessions(const json_t *res)
   }
 }
 
+/* The cluster block of `lungate ls` and `lungate sessions`. */
+void lg_ctl_print_cluster(const json_t *cj)
+{
+  if (!json_is_object(cj))
+    return;
+  size_t i, k;
+  json_t *g, *c;
+  const char *entry = json_string_value(json_object_get(cj, "entry"));
+  printf("o- cluster %s [%s membership, entry %s, %s]\n", jstr(cj, "name"), jstr(cj, "mode"),
+         entry ? entry : "none",
+         json_is_true(json_object_get(cj, "failover")) ? "failover on Ceph"
+         : "failover is not possible: local overlays");
+  json_array_foreach(json_object_get(cj, "gateways"), i, g) {
+    json_t *cl = json_object_get(g, "clients");
+    printf("  o- %s [%s%s, %zu client(s)]\n", jstr(g, "address"), jstr(g, "state"),
+           json_is_true(json_object_get(g, "self")) ? ", this gateway" : "",
+           json_array_size(cl));
+    json_array_foreach(cl, k, c) {
+      char safe[LG_SAFE_MAX];
+      printf("  | o- %s\n", lg_safe(json_string_value(c), safe, sizeof safe));
+    }
+  }
+}
+
 static void print_overlays(const json_t *res)
 {
   size_t i;
@@ -317,6 +341,9 @@ int cmd_ctl(int argc, char **argv)
     print_ls(res);
   } else if (!strcmp(sub, "sessions")) {
     print_sessions(res);
+    lg_ctl_print_cluster(json_object_get(res, "cluster"));
+  } else if (!strcmp(sub, "drain")) {
+    printf("%s\n", jstr(res, "message"));
   } else if (!strcmp(sub, "save")) {
     printf("saved the configuration to %s\n", jstr(res, "file"));
   } else {

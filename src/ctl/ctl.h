@@ -56,4 +56,15 @@ void lg_admin_usage(FILE *f);
 /* `lungate sessions|overlays|save|reload|restore`; argv[0] is the subcommand. */
 int cmd_ctl(int argc, char **argv);
 
+/* client.c: print a cluster object (lg_cluster_json) for people. */
+void lg_ctl_print_cluster(const json_t *cluster);
+
+/* cluster_cmd.c: the initiators with a Normal session here (a new array of
+ * names), which the cluster's heartbeat publishes. */
+json_t *lg_ctl_cluster_clients(void);
+/* The "drain" request: stop taking clients and move each one off, one at a
+ * time (an Async Message asks it to log out; it logs in again through the
+ * entry point), waiting up to wait_s for each. */
+json_t *lg_ctl_drain(unsigned wait_s);
+
 #endif

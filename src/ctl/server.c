@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster/cluster.h"
 #include "ctl/ctl.h"
 #include "iscsi/iscsi.h"
 #include "iscsi/server.h"
@@ -407,12 +408,21 @@ static json_t *handle(struct lg_server *srv, const json_t *req)
                     "generation", (int)m->generation, "version", "0.1.0");
   } else if (!strcmp(cmd, "ls")) {
     res = req_ls(m);
+    json_t *cj = lg_cluster_json();
+    if (cj && res)
+      json_object_set_new(res, "cluster", cj);
+    else
+      json_decref(cj);
+  } else if (!strcmp(cmd, "drain")) {
+    json_t *w = json_object_get(req, "wait");
+    res = lg_ctl_drain(json_is_integer(w) && json_integer_value(w) > 0
+                       ? (unsigned)json_integer_value(w) : 10);
   } else if (!strcmp(cmd, "admin")) {
     res = req_admin(srv, m, req);
   } else if (!strcmp(cmd, "sessions")) {
     json_t *arr = json_array();
     iscsi_sessions_foreach(session_one, arr);
-    res = json_pack("{s:b,s:o}", "ok", 1, "sessions", arr);
+    res = json_pack("{s:b,s:o,s:o*}", "ok", 1, "sessions", arr, "cluster", lg_cluster_json());
   } else if (!strcmp(cmd, "overlays") || !strncmp(cmd, "overlay-", 8)) {
     res = req_overlay(m, cmd, req);
   } else if (!strncmp(cmd, "image-", 6)) {

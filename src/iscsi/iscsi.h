@@ -212,6 +212,10 @@ struct iscsi_session {
 
 enum iscsi_sn_mode { SN_NONE, SN_PEEK, SN_STAT }; /* StatSN: leave, set, set+advance */
 
+/* session.c: ask the initiator to log out within secs (Async Message,
+ * AsyncEvent 1); it logs in again, through its portal.  Any thread. */
+int iscsi_send_logout_request(struct iscsi_conn *c, unsigned secs);
+
 /* conn.c */
 struct iscsi_conn *iscsi_conn_new(int fd, struct lg_model *model);
 void iscsi_conn_run(struct iscsi_conn *c);   /* receive loop; returns at close */

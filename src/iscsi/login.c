@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cluster/cluster.h"
 #include "iscsi/iscsi.h"
 #include "util/log.h"
 
@@ -43,7 +44,8 @@ static int login_respond(struct iscsi_conn *c, uint8_t flags, uint16_t status,
   c->params.header_digest = hd;
   c->params.data_digest = dd;
   if (status != ISCSI_LOGIN_SUCCESS) {
-    lg_stats_login(false);
+    if (status >> 8 != 1) /* a redirect is no failure */
+      lg_stats_login(false);
     c->phase = PHASE_CLOSING;
     return -1;
   }
@@ -123,6 +125,19 @@ static int login_first(struct iscsi_conn *c, const struct iscsi_kv *kv, int n)
     return login_respond(c, 0, ISCSI_LOGIN_FORBIDDEN, NULL);
   }
   s->n_luns = (size_t)nl;
+  char home[LG_CLUSTER_ADDR_MAX];
+  if (lg_cluster_home(ini, home, sizeof home) > 0) { /* another gateway's client */
+    char addr[LG_CLUSTER_ADDR_MAX + 8];
+    snprintf(addr, sizeof addr, "%s,%u", home, s->tpg->tag); /* always with its port */
+    struct iscsi_text resp = { 0 };
+    iscsi_text_add(&resp, "TargetAddress", addr);
+    lg_kv(LG_INFO, "login redirected", "initiator=%s peer=%s target=%s to=%s",
+          s->initiator_log, c->peer, LG_Q(s->target->iqn), addr);
+    int r = login_respond(c, (uint8_t)(c->login->stage << 2), ISCSI_LOGIN_TARGET_MOVED_TEMP,
+                          &resp);
+    iscsi_text_free(&resp);
+    return r < 0 ? r : -1;
+  }
   char *why = NULL;
   int r = lg_overlays_acquire(s->luns, s->n_luns, s->target->iqn, ini, s->isid, c->peer_ip,
                               &why);
@@ -426,7 +441,10 @@ static void send_targets(void *arg, const char *which, struct iscsi_text *resp)
     if (allowed < 0)
       continue;
     char addr[80];
-    local_portal(c, tpg->tag, addr, sizeof addr);
+    if (lg_cluster_entry()) /* clients use the cluster's one address */
+      snprintf(addr, sizeof addr, "%s,%u", lg_cluster_entry(), tpg->tag);
+    else
+      local_portal(c, tpg->tag, addr, sizeof addr);
     iscsi_text_add(resp, "TargetName", t->iqn);
     iscsi_text_add(resp, "TargetAddress", addr);
   }

@@ -69,6 +69,7 @@ enum {
 /* Login status class/detail (§11.13.5), as class << 8 | detail */
 enum {
   ISCSI_LOGIN_SUCCESS = 0x0000,
+  ISCSI_LOGIN_TARGET_MOVED_TEMP = 0x0101,
   ISCSI_LOGIN_INITIATOR_ERROR = 0x0200,
   ISCSI_LOGIN_AUTH_FAILED = 0x0201,
   ISCSI_LOGIN_FORBIDDEN = 0x0202,

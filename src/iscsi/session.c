@@ -727,6 +727,15 @@ int iscsi_send_ping(struct iscsi_conn *c)
   return iscsi_send(c, bhs, NULL, 0, SN_PEEK); /* StatSN does not advance */
 }
 
+int iscsi_send_logout_request(struct iscsi_conn *c, unsigned secs)
+{
+  uint8_t bhs[ISCSI_BHS_LEN] = { ISCSI_OP_ASYNC, ISCSI_FLAG_FINAL };
+  bhs_put32(bhs, BHS_ITT, ISCSI_RSVD_TAG);
+  bhs[36] = 1; /* AsyncEvent: the target requests a logout */
+  bhs_put16(bhs, 42, (uint16_t)(secs > 3600 ? 3600 : secs)); /* Parameter3: within */
+  return iscsi_send(c, bhs, NULL, 0, SN_STAT);
+}
+
 static int nop_out_done(struct iscsi_conn *c)
 {
   const uint8_t *bhs = c->rx.bhs;

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "cluster/cluster.h"
 #include "iscsi/server.h"
 
 /* One sanboot line per address that reaches host:port. */
@@ -66,7 +67,9 @@ void lg_print_ipxe_lines(FILE *out, const struct lg_model *m, char *const *liste
     struct lg_tpg *tpg = lg_target_tpg((struct lg_target *)t);
     if (!tpg)
       continue;
-    if (n_listen) {
+    if (lg_cluster_entry()) { /* a cluster: every client uses its entry point */
+      portal_lines(out, t->iqn, lg_cluster_entry());
+    } else if (n_listen) {
       for (size_t k = 0; k < n_listen; k++)
         portal_lines(out, t->iqn, listen[k]);
     } else {

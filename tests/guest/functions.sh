@@ -44,7 +44,9 @@ guest_config() {
 # gateway started last, its probe in mode MODE; in the background (GUEST_PID,
 # its COM1 in GUEST_LOG, its QEMU monitor socket GUEST_MON, its TFTP folder
 # with boot.ipxe GUEST_TFTP).  With GUEST_REBOOT=1 a reset starts the guest
-# again (no -no-reboot: see guest_monitor system_reset).
+# again (no -no-reboot: see guest_monitor system_reset).  GUEST_SAN
+# ("HOST::PORT", default the gateway started last) is where iPXE logs in;
+# GUEST_NETNS, a network namespace QEMU runs in (tests/cluster).
 guest_start() {
 	local name=$1 mode=$2 dir noreboot=(-no-reboot)
 	[[ ${GUEST_REBOOT:-0} != 1 ]] || noreboot=()
@@ -56,7 +58,7 @@ guest_start() {
 		#!ipxe
 		dhcp || poweroff
 		set initiator-iqn $(ini "$name")
-		sanhook iscsi:10.0.2.2::$PORT::$IQN || poweroff
+		sanhook iscsi:${GUEST_SAN:-10.0.2.2::$PORT}::$IQN || poweroff
 		kernel vmlinuz root=LABEL=lgroot ro ip=dhcp net.ifnames=0 console=ttyS0 panic=-1 lgtest=$mode || poweroff
 		initrd initrd.img || poweroff
 		boot || poweroff
@@ -66,7 +68,8 @@ guest_start() {
 	GUEST_TFTP=$dir
 	: >"$GUEST_LOG"
 	log "guest $GUEST_N: $(ini "$name"), probe mode $mode"
-	timeout --kill-after=10 "$GUEST_BOOT_TIMEOUT" qemu-system-x86_64 -m 768 -display none \
+	${GUEST_NETNS:+ip netns exec "$GUEST_NETNS"} \
+		timeout --kill-after=10 "$GUEST_BOOT_TIMEOUT" qemu-system-x86_64 -m 768 -display none \
 		"${noreboot[@]}" -serial "file:$GUEST_LOG" -monitor "unix:$GUEST_MON,server,nowait" \
 		-fw_cfg "name=opt/lgtest,file=$GUEST_TESTS_DIR/probe.sh" \
 		-netdev "user,id=n0,tftp=$dir,bootfile=boot.ipxe" -device e1000,netdev=n0 \

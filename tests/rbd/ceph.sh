@@ -2,7 +2,8 @@
 # A throwaway one-node Ceph cluster for tests and benchmarks: sourced.
 #
 # ceph_start DIR starts one ceph-mon and one ceph-osd (memstore: the objects
-# live in the OSD's memory) under DIR, listening on 127.0.0.1 only, with cephx
+# live in the OSD's memory) under DIR, listening on 127.0.0.1 only (or on
+# CEPH_ADDR in CEPH_NETWORK: the cluster tests' bridge), with cephx
 # on, pool size 1 and an "rbd" pool ready for images, and sets:
 #   CEPH_CONF     DIR/ceph.conf (with the client.admin keyring beside it)
 #   CEPH_MON_PID  CEPH_OSD_PID  the daemons' pids (run in the foreground, so
@@ -26,15 +27,15 @@ ceph_start() {
 	dir=$(cd "$dir" && pwd)
 	fsid=$(cat /proc/sys/kernel/random/uuid)
 	port=${CEPH_MON_PORT:-$(free_port)}
-	CEPH_MON_ADDR=v2:127.0.0.1:$port
+	CEPH_MON_ADDR=v2:${CEPH_ADDR:-127.0.0.1}:$port
 	CEPH_CONF=$dir/ceph.conf
 	cat >"$CEPH_CONF" <<CONF
 [global]
 fsid = $fsid
 mon host = [$CEPH_MON_ADDR]
 mon initial members = a
-public addr = 127.0.0.1
-public network = 127.0.0.0/8
+public addr = ${CEPH_ADDR:-127.0.0.1}
+public network = ${CEPH_NETWORK:-127.0.0.0/8}
 ms bind msgr1 = false
 ms bind ipv6 = false
 auth cluster required = cephx
