@@ -5,9 +5,13 @@
 # own disk (a per-initiator overlay), logs out and in again, and between
 # sessions sometimes resets its overlay (`lungate overlay reset`, through the
 # control socket).  Beside them the test reloads the config (SIGHUP and
-# `lungate reload`, a new storage object and target coming and going), runs an
-# idle-socket flood and the hostile-PDU client (tests/integration/hostile.c,
-# on a target of its own, both from 127.0.0.2).  At the end: no client saw a
+# `lungate reload`, a new storage object and target coming and going),
+# publishes image versions of the room and rolls back and prunes them
+# (`lungate image`; each version is the base with a tail appended, so that
+# every client's data stays comparable with the base whatever version its
+# layer is over: "on_new_version": "keep"), runs an idle-socket flood and the
+# hostile-PDU client (tests/integration/hostile.c, on a target of its own,
+# both from 127.0.0.2).  At the end: no client saw a
 # wrong byte or an unexpected error, the gateway's anonymous memory (RssAnon)
 # (within 16 MiB of where it was once every kind of load had run once) and
 # open descriptors (within 4 of where they were after the first logins) are
@@ -36,7 +40,11 @@ cp "$HIMG" "$LG_TMP/hostile.orig"
 # it wants to be listed first by SendTargets); EXTRA=1 adds a storage object and a
 # target that reloads make come and go.
 soak_config() {
-	local extra_so= extra_tgt=
+	local extra_so= extra_tgt= versions=
+	# the versions the running gateway keeps (lungate image writes them into
+	# this file; a reload must not forget them)
+	[[ ! -s $CFG ]] || versions=$(jq -c '.storage_objects[] | select(.name == "room")
+		| with_entries(select(.key | IN("versions", "current", "last_version")))' "$CFG" | sed 's/^{/, /; s/}$//; s/^, $//')
 	if [[ $1 == 1 ]]; then
 		extra_so=', {"plugin": "fileio", "name": "extra", "dev": "'$BASE'", "readonly": true}'
 		extra_tgt=', {"wwn": "'$IQN':extra", "tpgs": [{"tag": 1, "attributes": {"generate_node_acls": 1},
@@ -46,7 +54,7 @@ soak_config() {
 		{"storage_objects": [
 		  {"plugin": "fileio", "name": "base", "dev": "$BASE", "readonly": true},
 		  {"plugin": "cow", "name": "room", "base": "/backstores/fileio/base",
-		   "overlay_dir": "$OV", "per_initiator": true},
+		   "overlay_dir": "$OV", "per_initiator": true, "on_new_version": "keep"$versions},
 		  {"plugin": "fileio", "name": "hostile", "dev": "$HIMG"}$extra_so],
 		 "targets": [
 		  {"wwn": "$IQN:hostile", "tpgs": [{"tag": 1, "attributes": {"generate_node_acls": 1},
@@ -81,9 +89,27 @@ fds_start=$(count_fds)
 log "after the first logins: RssAnon $rss_start KiB, $fds_start open descriptors, $(ls "$OV" | wc -l) overlays"
 
 # beside them: reloads, idle-socket floods, the hostile client (from 127.0.0.2)
-reloads=0 floods=0 hostiles=0 extra=0
+reloads=0 floods=0 hostiles=0 extra=0 publishes=0 rollbacks=0 prunes=0
 end=$((SECONDS + SECS - 30))
 while ((SECONDS < end)); do
+	# an image version (the base and a tail of this round's own bytes), and
+	# every third round a rollback to an older one and a prune of those no
+	# layer is over
+	v=$LG_TMP/version-$((reloads + 1)).img
+	{ cat "$BASE"; head -c $(((reloads + 1) * 4096)) /dev/urandom; } >"$v"
+	out=$("$LUNGATE" image publish room "$v" --note "round $((reloads + 1))" --control "$SOCK" 2>&1) ||
+		fail "lungate image publish failed: $out"
+	publishes=$((publishes + 1))
+	if ((reloads % 3 == 2)); then
+		mapfile -t older < <("$LUNGATE" image list room --json --control "$SOCK" |
+			jq -r '.versions[] | select(.current | not) | .id')
+		((${#older[@]})) || fail "lungate image list shows no older version of room"
+		out=$("$LUNGATE" image rollback room "${older[RANDOM % ${#older[@]}]}" --control "$SOCK" 2>&1) ||
+			fail "lungate image rollback failed: $out"
+		rollbacks=$((rollbacks + 1))
+		out=$("$LUNGATE" image prune room --keep 2 --control "$SOCK" 2>&1) || fail "lungate image prune failed: $out"
+		prunes=$((prunes + 1))
+	fi
 	extra=$((1 - extra))
 	soak_config "$extra"
 	if ((reloads % 2)); then
@@ -142,7 +168,7 @@ sleep 2
 rss_end=$(rss_kib)
 fds_end=$(count_fds)
 flood_fig=$(awk '{o += $3; c += $7} END {print o " opened, " c " closed by the gateway"}' "$LG_TMP/flood.out")
-log "figures: $CLIENTS clients, $SECS s: $sessions sessions, $commands commands, $((rbytes >> 20)) MiB read, $((wbytes >> 20)) MiB written, $resets resets, $errors errors, $wrong wrong bytes; $reloads reloads, $floods idle-socket floods ($flood_fig), $hostiles hostile-client runs; RssAnon $rss_start KiB -> $rss_end KiB, open descriptors $fds_start -> $fds_end"
+log "figures: $CLIENTS clients, $SECS s: $sessions sessions, $commands commands, $((rbytes >> 20)) MiB read, $((wbytes >> 20)) MiB written, $resets resets, $errors errors, $wrong wrong bytes; $reloads reloads, $floods idle-socket floods ($flood_fig), $hostiles hostile-client runs, $publishes image versions published, $rollbacks rolled back to, $prunes prunes; RssAnon $rss_start KiB -> $rss_end KiB, open descriptors $fds_start -> $fds_end"
 ((bad == 0)) || fail "$bad of $CLIENTS clients saw wrong data or an error"
 ((rss_end - rss_start <= rss_bound)) ||
 	fail "the gateway's anonymous memory grew by $((rss_end - rss_start)) KiB from the baseline (bound $rss_bound KiB)"
