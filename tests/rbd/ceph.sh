@@ -14,14 +14,43 @@
 #
 # It needs: ceph-mon ceph-osd ceph-common (scripts/deps.sh), uuidgen, and a
 # free TCP port for the monitor (CEPH_MON_PORT, else the caller's free_port).
+#
+# The OSD is told where its object classes are (`osd class dir`, see
+# ceph_class_dir): rbd images need cls_rbd, and Debian 13's Ceph 18 has a
+# relative default that only works from /.
 
 CEPH_MON_PID=
 CEPH_OSD_PID=
 
+# ceph_class_dir: the directory of this Ceph's OSD object classes (the one
+# holding libcls_rbd.so), absolute.  Ceph's default, osd_class_dir, is
+# absolute on Debian 12 (16.2: /usr/lib/x86_64-linux-gnu/rados-classes) but
+# relative on Debian 13 (18.2: lib/x86_64-linux-gnu/rados-classes, the build's
+# install libdir without its prefix), and the OSD resolves it against its own
+# working directory: started from a test's folder, it finds no class ("_load_class
+# could not stat class lib/x86_64-linux-gnu/rados-classes/libcls_rbd.so" in
+# its log) and answers every class call with EOPNOTSUPP, so `rbd create` and
+# `rbd import` fail ("handle_add_image_to_directory: ... (95) Operation not
+# supported").  A relative default is taken from the prefix, /usr.
+ceph_class_dir() {
+	local d c
+	d=$(env -u CEPH_ARGS ceph-conf -c /dev/null -n osd.0 --show-config-value osd_class_dir 2>/dev/null) || d=
+	[[ -z $d || $d == /* ]] || d=/usr/$d
+	for c in "$d" /usr/lib/*/rados-classes /usr/lib64/rados-classes /usr/lib/rados-classes; do
+		if [[ -n $c && -e $c/libcls_rbd.so ]]; then
+			echo "$c"
+			return 0
+		fi
+	done
+	echo "ceph_start: no libcls_rbd.so in osd_class_dir (${d:-unknown}) nor in /usr/lib*/: is ceph-base installed?" >&2
+	return 1
+}
+
 # ceph_start DIR
 ceph_start() {
-	local dir=$1 fsid port t0 i
+	local dir=$1 fsid port t0 i class_dir
 	t0=$(date +%s.%N)
+	class_dir=$(ceph_class_dir) || return 1
 	mkdir -p "$dir"/{mon,osd,run,log}
 	dir=$(cd "$dir" && pwd)
 	fsid=$(cat /proc/sys/kernel/random/uuid)
@@ -63,6 +92,7 @@ mon data = $dir/mon/\$cluster-\$id
 [osd]
 osd data = $dir/osd/\$cluster-\$id
 osd objectstore = memstore
+osd class dir = $class_dir
 memstore device bytes = ${CEPH_OSD_BYTES:-2147483648}
 osd max object name len = 460
 osd max object namespace len = 64
@@ -109,6 +139,12 @@ CONF
 	for ((i = 0; i < 120; i++)); do
 		if timeout 5 rados -p rbd put lungate-probe /dev/null 2>/dev/null; then
 			rados -p rbd rm lungate-probe 2>/dev/null || true
+			# the classes loaded at start-up (else every rbd command fails later,
+			# with EOPNOTSUPP, far from the cause)
+			if grep -E 'error loading one or more classes|could not (stat|open) class' "$dir/log/osd.0.log" >&2; then
+				echo "ceph_start: the OSD could not load its object classes (osd class dir = $class_dir)" >&2
+				return 1
+			fi
 			CEPH_START_SECS=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')
 			return 0
 		fi
