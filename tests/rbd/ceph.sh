@@ -48,7 +48,7 @@ ceph_class_dir() {
 
 # ceph_start DIR
 ceph_start() {
-	local dir=$1 fsid port t0 i class_dir
+	local dir=$1 fsid port t0 i try class_dir
 	t0=$(date +%s.%N)
 	class_dir=$(ceph_class_dir) || return 1
 	mkdir -p "$dir"/{mon,osd,run,log}
@@ -108,11 +108,34 @@ CONF
 	ceph-authtool --create-keyring "$dir/ceph.client.admin.keyring" --gen-key -n client.admin \
 		--cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' >/dev/null || return 1
 	ceph-authtool "$dir/ceph.mon.a.keyring" --import-keyring "$dir/ceph.client.admin.keyring" >/dev/null || return 1
-	monmaptool --create --fsid "$fsid" --addv a "[$CEPH_MON_ADDR]" "$dir/monmap" >/dev/null || return 1
-	ceph-mon -c "$CEPH_CONF" -i a --mkfs --monmap "$dir/monmap" --keyring "$dir/ceph.mon.a.keyring" ||
-		return 1
-	ceph-mon -c "$CEPH_CONF" -i a -f >"$dir/log/mon.out" 2>&1 &
-	CEPH_MON_PID=$!
+	# The monitor, up when it has won its election.  Its port was free when
+	# chosen, but another process (the other tests' gateways and clients) may
+	# take it before the monitor binds: the monitor then logs "unable to bind
+	# monitor" and ends, and is made again on another port (3 times at most).
+	for ((try = 1; ; try++)); do
+		rm -rf "$dir/monmap" "$dir/mon/ceph-a" "$dir/log/mon.a.log"
+		monmaptool --create --fsid "$fsid" --addv a "[$CEPH_MON_ADDR]" "$dir/monmap" >/dev/null || return 1
+		ceph-mon -c "$CEPH_CONF" -i a --mkfs --monmap "$dir/monmap" --keyring "$dir/ceph.mon.a.keyring" ||
+			return 1
+		ceph-mon -c "$CEPH_CONF" -i a -f >"$dir/log/mon.out" 2>&1 &
+		CEPH_MON_PID=$!
+		for ((i = 0; i < 600; i++)); do
+			grep -q 'win_standalone_election' "$dir/log/mon.a.log" 2>/dev/null && break 2
+			if ! kill -0 "$CEPH_MON_PID" 2>/dev/null || grep -q 'unable to bind' "$dir/log/mon.a.log" 2>/dev/null; then
+				break
+			fi
+			sleep 0.1
+		done
+		echo "ceph_start: the monitor on $CEPH_MON_ADDR $( ((i < 600)) && echo "could not bind or ended" || echo "was not up within 60 s"):" >&2
+		tail -n 5 "$dir/log/mon.out" "$dir/log/mon.a.log" >&2 2>/dev/null || true
+		kill -KILL "$CEPH_MON_PID" 2>/dev/null || true
+		wait "$CEPH_MON_PID" 2>/dev/null || true
+		CEPH_MON_PID=
+		((try < 3 && i < 600)) && [[ -z ${CEPH_MON_PORT:-} ]] || return 1
+		port=$(free_port)
+		CEPH_MON_ADDR=v2:127.0.0.1:$port
+		sed -i "s|^mon host = .*|mon host = [$CEPH_MON_ADDR]|" "$CEPH_CONF"
+	done
 	export CEPH_ARGS="-c $CEPH_CONF"
 	# the OSD: registered by uuid with its own key, then made
 	local uuid key id
@@ -122,7 +145,8 @@ CONF
 	printf "[osd.0]\n\tkey = %s\n" "$key" >"$dir/ceph.osd.0.keyring"
 	id=$(printf '{"cephx_secret": "%s"}' "$key" |
 		timeout 60 ceph osd new "$uuid" -i - -n client.admin) || {
-		echo "ceph_start: the monitor did not register the OSD (log: $dir/log)" >&2
+		echo "ceph_start: the monitor did not register the OSD (log: $dir/log); the monitor $(kill -0 "$CEPH_MON_PID" 2>/dev/null && echo runs || echo ended):" >&2
+		tail -n 20 "$dir/log/mon.out" "$dir/log/mon.a.log" >&2 2>/dev/null || true
 		return 1
 	}
 	[[ $id == 0 ]] || { echo "ceph_start: OSD id $id, expected 0" >&2; return 1; }
