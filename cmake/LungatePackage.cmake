@@ -61,7 +61,10 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)         # dpkg-shlibdeps: libjansson4, libnbd0, ...
+# dpkg-shlibdeps: libjansson4, libnbd0, ...; CPackDeb finds the ELF files to
+# give it with file(1), and without file fails ("Problem compressing the
+# directory"): scripts/deps.sh installs it
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "fuse3, qemu-utils") # fusermount3; qemu-nbd for qcow2 LUNs
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libiscsi-bin")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA

@@ -35,6 +35,10 @@ packages=(
 	openssl                                   # the console's HTTPS test certificate
 	scdoc man-db                              # the man page lungate(8), built and rendered
 	dpkg-dev fakeroot systemd bash-completion # cpack -G DEB (dpkg-shlibdeps), systemd-analyze verify
+	file                                      # cpack -G DEB: CPackDeb runs file(1) to find
+	                                          # the binaries for dpkg-shlibdeps (minbase
+	                                          # Debian 13 has no file: "Problem compressing
+	                                          # the directory")
 )
 
 # clang_rt: the name of libFuzzer's runtime package for the release's clang

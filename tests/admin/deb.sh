@@ -12,7 +12,8 @@
 source "$(dirname "$0")/functions.sh"
 
 ((EUID == 0)) || skip "installing a package needs root"
-require_cmd cpack dpkg dpkg-deb dpkg-shlibdeps systemd-analyze man objdump ldd
+# file: CPackDeb's shlibdeps step runs it on every packaged file
+require_cmd cpack dpkg dpkg-deb dpkg-shlibdeps file systemd-analyze man objdump ldd
 : "${BUILDDIR:?BUILDDIR must name the build directory (CPackConfig.cmake)}"
 
 # one package test at a time on this machine (two build trees may run the

@@ -23,9 +23,7 @@ MUST_RUN=(iSCSIcmdsn iSCSIdatasn iSCSIResiduals iSCSITMF MultipathIO
 	ProutClear ProutPreempt Reserve6 WriteAtomic16 OrWrite ExtendedCopy ReceiveCopyResults)
 # ... and those of newer libiscsi releases (1.20: Debian 13), when this one has them.
 list=$(iscsi-test-cu --list) || fail "iscsi-test-cu --list failed"
-for s in iSCSISendTargets iSCSINop ReportLUNs; do
-	! grep -q "^iSCSI\.$s\.\|^SCSI\.$s\." <<<"$list" || MUST_RUN+=("$s")
-done
+mapfile -t -O ${#MUST_RUN[@]} MUST_RUN < <(cu_newer_suites "$list")
 
 # Tests allowed to fail, each until the named work lands; delete an entry as
 # soon as it passes (the test says so).
@@ -90,39 +88,9 @@ fi
 log "of $CU_T_TOTAL tests: $passes real passes, $failures failures, $skips skipped"
 printf 'compliance-all: real passes: %d\n' "$passes"
 
-# libiscsi's iSCSITMF tests each log out and destroy the suite's one shared
-# session when they end, so in a run of the whole suite only the first gets a
-# session and the others skip: "Not an iSCSI device" (libiscsi 1.20), or
-# silently (1.19's CU_PASS("[SKIPPED] Non-iSCSI") prints nothing).  Each
-# runs again here alone, in a session of its own, where it must pass and
-# not skip; only then is that skip of the whole run accounted for.  From
-# libiscsi 1.20 on (the release with LogoutDuringIOAsync): alone, 1.19's
-# AbortTaskSimpleAsync uses its task after freeing it and its
-# LUNResetSimpleAsync asserts on a flag its callback has not set yet, test
-# bugs 1.20 fixed.
-alone_ok=()
-grep -qx 'iSCSI\.iSCSITMF\.LogoutDuringIOAsync' <<<"$list" &&
-while read -r t; do
-	solo=$LG_TMP/alone.log
-	rc1=0
-	LG_CMD_TIMEOUT=300 run iscsi-test-cu -d -i "$LG_INITIATOR" -I "$LG_INITIATOR-2" \
-		-t "$t" "$URL1" "$URL2" >"$solo" 2>&1 || rc1=$?
-	cu_summary "$solo"
-	cu_check_summary
-	((rc1 == 0)) || cu_fail "iscsi-test-cu -t $t exited with status $rc1"
-	[[ -z $(skipped_tests "$solo") ]] || cu_fail "$t skipped even alone: $(skipped_tests "$solo")"
-	alone_ok+=("${t#iSCSI.}")
-done < <(grep '^iSCSI\.iSCSITMF\.[^.]*$' <<<"$list")
-((${#alone_ok[@]} == 0)) || log "each alone in a session of its own: ${alone_ok[*]} passed"
-LG_CU_LOG=$LOGF
-
-for s in "${MUST_RUN[@]}"; do
-	n=$(awk -F '\t' -v s="$s" 'index($2, s ".") == 1 { n++ } END { print n + 0 }' <<<"$results")
-	((n > 0)) || cu_fail "the suite $s did not run"
-	bad=$(awk -F '\t' -v s="$s" -v alone=" ${alone_ok[*]} " 'index($2, s ".") == 1 && $1 == "skip" &&
-		!($3 ~ /^Not an iSCSI device/ && index(alone, " " $2 " ")) { print $2 ": " $3 }' <<<"$results" | sort -u)
-	[[ -z $bad ]] || cu_fail "tests of $s were skipped: $(tr '\n' ';' <<<"$bad")"
-done
+# the iSCSITMF tests each alone (libiscsi 1.20), then the suites that must run
+cu_tmf_alone "$list" "$URL1" "$URL2"
+cu_check_must_run "$results" "${MUST_RUN[@]}"
 
 known=$(printf '%s\n' "${KNOWN_FAILURES[@]}")
 unexpected=$(awk -F '\t' '$1 == "fail" { print $2 }' <<<"$results" | sort -u | grep -vxF "$known" || true)

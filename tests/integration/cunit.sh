@@ -1,7 +1,10 @@
 # shellcheck shell=bash
 # Reading the log of libiscsi's iscsi-test-cu (a CUnit program run in its
-# verbose mode): per-test results, skip reasons and the run summary. Sourced
-# by compliance.sh and compliance-all.sh after functions.sh.
+# verbose mode): per-test results, skip reasons and the run summary, and what
+# the whole-suite runs share (compliance-all.sh, tests/rbd/compliance.sh):
+# the suites that must run, and libiscsi 1.20's iSCSITMF tests each alone.
+# Sourced by compliance.sh, compliance-all.sh and tests/rbd/compliance.sh
+# after functions.sh.
 #
 # A test's log looks like one of
 #   "  Test: Name ...passed"
@@ -79,4 +82,62 @@ cu_check_summary() {
 	((CU_T_RAN == CU_T_TOTAL && CU_T_FAILED == 0 && CU_T_INACTIVE == 0 && CU_T_PASSED == CU_T_TOTAL)) ||
 		cu_fail "tests failed: $CU_LINE"
 	((CU_A_FAILED == 0 && CU_A_RAN == CU_A_TOTAL)) || cu_fail "asserts failed: $CU_LINE"
+}
+
+# cu_newer_suites LIST: the suites of newer libiscsi releases (1.20: Debian 13)
+# that LIST (iscsi-test-cu --list) has, one a line: they must run too.
+cu_newer_suites() {
+	local s
+	for s in iSCSISendTargets iSCSINop ReportLUNs; do
+		! grep -q "^iSCSI\.$s\.\|^SCSI\.$s\." <<<"$1" || echo "$s"
+	done
+}
+
+# cu_tmf_alone LIST URL...: libiscsi's iSCSITMF tests each log out and destroy
+# the suite's one shared session when they end, so in a run of the whole
+# suite only the first gets a session and the others skip: "Not an iSCSI
+# device" (libiscsi 1.20), or silently (1.19's CU_PASS("[SKIPPED] Non-iSCSI")
+# prints nothing).  Each runs again here alone against URL... (with
+# $LG_INITIATOR and $LG_INITIATOR-2), in a session of its own, where it must
+# pass and not skip; CU_ALONE_OK lists those (Suite.Test), and only they may
+# have that skip in the whole run (cu_check_must_run).  From libiscsi 1.20 on
+# (the release with LogoutDuringIOAsync): alone, 1.19's AbortTaskSimpleAsync
+# uses its task after freeing it and its LUNResetSimpleAsync asserts on a
+# flag its callback has not set yet, test bugs 1.20 fixed.  Call it after
+# cu_summary of the whole run: that summary (CU_*, LG_CU_LOG) is read again
+# at the end.
+CU_ALONE_OK=()
+cu_tmf_alone() {
+	local list=$1 whole=${LG_CU_LOG:-} t solo rc
+	shift
+	CU_ALONE_OK=()
+	grep -qx 'iSCSI\.iSCSITMF\.LogoutDuringIOAsync' <<<"$list" || return 0
+	solo=$LG_TMP/alone.log
+	while read -r t; do
+		rc=0
+		LG_CMD_TIMEOUT=300 run iscsi-test-cu -d -i "$LG_INITIATOR" -I "$LG_INITIATOR-2" \
+			-t "$t" "$@" >"$solo" 2>&1 || rc=$?
+		cu_summary "$solo"
+		cu_check_summary
+		((rc == 0)) || cu_fail "iscsi-test-cu -t $t exited with status $rc"
+		[[ -z $(skipped_tests "$solo") ]] || cu_fail "$t skipped even alone: $(skipped_tests "$solo")"
+		CU_ALONE_OK+=("${t#iSCSI.}")
+	done < <(grep '^iSCSI\.iSCSITMF\.[^.]*$' <<<"$list")
+	((${#CU_ALONE_OK[@]} == 0)) || log "each alone in a session of its own: ${CU_ALONE_OK[*]} passed"
+	[[ -z $whole ]] || cu_summary "$whole"
+}
+
+# cu_check_must_run RESULTS SUITE...: fail unless each SUITE ran in RESULTS
+# (cu_results of the whole run) and none of its tests skipped, but for the
+# "Not an iSCSI device" skip of a test that passed alone (CU_ALONE_OK).
+cu_check_must_run() {
+	local results=$1 s n bad
+	shift
+	for s in "$@"; do
+		n=$(awk -F '\t' -v s="$s" 'index($2, s ".") == 1 { n++ } END { print n + 0 }' <<<"$results")
+		((n > 0)) || cu_fail "the suite $s did not run"
+		bad=$(awk -F '\t' -v s="$s" -v alone=" ${CU_ALONE_OK[*]} " 'index($2, s ".") == 1 && $1 == "skip" &&
+			!($3 ~ /^Not an iSCSI device/ && index(alone, " " $2 " ")) { print $2 ": " $3 }' <<<"$results" | sort -u)
+		[[ -z $bad ]] || cu_fail "tests of $s were skipped: $(tr '\n' ';' <<<"$bad")"
+	done
 }

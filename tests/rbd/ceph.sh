@@ -15,14 +15,43 @@
 #
 # It needs: ceph-mon ceph-osd ceph-common (scripts/deps.sh), uuidgen, and a
 # free TCP port for the monitor (CEPH_MON_PORT, else the caller's free_port).
+#
+# The OSD is told where its object classes are (`osd class dir`, see
+# ceph_class_dir): rbd images need cls_rbd, and Debian 13's Ceph 18 has a
+# relative default that only works from /.
 
 CEPH_MON_PID=
 CEPH_OSD_PID=
 
+# ceph_class_dir: the directory of this Ceph's OSD object classes (the one
+# holding libcls_rbd.so), absolute.  Ceph's default, osd_class_dir, is
+# absolute on Debian 12 (16.2: /usr/lib/x86_64-linux-gnu/rados-classes) but
+# relative on Debian 13 (18.2: lib/x86_64-linux-gnu/rados-classes, the build's
+# install libdir without its prefix), and the OSD resolves it against its own
+# working directory: started from a test's folder, it finds no class ("_load_class
+# could not stat class lib/x86_64-linux-gnu/rados-classes/libcls_rbd.so" in
+# its log) and answers every class call with EOPNOTSUPP, so `rbd create` and
+# `rbd import` fail ("handle_add_image_to_directory: ... (95) Operation not
+# supported").  A relative default is taken from the prefix, /usr.
+ceph_class_dir() {
+	local d c
+	d=$(env -u CEPH_ARGS ceph-conf -c /dev/null -n osd.0 --show-config-value osd_class_dir 2>/dev/null) || d=
+	[[ -z $d || $d == /* ]] || d=/usr/$d
+	for c in "$d" /usr/lib/*/rados-classes /usr/lib64/rados-classes /usr/lib/rados-classes; do
+		if [[ -n $c && -e $c/libcls_rbd.so ]]; then
+			echo "$c"
+			return 0
+		fi
+	done
+	echo "ceph_start: no libcls_rbd.so in osd_class_dir (${d:-unknown}) nor in /usr/lib*/: is ceph-base installed?" >&2
+	return 1
+}
+
 # ceph_start DIR
 ceph_start() {
-	local dir=$1 fsid port t0 i
+	local dir=$1 fsid port t0 i try class_dir
 	t0=$(date +%s.%N)
+	class_dir=$(ceph_class_dir) || return 1
 	mkdir -p "$dir"/{mon,osd,run,log}
 	dir=$(cd "$dir" && pwd)
 	fsid=$(cat /proc/sys/kernel/random/uuid)
@@ -64,6 +93,7 @@ mon data = $dir/mon/\$cluster-\$id
 [osd]
 osd data = $dir/osd/\$cluster-\$id
 osd objectstore = memstore
+osd class dir = $class_dir
 memstore device bytes = ${CEPH_OSD_BYTES:-2147483648}
 osd max object name len = 460
 osd max object namespace len = 64
@@ -79,11 +109,34 @@ CONF
 	ceph-authtool --create-keyring "$dir/ceph.client.admin.keyring" --gen-key -n client.admin \
 		--cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' >/dev/null || return 1
 	ceph-authtool "$dir/ceph.mon.a.keyring" --import-keyring "$dir/ceph.client.admin.keyring" >/dev/null || return 1
-	monmaptool --create --fsid "$fsid" --addv a "[$CEPH_MON_ADDR]" "$dir/monmap" >/dev/null || return 1
-	ceph-mon -c "$CEPH_CONF" -i a --mkfs --monmap "$dir/monmap" --keyring "$dir/ceph.mon.a.keyring" ||
-		return 1
-	ceph-mon -c "$CEPH_CONF" -i a -f >"$dir/log/mon.out" 2>&1 &
-	CEPH_MON_PID=$!
+	# The monitor, up when it has won its election.  Its port was free when
+	# chosen, but another process (the other tests' gateways and clients) may
+	# take it before the monitor binds: the monitor then logs "unable to bind
+	# monitor" and ends, and is made again on another port (3 times at most).
+	for ((try = 1; ; try++)); do
+		rm -rf "$dir/monmap" "$dir/mon/ceph-a" "$dir/log/mon.a.log"
+		monmaptool --create --fsid "$fsid" --addv a "[$CEPH_MON_ADDR]" "$dir/monmap" >/dev/null || return 1
+		ceph-mon -c "$CEPH_CONF" -i a --mkfs --monmap "$dir/monmap" --keyring "$dir/ceph.mon.a.keyring" ||
+			return 1
+		ceph-mon -c "$CEPH_CONF" -i a -f >"$dir/log/mon.out" 2>&1 &
+		CEPH_MON_PID=$!
+		for ((i = 0; i < 600; i++)); do
+			grep -q 'win_standalone_election' "$dir/log/mon.a.log" 2>/dev/null && break 2
+			if ! kill -0 "$CEPH_MON_PID" 2>/dev/null || grep -q 'unable to bind' "$dir/log/mon.a.log" 2>/dev/null; then
+				break
+			fi
+			sleep 0.1
+		done
+		echo "ceph_start: the monitor on $CEPH_MON_ADDR $( ((i < 600)) && echo "could not bind or ended" || echo "was not up within 60 s"):" >&2
+		tail -n 5 "$dir/log/mon.out" "$dir/log/mon.a.log" >&2 2>/dev/null || true
+		kill -KILL "$CEPH_MON_PID" 2>/dev/null || true
+		wait "$CEPH_MON_PID" 2>/dev/null || true
+		CEPH_MON_PID=
+		((try < 3 && i < 600)) && [[ -z ${CEPH_MON_PORT:-} ]] || return 1
+		port=$(free_port)
+		CEPH_MON_ADDR=v2:127.0.0.1:$port
+		sed -i "s|^mon host = .*|mon host = [$CEPH_MON_ADDR]|" "$CEPH_CONF"
+	done
 	export CEPH_ARGS="-c $CEPH_CONF"
 	# the OSD: registered by uuid with its own key, then made
 	local uuid key id
@@ -93,7 +146,8 @@ CONF
 	printf "[osd.0]\n\tkey = %s\n" "$key" >"$dir/ceph.osd.0.keyring"
 	id=$(printf '{"cephx_secret": "%s"}' "$key" |
 		timeout 60 ceph osd new "$uuid" -i - -n client.admin) || {
-		echo "ceph_start: the monitor did not register the OSD (log: $dir/log)" >&2
+		echo "ceph_start: the monitor did not register the OSD (log: $dir/log); the monitor $(kill -0 "$CEPH_MON_PID" 2>/dev/null && echo runs || echo ended):" >&2
+		tail -n 20 "$dir/log/mon.out" "$dir/log/mon.a.log" >&2 2>/dev/null || true
 		return 1
 	}
 	[[ $id == 0 ]] || { echo "ceph_start: OSD id $id, expected 0" >&2; return 1; }
@@ -110,6 +164,12 @@ CONF
 	for ((i = 0; i < 120; i++)); do
 		if timeout 5 rados -p rbd put lungate-probe /dev/null 2>/dev/null; then
 			rados -p rbd rm lungate-probe 2>/dev/null || true
+			# the classes loaded at start-up (else every rbd command fails later,
+			# with EOPNOTSUPP, far from the cause)
+			if grep -E 'error loading one or more classes|could not (stat|open) class' "$dir/log/osd.0.log" >&2; then
+				echo "ceph_start: the OSD could not load its object classes (osd class dir = $class_dir)" >&2
+				return 1
+			fi
 			CEPH_START_SECS=$(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.1f", a - b }')
 			return 0
 		fi

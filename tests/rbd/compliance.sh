@@ -5,6 +5,8 @@
 # I_T nexus): no test may fail, and the suites that must run on a raw LUN
 # must run here too (the skips are the raw LUN's: --allow-sanitize,
 # removable media, LBPPB < 2, WSNZ, write protection).  Prints the real passes, failures and skips by reason.
+# With libiscsi 1.20 (Debian 13) its new suites must run too, and the
+# iSCSITMF tests each run again alone (cunit.sh's cu_tmf_alone).
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
 # shellcheck source=../integration/cunit.sh
@@ -14,6 +16,8 @@ require_cmd iscsi-test-cu
 MUST_RUN=(iSCSIcmdsn iSCSIdatasn iSCSIResiduals iSCSITMF MultipathIO
 	PrinReadKeys PrinServiceactionRange PrinReportCapabilities ProutRegister ProutReserve
 	ProutClear ProutPreempt Reserve6 WriteAtomic16 OrWrite ExtendedCopy ReceiveCopyResults)
+list=$(iscsi-test-cu --list) || fail "iscsi-test-cu --list failed"
+mapfile -t -O ${#MUST_RUN[@]} MUST_RUN < <(cu_newer_suites "$list")
 
 IQN=$LG_IQN_PREFIX:rbd-compliance
 rbd_cluster
@@ -56,12 +60,8 @@ if ((failures > 0)); then
 fi
 log "of $CU_T_TOTAL tests: $passes real passes, $failures failures, $skips skipped"
 printf 'rbd.compliance: real passes: %d\n' "$passes"
-for s in "${MUST_RUN[@]}"; do
-	n=$(awk -F '\t' -v s="$s" 'index($2, s ".") == 1 { n++ } END { print n + 0 }' <<<"$results")
-	((n > 0)) || cu_fail "the suite $s did not run"
-	bad=$(awk -F '\t' -v s="$s" 'index($2, s ".") == 1 && $1 == "skip" { print $2 ": " $3 }' <<<"$results" | sort -u)
-	[[ -z $bad ]] || cu_fail "tests of $s were skipped: $(tr '\n' ';' <<<"$bad")"
-done
+cu_tmf_alone "$list" "$URL1" "$URL2"
+cu_check_must_run "$results" "${MUST_RUN[@]}"
 ((failures == 0)) || cu_fail "tests failed ($CU_LINE)"
 ((CU_S_FAILED == 0 && CU_S_INACTIVE == 0 && CU_S_RAN == CU_S_TOTAL)) ||
 	cu_fail "a suite failed to set up or run: $CU_LINE"
