@@ -91,7 +91,8 @@ struct cow_page {
  * stays open until the last view over it closes.  Nothing is written to it. */
 struct cow_ver {
   uint32_t id;                    /* 0: the base object itself */
-  char *file;                     /* absolute path (NULL for id 0) */
+  char *file;                     /* absolute path (NULL for id 0 and RBD snapshots) */
+  char *spec;                     /* "overlay_pool": its snapshot, "POOL/IMAGE@SNAP" */
   uint8_t sum[BASE_ID_LEN];       /* its identity, as overlay headers record it */
   bool have_sum;
   const struct lg_backstore_ops *ops;
@@ -278,6 +279,7 @@ static void ver_put(struct cow_ver *v)
   if (v->owned && v->h)
     v->ops->close(v->h);
   free(v->file);
+  free(v->spec);
   free(v);
 }
 
@@ -314,12 +316,28 @@ static bool sum_parse(const char *hex, uint8_t sum[BASE_ID_LEN])
   return true;
 }
 
+void cow_spec_sum(const char *spec, uint8_t sum[COW_SUM_LEN])
+{
+  struct sha256_ctx ctx;
+  sha256_init(&ctx);
+  sha256_update(&ctx, 4, (const uint8_t *)"rbd:");
+  sha256_update(&ctx, strlen(spec), (const uint8_t *)spec);
+  sha256_digest(&ctx, COW_SUM_LEN, sum);
+}
+
 /* Open a version file with the base's plugin, read-only: the base object's
  * definition with "dev" replaced.  Under t->vlock (or before t is shared). */
 static int ver_open(struct cow *t, struct cow_ver *v)
 {
   if (v->h)
     return 0;
+  if (v->spec) { /* an RBD snapshot: clones are made of it, it is never opened here */
+    char err[1400];
+    if (v->size || lg_rbd_snap_probe(t->rbdt, v->spec, &v->size, err, sizeof err) == 0)
+      return 0;
+    lg_set_error("cow \"%s\": version %u: %s", t->name, v->id, err);
+    return -1;
+  }
   if (!t->base_def) {
     lg_set_error("cow \"%s\": versions need a base storage object with a \"dev\"", t->name);
     return -1;
@@ -397,9 +415,8 @@ static int versions_parse(struct cow *t, const json_t *so, struct cow_ver ***out
                  "({\"id\": N, \"file\": PATH, ...})", t->name);
     return -1;
   }
-  if (!t->per_initiator || t->rbdt) {
-    lg_set_error("storage object \"%s\": \"versions\" need \"per_initiator\": true and "
-                 "an \"overlay_dir\"", t->name);
+  if (!t->per_initiator) {
+    lg_set_error("storage object \"%s\": \"versions\" need \"per_initiator\": true", t->name);
     return -1;
   }
   size_t n = json_array_size(vers), i;
@@ -415,7 +432,19 @@ static int versions_parse(struct cow *t, const json_t *so, struct cow_ver ***out
     const char *file = json_string_value(json_object_get(e, "file"));
     const char *sum = json_string_value(json_object_get(e, "sum"));
     char path[PATH_MAX];
-    if (!json_is_integer(idj) || json_integer_value(idj) < 1 ||
+    if (t->rbdt) { /* per-client clones: a version is an RBD snapshot */
+      const char *image = json_string_value(json_object_get(e, "image"));
+      if (!json_is_integer(idj) || json_integer_value(idj) < 1 ||
+          json_integer_value(idj) > UINT32_MAX || !image || strncmp(image, "rbd:", 4) ||
+          !strchr(image, '@') || strlen(image) >= sizeof path) {
+        lg_set_error("storage object \"%s\": versions[%zu]: needs \"id\" (a number from 1) "
+                     "and \"image\" (\"rbd:POOL/IMAGE@SNAPSHOT\")", t->name, i);
+        goto err;
+      }
+      snprintf(path, sizeof path, "%s", image + 4);
+      file = NULL;
+      sum = NULL;
+    } else if (!json_is_integer(idj) || json_integer_value(idj) < 1 ||
         json_integer_value(idj) > UINT32_MAX || !file || !*file ||
         lg_resolve_path(path, sizeof path, t->config_dir, file) < 0 ||
         (sum && !sum_parse(sum, (uint8_t[BASE_ID_LEN]){ 0 }))) {
@@ -426,23 +455,28 @@ static int versions_parse(struct cow *t, const json_t *so, struct cow_ver ***out
     }
     uint32_t id = (uint32_t)json_integer_value(idj);
     for (size_t k = 0; k < i; k++)
-      if (vv[k]->id == id || !strcmp(vv[k]->file, path)) {
+      if (vv[k]->id == id || !strcmp(vv[k]->file ? vv[k]->file : vv[k]->spec, path)) {
         lg_set_error("storage object \"%s\": versions[%zu]: id %u or file %s is used twice",
                      t->name, i, id, path);
         goto err;
       }
     for (size_t k = 0; k < t->nv && !vv[i]; k++)
-      if (t->vv[k]->id == id && t->vv[k]->file && !strcmp(t->vv[k]->file, path))
+      if (t->vv[k]->id == id && (t->rbdt ? t->vv[k]->spec : t->vv[k]->file) &&
+          !strcmp(t->rbdt ? t->vv[k]->spec : t->vv[k]->file, path))
         vv[i] = ver_ref(t->vv[k]);
     if (!vv[i]) {
       struct cow_ver *v = calloc(1, sizeof *v);
-      if (!v || !(v->file = strdup(path))) {
+      if (!v || !(*(t->rbdt ? &v->spec : &v->file) = strdup(path))) {
         free(v);
         lg_set_error("storage object \"%s\": out of memory", t->name);
         goto err;
       }
       v->id = id;
       v->have_sum = sum && sum_parse(sum, v->sum);
+      if (v->spec) { /* its identity: the snapshot's name (a clone's parent names it) */
+        cow_spec_sum(v->spec, v->sum);
+        v->have_sum = true;
+      }
       atomic_init(&v->refs, 1);
       vv[i] = v;
     }
@@ -820,11 +854,6 @@ static void *cow_rbd_open(const json_t *so, const struct lg_bs_open_args *args, 
                  "use an rbd object)", args->name);
     return NULL;
   }
-  if (json_object_get(so, "versions")) {
-    lg_set_error("storage object \"%s\": \"versions\" of per-client RBD clones are not "
-                 "supported yet; use an \"overlay_dir\"", args->name);
-    return NULL;
-  }
   if (json_object_get(so, "overlay_dir")) {
     lg_set_error("storage object \"%s\": give \"overlay_pool\" or \"overlay_dir\", not both",
                  args->name);
@@ -849,6 +878,11 @@ static void *cow_rbd_open(const json_t *so, const struct lg_bs_open_args *args, 
   t->readonly = args->readonly || json_is_true(json_object_get(so, "readonly"));
   t->per_initiator = true;
   if (!(t->rbdt = lg_rbd_clones_open(args->base_h, args->name, pool)))
+    goto err;
+  /* image versions: RBD snapshots; new clones are made of the current one */
+  if (versions_parse(t, so, &t->vv, &t->nv, &t->cur, &t->keep_old) < 0)
+    goto err;
+  if (t->cur && ver_open(t, t->cur) < 0)
     goto err;
   return t;
 err:
@@ -961,6 +995,18 @@ err:
   return NULL;
 }
 
+/* A client's clone is over one of the template's versions: the view holds it. */
+static int clone_accept(void *arg, const char *parent)
+{
+  struct cow *c = arg, *t = c->tmpl;
+  pthread_mutex_lock(&t->vlock);
+  for (size_t i = 0; i < t->nv && !c->ver; i++)
+    if (t->vv[i]->spec && !strcmp(t->vv[i]->spec, parent))
+      c->ver = ver_ref(t->vv[i]);
+  pthread_mutex_unlock(&t->vlock);
+  return c->ver ? 0 : -1;
+}
+
 static void *cow_open_client(void *hv, const char *client)
 {
   struct cow *t = hv;
@@ -984,10 +1030,15 @@ static void *cow_open_client(void *hv, const char *client)
     c->block = t->block;
     c->quota = t->quota;
     c->readonly = t->readonly;
-    if (!(c->rbdv = lg_rbd_clone_open(t->rbdt, client, t->readonly, t->quota))) {
+    struct cow_ver *cur = cur_get(t);
+    c->rbdv = lg_rbd_clone_open(t->rbdt, client, t->readonly, t->quota,
+                                cur ? cur->spec : NULL, cur ? clone_accept : NULL, c);
+    ver_put(cur);
+    if (!c->rbdv) {
       overlay_free(c);
       return NULL;
     }
+    c->size = lg_rbd_backstore.size(c->rbdv); /* its version's */
     return c;
   }
   return overlay_open(t, client);
@@ -1051,7 +1102,7 @@ static int cow_read(void *hv, void *buf, size_t count, uint64_t offset, bool now
   if (!base_read)
     return -EAGAIN;
   if (c->fd < 0) { /* a per-initiator template reads as its current version */
-    struct cow_ver *v = cur_get(c);
+    struct cow_ver *v = c->rbdt ? NULL : cur_get(c);
     if (!v) /* an "overlay_pool" template: its base */
       return base_read(c->bh, buf, count, offset);
     int (*rd)(void *, void *, size_t, uint64_t) = nowait ? v->ops->pread_nowait : v->ops->pread;
@@ -1297,7 +1348,7 @@ static int cow_extents(void *hv, uint64_t count, uint64_t offset, struct lg_exte
     return lg_rbd_backstore.extents(((struct cow *)hv)->rbdv, count, offset, ext, n);
   struct cow *c = hv;
   if (c->fd < 0) {
-    struct cow_ver *v = cur_get(c);
+    struct cow_ver *v = c->rbdt ? NULL : cur_get(c);
     const struct lg_backstore_ops *o = v ? v->ops : c->bops;
     int r = o->extents ? o->extents(v ? v->h : c->bh, count, offset, ext, n) : -ENOTSUP;
     ver_put(v);
@@ -1463,6 +1514,11 @@ int cow_record_read(void *hv, const char *client, struct cow_info *info)
     if (lg_rbd_clone_meta(t->rbdt, client, "lungate.boot", v, sizeof v) == 0 &&
         !boot_parse(v, &info->boot))
       memset(&info->boot, 0, sizeof info->boot);
+    char parent[1200];
+    if (t->nv && lg_rbd_clone_parent(t->rbdt, client, parent, sizeof parent) == 0) {
+      cow_spec_sum(parent, info->base_sum); /* the version it is over */
+      info->have_sum = true;
+    }
     snprintf(info->client, sizeof info->client, "%s", client);
     return 0;
   }
@@ -1606,6 +1662,16 @@ int cow_view_detach(void *view)
 
 bool cow_in_ceph(void *hv) { return ((struct cow *)hv)->rbdt != NULL; }
 
+int cow_probe_rbd(void *hv, const char *spec, uint64_t *size, char *err, size_t errlen)
+{
+  struct cow *t = hv;
+  if (!t->rbdt) {
+    snprintf(err, errlen, "%s: its clients' layers are not RBD clones", t->name);
+    return -EINVAL;
+  }
+  return lg_rbd_snap_probe(t->rbdt, spec, size, err, errlen);
+}
+
 struct clones_walk {
   int (*fn)(const char *path, const struct cow_info *info, void *arg);
   void *arg;
@@ -1617,6 +1683,10 @@ static void clone_info(const struct lg_rbd_clone_info *ci, struct cow_info *info
                              .last_use = ci->last_use, .unclean = ci->live_mark && !ci->live,
                              .block_size = (uint32_t)ci->obj_size };
   snprintf(info->client, sizeof info->client, "%s", ci->client);
+  if (ci->parent[0]) {
+    cow_spec_sum(ci->parent, info->base_sum);
+    info->have_sum = true;
+  }
 }
 
 static int clone_step(const struct lg_rbd_clone_info *ci, void *arg)
@@ -1842,7 +1912,8 @@ void cow_versions_finish(void *hv, bool commit)
     t->nv = t->st_nv;
     t->cur = t->st_cur;
     t->keep_old = t->st_keep;
-    t->size = t->cur->size;
+    if (t->cur->size)
+      t->size = t->cur->size;
     pthread_mutex_unlock(&t->vlock);
   }
   t->st_vv = NULL;

@@ -126,6 +126,11 @@ unsigned cow_version_views(void *tmpl, uint32_t id);
 int cow_probe_file(void *tmpl, const char *file, uint64_t *size, uint8_t sum[COW_SUM_LEN],
                    void (*progress)(void *arg, uint64_t done, uint64_t total), void *arg);
 /* "0a1b...": 2*COW_SUM_LEN hex digits and a NUL. */
+/* Does the RBD snapshot spec ("POOL/IMAGE@SNAP") exist, on the cluster of
+ * t's base (an "overlay_pool" template): its size; -errno, the reason in err. */
+int cow_probe_rbd(void *tmpl, const char *spec, uint64_t *size, char *err, size_t errlen);
+/* The identity of an RBD snapshot version ("POOL/IMAGE@SNAP"): a hash of its name. */
+void cow_spec_sum(const char *spec, uint8_t sum[COW_SUM_LEN]);
 void cow_sum_hex(const uint8_t sum[COW_SUM_LEN], char out[2 * COW_SUM_LEN + 1]);
 /* A reload that keeps the template open (only its versions changed): parse
  * and open the new versions of def (-1 with lg_set_error), then, once the

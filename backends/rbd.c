@@ -841,8 +841,11 @@ int lg_rbd_clone_name(struct lg_rbd_clones *t, const char *client, char *out, si
   return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-/* The clone's parent must be the configured base snapshot. */
-static int check_parent(struct lg_rbd_clones *t, rbd_image_t img, const char *where)
+/* The clone's parent must be the configured base snapshot, or (accept given:
+ * a template with image versions) a snapshot accept takes as one of its
+ * versions ("POOL/IMAGE@SNAP"). */
+static int check_parent(struct lg_rbd_clones *t, rbd_image_t img, const char *where,
+                        int (*accept)(void *arg, const char *parent), void *arg)
 {
   rbd_linked_image_spec_t pimg;
   rbd_snap_spec_t psnap;
@@ -857,15 +860,90 @@ static int check_parent(struct lg_rbd_clones *t, rbd_image_t img, const char *wh
                  strerror(-r));
     return r;
   }
-  bool same = pimg.pool_id == t->base_pool_id && !strcmp(pimg.image_id, t->base_id) &&
-              psnap.id == t->base_snap_id;
-  if (!same)
-    lg_set_error("storage object \"%s\": RBD image %s is a clone of %s/%s@%s, not of the "
-                 "configured base %s; it is not used (remove it, or configure that base)",
-                 t->name, where, pimg.pool_name, pimg.image_name, psnap.name, t->base->where);
+  bool same;
+  if (accept) {
+    char spec[1200];
+    snprintf(spec, sizeof spec, "%s/%s@%s", pimg.pool_name, pimg.image_name, psnap.name);
+    same = accept(arg, spec) == 0;
+    if (!same)
+      lg_set_error("storage object \"%s\": RBD image %s is a clone of %s, which is none of "
+                   "its image versions; it is not used (remove it, or publish that snapshot)",
+                   t->name, where, spec);
+  } else {
+    same = pimg.pool_id == t->base_pool_id && !strcmp(pimg.image_id, t->base_id) &&
+           psnap.id == t->base_snap_id;
+    if (!same)
+      lg_set_error("storage object \"%s\": RBD image %s is a clone of %s/%s@%s, not of the "
+                   "configured base %s; it is not used (remove it, or configure that base)",
+                   t->name, where, pimg.pool_name, pimg.image_name, psnap.name, t->base->where);
+  }
   rbd_linked_image_spec_cleanup(&pimg);
   rbd_snap_spec_cleanup(&psnap);
   return same ? 0 : -EINVAL;
+}
+
+static int clone_peek(struct lg_rbd_clones *t, const char *client, rbd_image_t *img);
+
+/* "POOL/IMAGE@SNAP" into its parts (in buf); false when malformed. */
+static bool spec_split(const char *spec, char *buf, size_t len, char **pool, char **image,
+                       char **snap)
+{
+  snprintf(buf, len, "%s", spec);
+  char *slash = strchr(buf, '/'), *at = strrchr(buf, '@');
+  if (!slash || !at || at < slash || slash == buf || at == slash + 1 || !at[1] ||
+      strchr(slash + 1, '/'))
+    return false;
+  *slash = *at = '\0';
+  *pool = buf;
+  *image = slash + 1;
+  *snap = at + 1;
+  return true;
+}
+
+int lg_rbd_snap_probe(struct lg_rbd_clones *t, const char *spec, uint64_t *size, char *err,
+                      size_t errlen)
+{
+  char buf[1200], *pool, *image, *snap;
+  if (!spec_split(spec, buf, sizeof buf, &pool, &image, &snap)) {
+    snprintf(err, errlen, "\"rbd:%s\": expected rbd:POOL/IMAGE@SNAPSHOT", spec);
+    return -EINVAL;
+  }
+  rados_ioctx_t io;
+  int r = rados_ioctx_create(t->base->cluster, pool, &io);
+  if (r < 0) {
+    snprintf(err, errlen, "rbd:%s: pool %s: %s", spec, pool, strerror(-r));
+    return r;
+  }
+  rbd_image_t img;
+  r = rbd_open_read_only(io, image, &img, snap);
+  if (r == 0) {
+    r = rbd_get_size(img, size);
+    rbd_close(img);
+  }
+  rados_ioctx_destroy(io);
+  if (r < 0)
+    snprintf(err, errlen, "rbd:%s: %s", spec,
+             r == -ENOENT ? "no such image or snapshot (make it first: rbd snap create)"
+                          : strerror(-r));
+  return r;
+}
+
+int lg_rbd_clone_parent(struct lg_rbd_clones *t, const char *client, char *out, size_t len)
+{
+  rbd_image_t img;
+  int r = clone_peek(t, client, &img);
+  if (r < 0)
+    return r;
+  rbd_linked_image_spec_t pimg;
+  rbd_snap_spec_t psnap;
+  r = rbd_get_parent(img, &pimg, &psnap);
+  rbd_close(img);
+  if (r < 0)
+    return r;
+  snprintf(out, len, "%s/%s@%s", pimg.pool_name, pimg.image_name, psnap.name);
+  rbd_linked_image_spec_cleanup(&pimg);
+  rbd_snap_spec_cleanup(&psnap);
+  return 0;
 }
 
 /* Hold the clone's exclusive lock.  A lock held by a client that no longer
@@ -967,7 +1045,8 @@ static int quota_load(struct rbd_bs *b, uint64_t quota)
 }
 
 void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readonly,
-                        uint64_t quota)
+                        uint64_t quota, const char *from,
+                        int (*accept)(void *arg, const char *parent), void *arg)
 {
   char cname[1100];
   if (lg_rbd_clone_name(t, client, cname, sizeof cname) < 0) {
@@ -1004,7 +1083,19 @@ void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readon
     rbd_image_options_t opts;
     rbd_image_options_create(&opts);
     rbd_image_options_set_uint64(opts, RBD_IMAGE_OPTION_CLONE_FORMAT, 2);
-    r = rbd_clone3(t->base->io, t->base->image_name, t->base->snap, t->io, cname, opts);
+    char fbuf[1200], *fpool, *fimage, *fsnap;
+    rados_ioctx_t fio = NULL;
+    if (from && !spec_split(from, fbuf, sizeof fbuf, &fpool, &fimage, &fsnap))
+      r = -EINVAL;
+    else if (from)
+      r = rados_ioctx_create(t->base->cluster, fpool, &fio);
+    else
+      r = 0;
+    if (r == 0)
+      r = from ? rbd_clone3(fio, fimage, fsnap, t->io, cname, opts)
+               : rbd_clone3(t->base->io, t->base->image_name, t->base->snap, t->io, cname, opts);
+    if (fio)
+      rados_ioctx_destroy(fio);
     rbd_image_options_destroy(opts);
     created = r == 0;
     if (r == 0 || r == -EEXIST) /* or another gateway made it meanwhile */
@@ -1012,7 +1103,7 @@ void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readon
     else {
       b->image = NULL;
       lg_set_error("storage object \"%s\": cannot clone %s as %s: %s%s", t->name,
-                   t->base->where, b->where, strerror(-r),
+                   from ? from : t->base->where, b->where, strerror(-r),
                    r == -EOPNOTSUPP || r == -EPERM
                      ? " (clone format 2 needs `ceph osd set-require-min-compat-client mimic`)"
                      : "");
@@ -1025,7 +1116,7 @@ void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readon
                  r == -ENOENT ? "no such image (the client has no disk yet)" : strerror(-r));
     goto fail;
   }
-  if (check_parent(t, b->image, b->where) < 0)
+  if (check_parent(t, b->image, b->where, accept, arg) < 0)
     goto fail;
   if (!readonly && take_lock(t, b->image, b->where) < 0)
     goto fail;
@@ -1042,7 +1133,7 @@ void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readon
   }
   if (created)
     lg_kv(LG_INFO, "rbd clone created", "storage=%s image=%s parent=%s", LG_Q(t->name),
-          LG_Q(b->where), LG_Q(t->base->where));
+          LG_Q(b->where), LG_Q(from ? from : t->base->where));
   struct timespec mt;
   if (rbd_get_modify_timestamp(b->image, &mt) < 0)
     clock_gettime(CLOCK_REALTIME, &mt);
@@ -1256,6 +1347,14 @@ static void clone_describe(struct lg_rbd_clones *t, rbd_image_t img, const char 
   if (rbd_diff_iterate2(img, NULL, 0, ci->size, 0, 1, alloc_cb, &n) == 0)
     ci->allocated = n;
   ci->live = image_locked_live(img);
+  rbd_linked_image_spec_t pimg;
+  rbd_snap_spec_t psnap;
+  if (rbd_get_parent(img, &pimg, &psnap) == 0) {
+    snprintf(ci->parent, sizeof ci->parent, "%s/%s@%s", pimg.pool_name, pimg.image_name,
+             psnap.name);
+    rbd_linked_image_spec_cleanup(&pimg);
+    rbd_snap_spec_cleanup(&psnap);
+  }
 }
 
 int lg_rbd_clones_foreach(struct lg_rbd_clones *t,

@@ -37,7 +37,16 @@ int lg_rbd_clone_name(struct lg_rbd_clones *t, const char *client, char *out, si
  * quota (bytes, 0: none) counts whole RBD objects the clone holds: writes
  * that would allocate objects past it fail with -EDQUOT. */
 void *lg_rbd_clone_open(struct lg_rbd_clones *t, const char *client, bool readonly,
-                        uint64_t quota);
+                        uint64_t quota, const char *from,
+                        int (*accept)(void *arg, const char *parent), void *arg);
+/* With image versions: a new clone is made from the snapshot from
+ * ("POOL/IMAGE@SNAP", NULL: the base's), and a clone is used only when
+ * accept(arg, its parent as "POOL/IMAGE@SNAP") returns 0.
+ * lg_rbd_snap_probe: does the snapshot exist (its size); -errno, the reason in
+ * err.  lg_rbd_clone_parent: a client's clone's parent as "POOL/IMAGE@SNAP". */
+int lg_rbd_snap_probe(struct lg_rbd_clones *t, const char *spec, uint64_t *size, char *err,
+                      size_t errlen);
+int lg_rbd_clone_parent(struct lg_rbd_clones *t, const char *client, char *out, size_t len);
 /* Bytes a clone holds itself; its last use recorded in its image metadata,
  * and with it boot (NULL: left as it is) as "lungate.boot" (the cow layer's
  * boot record, which it encodes). */
@@ -56,6 +65,7 @@ struct lg_rbd_clone_info {
   uint64_t last_use;               /* unix time (lungate.last_use), 0: unknown */
   bool live_mark;                  /* last_use says a session was running */
   bool live;                       /* its lock is held by a live client now */
+  char parent[1200];               /* "POOL/IMAGE@SNAP" it is a clone of ("": unknown) */
 };
 /* Call fn for every clone of the template in its pool. */
 int lg_rbd_clones_foreach(struct lg_rbd_clones *t,

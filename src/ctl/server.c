@@ -301,8 +301,9 @@ static json_t *req_image(struct lg_server *srv, struct lg_model *m, const char *
   if (!strcmp(cmd, "image-list"))
     return lg_img_list(&x, name);
   if (!strcmp(cmd, "image-publish")) {
-    if ((!file && !ini) || (file && *file != '/'))
-      return error_res("image-publish needs an absolute \"file\" or an \"initiator\"");
+    if ((!file && !ini) || (file && *file != '/' && strncmp(file, "rbd:", 4)))
+      return error_res("image-publish needs an absolute \"file\", an RBD snapshot "
+                       "(\"rbd:POOL/IMAGE@SNAP\") or an \"initiator\"");
     return lg_img_publish(&x, name, file, ini,
                           json_string_value(json_object_get(req, "note")),
                           json_is_true(json_object_get(req, "force")));

@@ -57,9 +57,9 @@ static struct lg_storage *find_cow(struct lg_model *m, const char *name, json_t 
   if (!found)
     lg_ovl_add_msg(res, true, "%s: no cow storage object by that name or target IQN",
             m->path ? m->path : "the configuration");
-  else if (!found->per_initiator || cow_in_ceph(found->h))
-    lg_ovl_add_msg(res, true, "%s: image versions need a cow object with \"per_initiator\": true and "
-            "an \"overlay_dir\"", found->name);
+  else if (!found->per_initiator)
+    lg_ovl_add_msg(res, true, "%s: image versions need a cow object with \"per_initiator\": "
+            "true", found->name);
   else
     return found;
   return NULL;
@@ -109,7 +109,26 @@ static json_t *versions_of(struct lg_img_ctx *x, struct lg_storage *so, json_t *
   char plugin[64] = "", name[256] = "";
   if (!bref || sscanf(bref, "/backstores/%63[^/]/%255s", plugin, name) != 2)
     return NULL;
-  const char *dev = json_string_value(json_object_get(so_entry(cfg, plugin, name), "dev"));
+  json_t *base = so_entry(cfg, plugin, name);
+  const char *dev = json_string_value(json_object_get(base, "dev"));
+  if (cow_in_ceph(so->h)) { /* per-client clones: version 1 is the base snapshot */
+    const char *pool = json_string_value(json_object_get(base, "pool"));
+    const char *image = json_string_value(json_object_get(base, "image"));
+    const char *snap = json_string_value(json_object_get(base, "snapshot"));
+    char spec[1200];
+    if (!image || !snap) {
+      lg_ovl_add_msg(res, true, "%s: its base %s has no \"image\" and \"snapshot\"", so->name,
+                     bref);
+      return NULL;
+    }
+    snprintf(spec, sizeof spec, "rbd:%s/%s@%s", pool ? pool : "rbd", image, snap);
+    vers = json_pack("[{s:i,s:s,s:I,s:s,s:I}]", "id", 1, "image", spec, "time",
+                     (json_int_t)time(NULL), "note", "the base before versions", "size",
+                     (json_int_t)so->size);
+    json_object_set_new(cow, "versions", vers);
+    json_object_set_new(cow, "current", json_integer(1));
+    return vers;
+  }
   if (!dev) {
     lg_ovl_add_msg(res, true, "%s: image versions need a base object with a file (\"dev\"); %s has "
             "none", so->name, bref);
@@ -219,8 +238,9 @@ json_t *lg_img_list(struct lg_img_ctx *x, const char *name)
   json_object_set_new(res, "storage", json_string(so->name));
   json_array_foreach(vers, i, v) {
     json_int_t id = json_integer_value(json_object_get(v, "id"));
-    json_t *e = json_pack("{s:I,s:O*,s:O*,s:O*,s:O*,s:b,s:o}", "id", id, "file",
-                          json_object_get(v, "file"), "time", json_object_get(v, "time"),
+    json_t *e = json_pack("{s:I,s:O*,s:O*,s:O*,s:O*,s:O*,s:b,s:o}", "id", id, "file",
+                          json_object_get(v, "file"), "image", json_object_get(v, "image"),
+                          "time", json_object_get(v, "time"),
                           "note", json_object_get(v, "note"), "size",
                           json_object_get(v, "size"), "current", id == cur, "clients",
                           clients_on(usage, id));
@@ -277,6 +297,96 @@ static int sync_file(const char *file)
   return r;
 }
 
+/* Append version e (id next) to vers, make it current and save cfg; -1 (said
+ * in res, with extra) when the configuration could not be changed. */
+static int add_version(struct lg_img_ctx *x, json_t *cfg, json_t *cow, json_t *vers, json_t *e,
+                       json_int_t next, const char *note, const char *from_client,
+                       const char *extra, json_t *res)
+{
+  if (note && *note)
+    json_object_set_new(e, "note", json_string(note));
+  if (from_client)
+    json_object_set_new(e, "from_client", json_string(from_client));
+  json_array_append_new(vers, e);
+  json_object_set_new(cow, "current", json_integer(next));
+  json_object_set_new(cow, "last_version", json_integer(next));
+  char *why = NULL;
+  if (x->commit(x->carg, cfg, &why) < 0) {
+    lg_ovl_add_msg(res, true, "the configuration was not changed: %s%s", why ? why : "out of memory",
+                   extra);
+    free(why);
+    return -1;
+  }
+  return 0;
+}
+
+/* Publish an RBD snapshot (spec "rbd:POOL/IMAGE@SNAP", NULL: a new one made
+ * from a client's disk, named after the object and version) as version next
+ * of an "overlay_pool" object.  The snapshot is never written. */
+static void publish_rbd(struct lg_img_ctx *x, struct lg_storage *so, json_t *cfg, json_t *cow,
+                        json_t *vers, json_int_t next, const char *file,
+                        const char *from_client, const char *note, bool force, json_t *res)
+{
+  char spec[1200], err[1400], safe[LG_SAFE_MAX] = "";
+  size_t i;
+  json_t *v;
+  if (file && strncmp(file, "rbd:", 4)) {
+    lg_ovl_add_msg(res, true, "the versions of %s are RBD snapshots (its clients' disks are "
+                   "clones): publish rbd:POOL/IMAGE@SNAPSHOT, not %s", so->name, file);
+    return;
+  }
+  if (file) {
+    snprintf(spec, sizeof spec, "%s", file);
+  } else { /* beside the base image, in its pool */
+    const char *bref = json_string_value(json_object_get(cow, "base"));
+    char plugin[64] = "", bname[256] = "";
+    const char *pool = NULL;
+    if (bref && sscanf(bref, "/backstores/%63[^/]/%255s", plugin, bname) == 2)
+      pool = json_string_value(json_object_get(so_entry(cfg, plugin, bname), "pool"));
+    snprintf(spec, sizeof spec, "rbd:%s/%s-v%lld@v%lld", pool ? pool : "rbd", so->name,
+             (long long)next, (long long)next);
+  }
+  json_array_foreach(vers, i, v)
+    if (!strcmp(json_string_value(json_object_get(v, "image")) ?: "", spec)) {
+      lg_ovl_add_msg(res, true, "%s is version %lld of %s already; versions never change: "
+                     "publish a new snapshot", spec,
+                     (long long)json_integer_value(json_object_get(v, "id")), so->name);
+      return;
+    }
+  if (from_client) { /* the client's disk as a new image and snapshot (overlay commit) */
+    lg_safe(from_client, safe, sizeof safe);
+    json_t *cr = lg_ovl_commit(&x->ovl, so->name, from_client, spec, force);
+    json_t *errs = json_object_get(cr, "errors");
+    json_array_foreach(errs, i, v)
+      lg_ovl_add_msg(res, true, "%s", json_string_value(v));
+    size_t nerr = json_array_size(errs);
+    json_decref(cr);
+    if (nerr)
+      return;
+  }
+  uint64_t size;
+  if (cow_probe_rbd(so->h, spec + 4, &size, err, sizeof err) < 0) {
+    lg_ovl_add_msg(res, true, "%s", err);
+    return;
+  }
+  json_t *e = json_pack("{s:I,s:s,s:I,s:I}", "id", next, "image", spec, "time",
+                        (json_int_t)time(NULL), "size", (json_int_t)size);
+  if (add_version(x, cfg, cow, vers, e, next, note, from_client,
+                  from_client ? " (the image and snapshot written stay)" : "", res) < 0)
+    return;
+  const char *pol = json_string_value(json_object_get(cow, "on_new_version"));
+  bool keep = pol && !strcmp(pol, "keep");
+  if (x->ovl.logout)
+    lg_kv(LG_INFO, "image published", "storage=%s version=%lld image=%s%s%s", LG_Q(so->name),
+          (long long)next, LG_Q(spec), from_client ? " from_client=" : "", safe);
+  lg_ovl_add_msg(res, false, "published %s as version %lld of %s (current).  Running clients keep "
+                 "their version; %s", spec, (long long)next, so->name,
+                 keep ? "a client on an older version stays on it until it is reset "
+                        "(\"on_new_version\": \"keep\"), new clients get this one"
+                      : "each client gets this one at its next boot (its clone of the old "
+                        "version is made anew)");
+}
+
 json_t *lg_img_publish(struct lg_img_ctx *x, const char *name, const char *file,
                        const char *from_client, const char *note, bool force)
 {
@@ -297,6 +407,10 @@ json_t *lg_img_publish(struct lg_img_ctx *x, const char *name, const char *file,
     if (json_integer_value(json_object_get(v, "id")) > next)
       next = json_integer_value(json_object_get(v, "id"));
   next++;
+  if (cow_in_ceph(so->h)) {
+    publish_rbd(x, so, cfg, cow, vers, next, file, from_client, note, force, res);
+    goto out;
+  }
   if (file) {
     resolve(x->ovl.m, file, path, sizeof path);
   } else { /* beside the current version's file */
@@ -360,19 +474,8 @@ json_t *lg_img_publish(struct lg_img_ctx *x, const char *name, const char *file,
   }
   json_t *e = json_pack("{s:I,s:s,s:I,s:I,s:s}", "id", next, "file", path, "time",
                         (json_int_t)time(NULL), "size", (json_int_t)size, "sum", hex);
-  if (note && *note)
-    json_object_set_new(e, "note", json_string(note));
-  if (from_client)
-    json_object_set_new(e, "from_client", json_string(from_client));
-  json_array_append_new(vers, e);
-  json_object_set_new(cow, "current", json_integer(next));
-  json_object_set_new(cow, "last_version", json_integer(next));
-  char *why = NULL;
-  if (x->commit(x->carg, cfg, &why) < 0) {
-    lg_ovl_add_msg(res, true, "the configuration was not changed: %s", why ? why : "out of memory");
-    free(why);
+  if (add_version(x, cfg, cow, vers, e, next, note, from_client, "", res) < 0)
     goto out;
-  }
   wrote = false;
   const char *pol = json_string_value(json_object_get(cow, "on_new_version"));
   bool keep = pol && !strcmp(pol, "keep");
@@ -408,10 +511,20 @@ json_t *lg_img_rollback(struct lg_img_ctx *x, const char *name, long version)
             so->name);
   } else if (current_of(cow) == version) {
     lg_ovl_add_msg(res, false, "version %ld of %s is current already", version, so->name);
+  } else if (cow_in_ceph(so->h)) {
+    const char *img = json_string_value(json_object_get(v, "image"));
+    char err[1400];
+    uint64_t size;
+    if (!img || strncmp(img, "rbd:", 4) || cow_probe_rbd(so->h, img + 4, &size, err, sizeof err) < 0)
+      lg_ovl_add_msg(res, true, "version %ld of %s: %s", version, so->name,
+                     img ? err : "no \"image\"");
+    else
+      goto set;
   } else if (access(f ? f : "", R_OK) < 0) {
     lg_ovl_add_msg(res, true, "version %ld of %s: %s: %s", version, so->name, f ? f : "(no file)",
             strerror(errno));
   } else {
+set:
     json_object_set_new(cow, "current", json_integer(version));
     if (x->commit(x->carg, cfg, &why) < 0) {
       lg_ovl_add_msg(res, true, "the configuration was not changed: %s", why ? why : "out of memory");
@@ -495,12 +608,21 @@ json_t *lg_img_prune(struct lg_img_ctx *x, const char *name, long keep, bool dry
     json_array_foreach(gone, i, v)
       lg_ovl_add_msg(res, false, "would remove version %lld of %s (%s)",
               (long long)json_integer_value(json_object_get(v, "id")), so->name,
-              json_string_value(json_object_get(v, "file")));
+              json_string_value(json_object_get(v, "file"))
+                ?: json_string_value(json_object_get(v, "image")));
   } else if (x->commit(x->carg, cfg, &err) < 0) {
     lg_ovl_add_msg(res, true, "the configuration was not changed: %s", err ? err : "out of memory");
   } else {
     json_array_foreach(gone, i, v) {
       const char *f = json_string_value(json_object_get(v, "file"));
+      const char *img = json_string_value(json_object_get(v, "image"));
+      if (!f && img) { /* an RBD snapshot: forgotten, never removed */
+        lg_ovl_add_msg(res, false, "removed version %lld of %s from the configuration; its "
+                       "snapshot %s stays (lungate never removes RBD images or snapshots: "
+                       "rbd snap rm / rbd rm when no longer needed)",
+                       (long long)json_integer_value(json_object_get(v, "id")), so->name, img);
+        continue;
+      }
       char file[PATH_MAX];
       resolve(x->ovl.m, f ? f : "", file, sizeof file);
       bool shared = file_referenced(x->ovl.m, cfg, file, NULL, 0);
@@ -544,7 +666,8 @@ int lg_img_print(const char *sub, const json_t *res)
              json_is_true(json_object_get(v, "current")) ? '*' : ' ',
              (long long)json_integer_value(json_object_get(v, "id")), when, size,
              json_array_size(json_object_get(v, "clients")),
-             json_string_value(json_object_get(v, "file")) ?: "", note ? note : "");
+             json_string_value(json_object_get(v, "file"))
+               ?: json_string_value(json_object_get(v, "image")) ?: "", note ? note : "");
     }
     printf("(* current: new clients and booting clients get it)\n");
   }
@@ -633,7 +756,8 @@ int cmd_image(int argc, char **argv)
   const char *name = rest[0];
   char filebuf[PATH_MAX];
   const char *file = !strcmp(sub, "publish") && nrest == 2
-                         ? lg_ctl_abspath(rest[1], filebuf, sizeof filebuf) : NULL;
+                         ? !strncmp(rest[1], "rbd:", 4) ? rest[1] /* an RBD snapshot */
+                         : lg_ctl_abspath(rest[1], filebuf, sizeof filebuf) : NULL;
   long version = !strcmp(sub, "rollback") ? strtol(rest[1], NULL, 10) : 0;
 
   char *err = NULL, what[64];
