@@ -688,7 +688,10 @@ static void image_usage(FILE *f)
     "one, -c CONFIG edits the config.  Running clients keep their version; a client\n"
     "gets the current one at its next boot (\"on_new_version\": \"reset\", the default)\n"
     "or when it is reset (\"keep\").  --from-client writes the client's disk as the new\n"
-    "version's file (default: NAME-vN.img beside the current version's file).\n",
+    "version's file (default: NAME-vN.img beside the current version's file).\n"
+    "With per-client RBD clones (\"overlay_pool\") a version is an RBD snapshot: FILE\n"
+    "is rbd:POOL/IMAGE@SNAP (--from-client default: rbd:POOL/NAME-vN@vN); prune forgets\n"
+    "a version but never removes a snapshot.\n",
     lg_ctl_default_path() ? lg_ctl_default_path() : "none");
 }
 
