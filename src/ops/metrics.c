@@ -190,7 +190,7 @@ static void version_lines(FILE *f, struct lg_model *m)
   for (size_t i = 0; i < m->n_storage; i++) {
     struct lg_storage *so = m->storage[i];
     struct version_count vc = { .nv = 0 };
-    if (so->ops != &lg_cow_backstore || !so->per_initiator || cow_in_ceph(so->h) ||
+    if (so->ops != &lg_cow_backstore || !so->per_initiator ||
         !(vc.nv = cow_version_ids(so->h, vc.ids, VERSIONS_MAX)))
       continue;
     lg_overlay_foreach(so, version_count, &vc, true);

@@ -9,6 +9,7 @@
 #  - "on_new_version": "keep": a client stays on its clone of version 1;
 #  - rollback to 1: a new client gets version 1; prune forgets a version no
 #    clone is over (its snapshot stays) and keeps one a clone is over;
+#  - list and /metrics count the clones on each version (by their parents);
 #  - --from-client: a client's disk becomes a new image and snapshot, the
 #    current version, and a new client reads it;
 #  - the published snapshots never change.
@@ -16,7 +17,7 @@
 source "$(dirname "$0")/functions.sh"
 # shellcheck source=../cow/functions.sh
 source "$(dirname "$0")/../cow/functions.sh"
-require_cmd jq
+require_cmd jq curl
 
 IQN=$LG_IQN_PREFIX:rbd-versions
 IQN2=$LG_IQN_PREFIX:rbd-versions-keep
@@ -48,7 +49,8 @@ cat >"$CFG" <<-JSON
 	  {"wwn": "$IQN2", "tpgs": [{"tag": 1, "attributes": {"generate_node_acls": 1},
 	   "luns": [{"index": 0, "storage_object": "/backstores/cow/k"}]}]}]}
 JSON
-start_lungate -c "$CFG" --control "$CTL"
+MPORT=$(free_port)
+start_lungate -c "$CFG" --control "$CTL" --metrics "127.0.0.1:$MPORT"
 
 img() { run "$LUNGATE" image "$@" --control "$CTL"; }
 on() { qio "$2" -c "read -P $1 0 256k"; }
@@ -95,6 +97,9 @@ json=$(img list c --json) || fail "image list failed"
 [[ $(jq -r '[.versions[] | select(.id == 2) | .clients[]] | length' <<<"$json") == 2 ]] ||
 	fail "list does not show A and B on version 2: $json"
 log "list:"$'\n'"$(img list c)"
+m=$(curl -sf "http://127.0.0.1:$MPORT/metrics") || fail "GET /metrics failed"
+grep -q '^lungate_image_version_clients{object="c",version="2",current="no"} 2$' <<<"$m" ||
+	fail "metrics: not 2 clients on version 2: $(grep image_version <<<"$m")"
 out=$(img prune c) || fail "prune failed: $out"
 log "prune: $out"
 grep -q 'removed version 3 ' <<<"$out" || fail "prune did not remove version 3: $out"
