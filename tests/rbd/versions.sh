@@ -12,6 +12,7 @@
 #  - list and /metrics count the clones on each version (by their parents);
 #  - --from-client: a client's disk becomes a new image and snapshot, the
 #    current version, and a new client reads it;
+#  - offline, list reads the clones' parents too;
 #  - the published snapshots never change.
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
@@ -117,6 +118,14 @@ jq -e '.storage_objects[1].current == 4 and .storage_objects[1].versions[-1].ima
 	"$CFG" >/dev/null || fail "--from-client did not record rbd:rbd/c-v4@v4: $(jq -c '.storage_objects[1]' "$CFG")"
 qio "$(ini ver-d)" -c 'read -P 0x51 0 256k' -c 'read -P 0xc7 1M 64k'
 stop_lungate
+
+# offline (no gateway): list reads the clones' parents from the cluster
+out=$(LUNGATE_CONTROL=$LG_TMP/none.sock run "$LUNGATE" image list -c "$CFG" c --json) ||
+	fail "offline list failed: $out"
+[[ $(jq -r '[.versions[] | select(.current) | .id][0]' <<<"$out") == 4 ]] ||
+	fail "offline list: version 4 is not current: $out"
+[[ $(jq -r '[.versions[] | select(.id == 4) | .clients[]] | length' <<<"$out") == 1 ]] ||
+	fail "offline list: not 1 client on version 4: $out"
 
 rbd_export golden@v1 "$LG_TMP/snap.raw"
 same_file "the version 1 snapshot after the clients wrote" "$BASE" "$LG_TMP/snap.raw"
