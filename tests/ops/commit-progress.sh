@@ -29,7 +29,10 @@ patch_image "$LG_TMP/want.img" 0 65536 0x41 $((63 << 20)) 65536 0x42
 term=$(script -qec "$LUNGATE overlay commit c $P $LG_TMP/a.img --control $SOCK" /dev/null 2>&1) ||
 	fail "overlay commit on a terminal failed: $term"
 log "on a terminal: $(tr '\r' '\n' <<<"$term" | grep -c committing) progress updates, last: $(tr '\r' '\n' <<<"$term" | grep committing | tail -n 1)"
-tr '\r' '\n' <<<"$term" | grep -q "^committing $P: 100%" || fail "no progress up to 100% on the terminal: $term"
+# (the lines in a variable, not a pipe into grep -q: grep may end before tr
+# has written everything, and pipefail would count tr's SIGPIPE as a failure)
+lines=${term//$'\r'/$'\n'}
+grep -q "^committing $P: 100%" <<<"$lines" || fail "no progress up to 100% on the terminal: $term"
 (($(tr '\r' '\n' <<<"$term" | grep -c "^committing $P: ") >= 10)) || fail "fewer than 10 progress updates: $term"
 cmp "$LG_TMP/want.img" "$LG_TMP/a.img" || fail "the committed disk is not the client's"
 
@@ -69,8 +72,9 @@ cmp "$LG_TMP/want.img" "$LG_TMP/c.img" || fail "the committed disk is not the cl
 # image publish --from-client on a terminal: the copy, then the new file read
 term=$(script -qec "$LUNGATE image publish c --from-client $P $LG_TMP/v2.img --control $SOCK" /dev/null 2>&1) ||
 	fail "image publish --from-client on a terminal failed: $term"
-tr '\r' '\n' <<<"$term" | grep -q "^copying the disk of $P: 100%" || fail "no copy progress up to 100%: $term"
-tr '\r' '\n' <<<"$term" | grep -q "^reading $LG_TMP/v2.img: 100%" || fail "no read progress up to 100%: $term"
+lines=${term//$'\r'/$'\n'}
+grep -q "^copying the disk of $P: 100%" <<<"$lines" || fail "no copy progress up to 100%: $term"
+grep -q "^reading $LG_TMP/v2.img: 100%" <<<"$lines" || fail "no read progress up to 100%: $term"
 cmp "$LG_TMP/want.img" "$LG_TMP/v2.img" || fail "the published disk is not the client's"
 stop_lungate
 log "ok"
