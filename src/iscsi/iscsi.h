@@ -40,6 +40,8 @@ enum iscsi_task_state {
   TASK_QUEUED,       /* complete, on the worker queue or running */
 };
 
+enum iscsi_task_fate { TASK_OPEN, TASK_ABORTED, TASK_ANSWERING };
+
 struct iscsi_task {
   struct scsi_task scsi;
   struct iscsi_conn *conn;
@@ -52,7 +54,10 @@ struct iscsi_task {
   uint32_t edtl;                     /* expected data transfer length */
   uint64_t start_ns;                 /* when the command arrived (metrics) */
   bool immediate;
-  atomic_bool aborted;               /* response suppressed (task management) */
+  /* Who won the race between task management and the response: TASK_OPEN,
+   * TASK_ABORTED (the response is suppressed) or TASK_ANSWERING (its
+   * response is going out: an ABORT TASK then finds no task). */
+  atomic_int fate;
   /* Data-Out assembly */
   uint32_t xfer;                     /* bytes we take: min(EDTL, SPDTL) */
   uint32_t received;                 /* bytes of [0, xfer) received */

@@ -116,7 +116,7 @@ static struct iscsi_task *task_alloc(struct iscsi_conn *c)
   uint8_t *buf = t->scsi.buf;
   memset(&t->scsi, 0, sizeof t->scsi);
   t->scsi.buf = buf;
-  atomic_store(&t->aborted, false);
+  atomic_store(&t->fate, TASK_OPEN);
   t->next = NULL;
   t->received = t->xfer = t->unsol_end = t->unsol_limit = t->r2t_next = 0;
   t->r2t_outstanding = t->r2tsn = t->unsol_datasn = t->overflow = 0;
@@ -336,6 +336,26 @@ static uint32_t data_in_bytes(const struct iscsi_task *t)
   return sent < t->edtl ? sent : t->edtl;
 }
 
+/* The response of t may go out (true), or task management aborted it
+ * (false): from here on an ABORT TASK finds no task. */
+static bool task_claim_answer(struct iscsi_task *t)
+{
+  int open = TASK_OPEN;
+  return atomic_compare_exchange_strong(&t->fate, &open, TASK_ANSWERING) || open == TASK_ANSWERING;
+}
+
+/* Task management aborts t (true), unless its response is going out already. */
+static bool task_claim_abort(struct iscsi_task *t)
+{
+  int open = TASK_OPEN;
+  return atomic_compare_exchange_strong(&t->fate, &open, TASK_ABORTED) || open == TASK_ABORTED;
+}
+
+static bool task_aborted(struct iscsi_task *t)
+{
+  return atomic_load(&t->fate) == TASK_ABORTED;
+}
+
 /* Count an answered command and free it. */
 static void task_answered(struct iscsi_task *t, uint32_t sent, uint32_t written)
 {
@@ -357,7 +377,7 @@ static void task_respond(struct iscsi_task *t)
     t->scsi.status = SCSI_STATUS_TASK_SET_FULL;
     t->scsi.sense_len = 0;
   }
-  if (atomic_load(&t->aborted)) {
+  if (!task_claim_answer(t)) {
     scsi_data_in_release(&t->scsi, false);
     task_free(t);
     return;
@@ -386,7 +406,7 @@ void iscsi_task_run(struct iscsi_task *t)
 bool iscsi_answer_locked(struct iscsi_task *t)
 {
   struct iscsi_conn *c = t->conn;
-  if (atomic_load(&t->aborted)) {
+  if (!task_claim_answer(t)) {
     task_free(t);
     return true;
   }
@@ -420,7 +440,7 @@ static void task_async_done(struct scsi_task *st)
 {
   struct iscsi_task *t = (struct iscsi_task *)((char *)st - offsetof(struct iscsi_task, scsi));
   struct iscsi_conn *c = t->conn;
-  if (!data_in_bytes(t) || atomic_load(&t->aborted) || t->scsi.data_in) {
+  if (!data_in_bytes(t) || task_aborted(t) || t->scsi.data_in) {
     iscsi_workq_push(t);
     return;
   }
@@ -757,15 +777,22 @@ static int nop_out_done(struct iscsi_conn *c)
 }
 
 /* Wait until no task of this connection matches (lun, all) is live. */
-static void abort_tasks(struct iscsi_conn *c, bool all, uint64_t lun, struct iscsi_task *only)
+/* Abort the tasks of the connection (all, those of one LUN, or only one) and
+ * wait for those a worker runs; a task whose response is already going out
+ * is left to finish.  False when "only" was such a task (it no longer
+ * exists for task management). */
+static bool abort_tasks(struct iscsi_conn *c, bool all, uint64_t lun, struct iscsi_task *only)
 {
+  bool only_aborted = false;
   pthread_mutex_lock(&c->task_lock);
   for (unsigned i = 0; i < c->n_tasks_alloc; i++) {
     struct iscsi_task *t = c->tasks[i];
     if (t->state == TASK_FREE || (only && t != only) ||
         (!only && !all && t->scsi.lun_id != lun))
       continue;
-    atomic_store(&t->aborted, true);
+    if (!task_claim_abort(t))
+      continue; /* answering: its response goes out */
+    only_aborted = only_aborted || t == only;
     if (t->state == TASK_DATA_WAIT) { /* never started: just drop it */
       pthread_mutex_unlock(&c->task_lock);
       task_free(t);
@@ -775,13 +802,14 @@ static void abort_tasks(struct iscsi_conn *c, bool all, uint64_t lun, struct isc
   for (;;) { /* queued ones finish on their worker, silently */
     bool busy = false;
     for (unsigned i = 0; i < c->n_tasks_alloc; i++)
-      if (c->tasks[i]->state == TASK_QUEUED && atomic_load(&c->tasks[i]->aborted))
+      if (c->tasks[i]->state == TASK_QUEUED && task_aborted(c->tasks[i]))
         busy = true;
     if (!busy)
       break;
     pthread_cond_wait(&c->task_cond, &c->task_lock);
   }
   pthread_mutex_unlock(&c->task_lock);
+  return only_aborted;
 }
 
 /* Cold reset: close another session of the same target. */
@@ -805,10 +833,8 @@ static int tmf_done(struct iscsi_conn *c)
   case ISCSI_TMF_ABORT_TASK: {
     uint32_t rtt = bhs_get32(bhs, BHS_TTT), refcmdsn = bhs_get32(bhs, 32);
     struct iscsi_task *t = task_by_itt(c, rtt, false);
-    if (t)
-      abort_tasks(c, false, 0, t);
-    else if (sn_lt(refcmdsn, atomic_load(&c->exp_cmdsn)))
-      response = ISCSI_TMF_RSP_NO_TASK; /* received and already answered */
+    if (t ? !abort_tasks(c, false, 0, t) : sn_lt(refcmdsn, atomic_load(&c->exp_cmdsn)))
+      response = ISCSI_TMF_RSP_NO_TASK; /* received and already answered (or answering) */
     /* else not received yet: on one connection it never will be (complete) */
     break;
   }
