@@ -58,6 +58,7 @@ struct iscsi_task {
    * TASK_ABORTED (the response is suppressed) or TASK_ANSWERING (its
    * response is going out: an ABORT TASK then finds no task). */
   atomic_int fate;
+  bool tmf_wait;                     /* task management waits for it (task_lock) */
   /* Data-Out assembly */
   uint32_t xfer;                     /* bytes we take: min(EDTL, SPDTL) */
   uint32_t received;                 /* bytes of [0, xfer) received */

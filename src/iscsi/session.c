@@ -778,9 +778,10 @@ static int nop_out_done(struct iscsi_conn *c)
 
 /* Wait until no task of this connection matches (lun, all) is live. */
 /* Abort the tasks of the connection (all, those of one LUN, or only one) and
- * wait for those a worker runs; a task whose response is already going out
- * is left to finish.  False when "only" was such a task (it no longer
- * exists for task management). */
+ * wait until each of them a worker (or a backstore) holds has ended, so that
+ * the task management response follows every response of theirs; a task
+ * whose response is already going out is not aborted (it answers).  False
+ * when "only" was such a task: it no longer exists for task management. */
 static bool abort_tasks(struct iscsi_conn *c, bool all, uint64_t lun, struct iscsi_task *only)
 {
   bool only_aborted = false;
@@ -790,24 +791,30 @@ static bool abort_tasks(struct iscsi_conn *c, bool all, uint64_t lun, struct isc
     if (t->state == TASK_FREE || (only && t != only) ||
         (!only && !all && t->scsi.lun_id != lun))
       continue;
+    t->tmf_wait = true;
     if (!task_claim_abort(t))
       continue; /* answering: its response goes out */
     only_aborted = only_aborted || t == only;
     if (t->state == TASK_DATA_WAIT) { /* never started: just drop it */
+      t->tmf_wait = false;
       pthread_mutex_unlock(&c->task_lock);
       task_free(t);
       pthread_mutex_lock(&c->task_lock);
     }
   }
-  for (;;) { /* queued ones finish on their worker, silently */
+  /* the others end on their worker, silently or with their response (no new
+   * command can take a freed slot meanwhile: this is the receiving thread) */
+  for (;;) {
     bool busy = false;
     for (unsigned i = 0; i < c->n_tasks_alloc; i++)
-      if (c->tasks[i]->state == TASK_QUEUED && task_aborted(c->tasks[i]))
+      if (c->tasks[i]->tmf_wait && c->tasks[i]->state == TASK_QUEUED)
         busy = true;
     if (!busy)
       break;
     pthread_cond_wait(&c->task_cond, &c->task_lock);
   }
+  for (unsigned i = 0; i < c->n_tasks_alloc; i++)
+    c->tasks[i]->tmf_wait = false;
   pthread_mutex_unlock(&c->task_lock);
   return only_aborted;
 }
