@@ -385,6 +385,7 @@ static int cmd_serve(int argc, char **argv)
     lg_model_unref(model);
     model = NULL;
   }
+  lg_cluster_serving(); /* the portals listen: peers may send clients now */
   sd_notify(0, "READY=1"); /* systemd Type=notify: the portals listen */
   int rc = lg_server_run(srv);
   sd_notify(0, "STOPPING=1");

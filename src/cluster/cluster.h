@@ -31,10 +31,17 @@ typedef json_t *(*lg_cluster_clients_fn)(void);
 
 /* Join the cluster described by section (the config's "cluster" object; NULL:
  * no cluster, returns 0); config_dir resolves a relative "conf".  With a pool
- * the first heartbeat is written and the peers read before it returns.
- * -1 with a message in *err (malloc'd). */
+ * the first heartbeat ("joining": peers send it no client yet) is written and
+ * the peers read before it returns.  -1 with a message in *err (malloc'd). */
 int lg_cluster_start(const json_t *section, const char *config_dir,
                      lg_cluster_clients_fn clients, char **err);
+/* The portals listen: state "alive" (with a pool), clients may come. */
+void lg_cluster_serving(void);
+/* Stopping: state "leaving" (with a pool), written at once; this gateway's own
+ * placement leaves itself out too, so logins still arriving are redirected.
+ * Returns how many ms to go on listening (and redirecting) before closing the
+ * portals so that every peer has read it; 0 without a pool. */
+unsigned lg_cluster_leave(void);
 /* Leave: the heartbeat thread ends and this gateway's key is removed, so
  * peers take its clients at once.  No-op without a cluster. */
 void lg_cluster_stop(void);
@@ -52,7 +59,8 @@ int lg_cluster_home(const char *initiator, char *out, size_t len);
  * -EINVAL without a cluster. */
 int lg_cluster_set_draining(bool on);
 /* {"name", "mode": "rados"|"static", "failover": bool, "self", "entry",
- *  "gateways": [{"address", "state": "alive"|"dead"|"draining", "clients":
+ *  "gateways": [{"address", "state": "alive"|"dead"|"draining"|"joining"|
+ *  "leaving" ("listed" in a static list), "clients":
  *  [...], "self": bool}]}, or NULL without a cluster. */
 json_t *lg_cluster_json(void);
 

@@ -8,6 +8,10 @@
  * has not moved for dead_after_ms is dead (so clocks need not agree; the
  * wall "time" only spares a starting gateway from trusting a key left by a
  * gateway that died long ago).  A gateway that stops cleanly removes its key.
+ * Only "alive" gateways take clients: a starting gateway writes "joining"
+ * until its portals listen (a client sent to it earlier would find nobody
+ * there), a stopping one "leaving" while it still listens and redirects for
+ * two heartbeats, so that every peer has read it before its portals close.
  * RADOS is the shared engine: no protocol of our own, no leader.
  *
  * Without a pool, "gateways" is a fixed list: placement runs over the whole
@@ -35,7 +39,7 @@
 
 struct cl_peer {
   char addr[LG_CLUSTER_ADDR_MAX];
-  char state[16];                    /* as written: "alive", "draining" */
+  char state[16];                    /* as written: "alive", "draining", "joining", "leaving" */
   uint64_t seq;
   uint64_t changed_ms;               /* our monotonic clock when seq last moved */
   bool dead;
@@ -51,6 +55,7 @@ static struct {
   bool rados;                        /* membership through a pool; else static */
   unsigned heartbeat_ms, dead_after_ms;
   bool draining;
+  enum { CL_JOINING, CL_SERVING, CL_LEAVING } phase;
   struct cl_peer peers[CL_MAX_PEERS]; /* rados: the others; static: the list */
   size_t n_peers;
   lg_cluster_clients_fn clients;
@@ -70,12 +75,19 @@ static uint64_t now_ms(void)
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Our state as peers read it (cl.mu held). */
+static const char *cl_self_state(void)
+{
+  return cl.phase == CL_JOINING ? "joining" : cl.phase == CL_LEAVING ? "leaving"
+         : cl.draining ? "draining" : "alive";
+}
+
 /* Write our key (state, seq, time, clients). */
 static int cl_beat(void)
 {
   json_t *clients = cl.clients ? cl.clients() : json_array();
   pthread_mutex_lock(&cl.mu);
-  json_t *v = json_pack("{s:s,s:I,s:I,s:o}", "state", cl.draining ? "draining" : "alive",
+  json_t *v = json_pack("{s:s,s:I,s:I,s:o}", "state", cl_self_state(),
                         "seq", (json_int_t)++cl.seq, "time", (json_int_t)time(NULL),
                         "clients", clients ? clients : json_array());
   pthread_mutex_unlock(&cl.mu);
@@ -347,6 +359,7 @@ int lg_cluster_start(const json_t *sec, const char *config_dir, lg_cluster_clien
     return 0;
   }
   cl.rados = true;
+  cl.phase = CL_JOINING;
   snprintf(cl.obj, sizeof cl.obj, CL_OBJ_PREFIX "%s", cl.name);
   if (cl_connect(sec, config_dir, err) < 0)
     goto fail;
@@ -416,10 +429,10 @@ int lg_cluster_home(const char *initiator, char *out, size_t len)
     for (size_t i = 0; i < cl.n_peers; i++)
       cand[n++] = cl.peers[i].addr; /* all of them: the overlay lives on one */
   } else {
-    if (!cl.draining)
+    if (cl.phase == CL_SERVING && !cl.draining)
       cand[n++] = cl.self;
     for (size_t i = 0; i < cl.n_peers; i++)
-      if (!cl.peers[i].dead && strcmp(cl.peers[i].state, "draining"))
+      if (!cl.peers[i].dead && !strcmp(cl.peers[i].state, "alive"))
         cand[n++] = cl.peers[i].addr;
   }
   int k = lg_place(initiator, cand, n);
@@ -428,6 +441,30 @@ int lg_cluster_home(const char *initiator, char *out, size_t len)
     snprintf(out, len, "%s", cand[k]);
   pthread_mutex_unlock(&cl.mu);
   return r; /* nobody else can take it (all draining or dead): serve it here */
+}
+
+void lg_cluster_serving(void)
+{
+  if (!cl.on || !cl.rados)
+    return;
+  pthread_mutex_lock(&cl.mu);
+  cl.phase = CL_SERVING;
+  pthread_mutex_unlock(&cl.mu);
+  if (cl_beat() < 0) /* the heartbeat thread says it again within heartbeat_ms */
+    lg_kv(LG_WARN, "cluster: cannot publish the alive state yet", "object=%s", cl.obj);
+}
+
+unsigned lg_cluster_leave(void)
+{
+  if (!cl.on || !cl.rados)
+    return 0;
+  pthread_mutex_lock(&cl.mu);
+  cl.phase = CL_LEAVING;
+  pthread_mutex_unlock(&cl.mu);
+  lg_kv(LG_INFO, "cluster: leaving", "self=%s", cl.self);
+  if (cl_beat() < 0)
+    return 0; /* the peers cannot learn it from us: they will see the key go */
+  return 2 * cl.heartbeat_ms;
 }
 
 int lg_cluster_set_draining(bool on)
@@ -450,7 +487,7 @@ json_t *lg_cluster_json(void)
   pthread_mutex_lock(&cl.mu);
   if (cl.rados)
     json_array_append_new(gws, json_pack("{s:s,s:s,s:o,s:b}", "address", cl.self, "state",
-                                         cl.draining ? "draining" : "alive", "clients",
+                                         cl_self_state(), "clients",
                                          mine ? mine : json_array(), "self", 1));
   for (size_t i = 0; i < cl.n_peers; i++) {
     const struct cl_peer *p = &cl.peers[i];

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster/cluster.h"
 #include "iscsi/iscsi.h"
 #include "iscsi/server.h"
 #include "util/log.h"
@@ -436,6 +437,29 @@ int lg_server_run(struct lg_server *s)
     for (size_t i = 0; i < s->n_listen; i++)
       if (pfd[i].revents & POLLIN)
         accept_one(s, s->lfd[i]);
+  }
+  /* in a cluster, peers may still send clients here until they read that we
+   * are leaving: go on listening meanwhile, redirecting each login to its new
+   * home, so that no login finds a closed port (a second signal ends it) */
+  unsigned grace = lg_cluster_leave();
+  if (grace) {
+    lg_kv(LG_INFO, "stopping: redirecting logins while the peers learn it", "ms=%u", grace);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+      clock_gettime(CLOCK_MONOTONIC, &t);
+      long left = (long)grace - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+      if (left <= 0)
+        break;
+      int r = poll(pfd, s->n_listen + 1, (int)left);
+      if (r < 0 && errno != EINTR)
+        break;
+      if (r > 0 && pfd[s->n_listen].revents)
+        break;
+      for (size_t i = 0; r > 0 && i < s->n_listen; i++)
+        if (pfd[i].revents & POLLIN)
+          accept_one(s, s->lfd[i]);
+    }
   }
   close(sfd);
   for (size_t i = 0; i < s->n_listen; i++) {
