@@ -20,6 +20,8 @@
 # stopped).
 # shellcheck source=../cow/functions.sh
 source "$(dirname "$0")/../cow/functions.sh"
+# shellcheck source=functions.sh
+source "$(dirname "$0")/functions.sh"
 : "${SOAK_CLIENT:?SOAK_CLIENT must name lg-soak-client}"
 : "${HOSTILE:?HOSTILE must name the hostile client}"
 
@@ -144,21 +146,7 @@ soak_config 0
 kill -HUP "$LG_PID"
 
 # the room's verdict
-bad=0 sessions=0 commands=0 rbytes=0 wbytes=0 resets=0 errors=0 wrong=0
-for ((c = 1; c <= CLIENTS; c++)); do
-	rc=0
-	wait "${pids[c - 1]}" || rc=$?
-	forget_pid "${pids[c - 1]}"
-	line=$(grep '^soak-client ' "$LG_TMP/client$c.out") || line=
-	if ((rc != 0)) || [[ -z $line ]]; then
-		bad=$((bad + 1))
-		log "client pc$c (status $rc): $(head -n 12 "$LG_TMP/client$c.out")"
-	fi
-	read -r _ _ _ s _ cm _ rb _ wb _ rs _ er _ wr <<<"$line"
-	sessions=$((sessions + ${s:-0})) commands=$((commands + ${cm:-0}))
-	rbytes=$((rbytes + ${rb:-0})) wbytes=$((wbytes + ${wb:-0})) resets=$((resets + ${rs:-0}))
-	errors=$((errors + ${er:-0})) wrong=$((wrong + ${wr:-0}))
-done
+soak_verdict "$CLIENTS"
 # the sessions' ends reach the gateway: let it settle before measuring
 for ((i = 0; i < 50; i++)); do
 	[[ $("$LUNGATE" sessions --control "$SOCK" --json 2>/dev/null | grep -o '"initiator"' | wc -l) == 0 ]] && break

@@ -1,7 +1,7 @@
 /* lg-soak-client: one simulated PC of a busy room, for tests/soak (libiscsi).
  *
  *   lg-soak-client -p 127.0.0.1:PORT -t IQN -i INITIATOR -b BASE-FILE -s SECONDS
- *                  [-r RESET-CMD] [-x SEED]
+ *                  [-r RESET-CMD] [-x SEED] [-a] [-S SECONDS]
  *       Until SECONDS have passed, again and again: log in (a new session,
  *       a new ISID, as iPXE does), "boot" (TEST UNIT READY until the unit
  *       attention is gone, READ CAPACITY(10) and (16), then reads of the
@@ -14,7 +14,16 @@
  *       and the write's number).  Between sessions, one time in
  *       eight, RESET-CMD (a shell command; %s: the initiator name) resets
  *       this client's overlay; if it exits 0, the model becomes the base.
- *       Prints one line "soak-client INITIATOR: sessions N commands N
+ *       With -S, a session works for 1 to SECONDS seconds (a PC that stays
+       on a while: one command every 0-100 ms) instead of 8-31 commands.
+       With -a (a room of several gateways), libiscsi may reconnect: a
+       gateway being drained asks the client to log out (Async Message,
+       event 1), libiscsi logs out and in again through the portal it was
+       given (the entry point, which sends it to another gateway), sends
+       again the commands that had no response, and clears the new nexus's
+       unit attention as at a first login; without -a a dropped connection
+       or a logout request fails the commands in flight, counted as errors.
+       Prints one line "soak-client INITIATOR: sessions N commands N
  *       read-bytes N written-bytes N resets N errors N wrong-bytes N" and
  *       exits 0 if there was no error and no wrong byte, 1 otherwise (the
  *       first problems are printed on stderr).
@@ -53,6 +62,8 @@
 #define MAX_IO (128u * 1024)
 
 static const char *opt_portal, *opt_target, *opt_initiator, *opt_base, *opt_reset;
+static bool opt_reconnect;
+static long opt_session_secs;
 static long opt_seconds = 60;
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -198,7 +209,10 @@ static struct iscsi_context *login(void)
   iscsi_set_targetname(c, opt_target);
   iscsi_set_session_type(c, ISCSI_SESSION_NORMAL);
   iscsi_set_header_digest(c, ISCSI_HEADER_DIGEST_NONE);
-  iscsi_set_noautoreconnect(c, 1);
+  if (opt_reconnect)
+    iscsi_set_no_ua_on_reconnect(c, 1);
+  else
+    iscsi_set_noautoreconnect(c, 1);
   iscsi_set_timeout(c, 60);
   if (iscsi_full_connect_sync(c, opt_portal, 0) != 0) {
     problem("login failed: %s", iscsi_get_error(c));
@@ -266,7 +280,10 @@ static bool session(uint8_t *buf)
   }
   /* work: writes read back, random reads */
   int n = 8 + (int)(rnd() % 24);
-  for (int i = 0; ok && i < n; i++) {
+  time_t until = time(NULL) + 1 + (opt_session_secs > 0 ? (time_t)(rnd() % (uint64_t)opt_session_secs) : 0);
+  for (int i = 0; ok && (opt_session_secs > 0 ? time(NULL) < until : i < n); i++) {
+    if (opt_session_secs > 0)
+      usleep((useconds_t)(rnd() % 100000));
     uint32_t len = (uint32_t)(SECTOR * (1 + rnd() % (MAX_IO / SECTOR)));
     uint64_t off = (rnd() % ((disk_size - len) / SECTOR + 1)) * SECTOR;
     if (rnd() % 3) {
@@ -412,7 +429,7 @@ int main(int argc, char **argv)
   if (argc > 1 && !strcmp(argv[1], "flood"))
     return flood(argc - 1, argv + 1);
   int ch;
-  while ((ch = getopt(argc, argv, "p:t:i:b:s:r:x:")) != -1) {
+  while ((ch = getopt(argc, argv, "p:t:i:b:s:r:x:aS:")) != -1) {
     switch (ch) {
     case 'p': opt_portal = optarg; break;
     case 't': opt_target = optarg; break;
@@ -421,9 +438,11 @@ int main(int argc, char **argv)
     case 's': opt_seconds = atol(optarg); break;
     case 'r': opt_reset = optarg; break;
     case 'x': rng_state = strtoull(optarg, NULL, 0) | 1; break;
+    case 'a': opt_reconnect = true; break;
+    case 'S': opt_session_secs = atol(optarg); break;
     default:
       fprintf(stderr, "usage: lg-soak-client -p PORTAL -t IQN -i INITIATOR -b BASE -s SECONDS "
-                      "[-r RESET-CMD] [-x SEED]\n");
+                      "[-r RESET-CMD] [-x SEED] [-a] [-S SECONDS]\n");
       return 1;
     }
   }

@@ -1,0 +1,26 @@
+# shellcheck shell=bash
+# Helpers of the soak's rooms (tests/soak/soak.sh, drain.sh): sourced after
+# the group's own functions (fail, log, forget_pid).
+
+# soak_verdict N: wait for clients 1..N (pids in the array pids, output in
+# $LG_TMP/clientK.out) and add up their "soak-client" lines into sessions,
+# commands, rbytes, wbytes, resets, errors and wrong; bad counts the clients
+# that failed or printed no figures (the first lines of each are logged).
+soak_verdict() {
+	local c rc line s cm rb wb rs er wr
+	bad=0 sessions=0 commands=0 rbytes=0 wbytes=0 resets=0 errors=0 wrong=0
+	for ((c = 1; c <= $1; c++)); do
+		rc=0
+		wait "${pids[c - 1]}" || rc=$?
+		forget_pid "${pids[c - 1]}"
+		line=$(grep '^soak-client ' "$LG_TMP/client$c.out") || line=
+		if ((rc != 0)) || [[ -z $line ]]; then
+			bad=$((bad + 1))
+			log "client pc$c (status $rc): $(head -n 12 "$LG_TMP/client$c.out")"
+		fi
+		read -r _ _ _ s _ cm _ rb _ wb _ rs _ er _ wr <<<"$line"
+		sessions=$((sessions + ${s:-0})) commands=$((commands + ${cm:-0}))
+		rbytes=$((rbytes + ${rb:-0})) wbytes=$((wbytes + ${wb:-0})) resets=$((resets + ${rs:-0}))
+		errors=$((errors + ${er:-0})) wrong=$((wrong + ${wr:-0}))
+	done
+}
