@@ -304,7 +304,13 @@ static void *conn_main(void *arg)
           c->sess->discovery ? "" : LG_Q(c->sess->target->iqn), c->sess->tsih,
           why ? why : "connection-closed");
   }
+  pthread_mutex_unlock(&s->lock);
+  /* not under s->lock: ending a session may wait on its backstore (an RBD
+   * clone's metadata on a stalled cluster, up to its osd_op_timeout), and
+   * every accept takes s->lock.  Still counted in n_conns until freed, so a
+   * stopping server waits for it before it frees what the session uses. */
   iscsi_conn_free(c);
+  pthread_mutex_lock(&s->lock);
   s->n_conns--;
   pthread_cond_broadcast(&s->cond);
   pthread_mutex_unlock(&s->lock);
