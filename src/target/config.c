@@ -265,6 +265,7 @@ static void storage_unref(struct lg_storage *so)
     pthread_rwlock_destroy(&so->io_lock);
   }
   scsi_lu_free(so);
+  lg_overlays_forget(so);
   free(so->pr_file);
   free(so->name);
   free(so->plugin);

@@ -55,6 +55,9 @@ struct lg_storage {
    * mode pages), made on first use by the SCSI layer; NULL until then */
   struct scsi_lu *_Atomic lu;
   char *pr_file;                     /* APTPL state file, or NULL: APTPL refused */
+  /* per-initiator storage: its open views and their lock (overlays.c),
+   * made on first use, freed with the object by lg_overlays_forget */
+  struct lg_ov_reg *ovr;
   /* shared by the models that define it alike: a reload keeps it open */
   atomic_int refs;                   /* models holding it */
   json_t *def;                       /* its storage_objects entry */
@@ -201,6 +204,8 @@ void lg_overlay_block(const struct lg_storage *tmpl, const char *initiator, bool
  * (empty) overlay that keeps the record. */
 int lg_overlay_fence(struct lg_storage *tmpl, const char *initiator,
                      const struct cow_boot *boot);
+/* A storage object is freed: its overlay registry (all views closed) goes. */
+void lg_overlays_forget(struct lg_storage *so);
 /* The per-initiator storage object an open overlay belongs to. */
 const struct lg_storage *lg_overlay_template(const struct lg_overlay *o);
 /* Allocated bytes of the open view of initiator on tmpl, which live writes

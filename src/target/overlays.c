@@ -1,6 +1,14 @@
 /* Per-initiator overlays: the open view of each (storage object, initiator),
  * shared by all sessions of that initiator (iPXE's, then the OS's through
- * the iBFT), and the rule that one initiator name is one machine. */
+ * the iBFT), and the rule that one initiator name is one machine.
+ *
+ * Locking: each per-initiator storage object has its own registry (struct
+ * lg_ov_reg: its open views, the clients an administrator holds off, and the
+ * lock guarding them and every field of its views).  Opening or resetting a
+ * client's layer waits on the backstore under that lock (a stalled Ceph
+ * cluster: up to its osd_op_timeout per call), so one lock for all would
+ * make every login of the gateway wait for one storage object's trouble.
+ * The boot memory (every target's) has its own lock, taken last. */
 #include <errno.h>
 #include <stddef.h>
 #include <pthread.h>
@@ -31,20 +39,61 @@ struct lg_overlay {
                                       * fresh one while its sessions still looked alive) */
 };
 
-static pthread_mutex_t ov_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct lg_overlay *ov_head;
-
 /* Overlays an administrator's reset or commit is working on: no login. */
 struct ov_block {
   struct ov_block *next;
   const struct lg_storage *tmpl;
   char *initiator;                   /* normalized */
 };
-static struct ov_block *ov_blocked;
 
+struct lg_ov_reg {
+  pthread_mutex_t mu;
+  struct lg_overlay *head;           /* open views */
+  struct ov_block *blocked;
+};
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER; /* makes registries */
+/* without memory for its own, an object shares this one (lookups check the
+ * object, so sharing is only slower) */
+static struct lg_ov_reg reg_shared = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* tmpl's registry, made on first use; the caller locks its mu. */
+static struct lg_ov_reg *reg_of(const struct lg_storage *tmpl)
+{
+  struct lg_storage *t = (struct lg_storage *)tmpl; /* the registry, not the object, changes */
+  pthread_mutex_lock(&reg_lock);
+  if (!t->ovr) {
+    t->ovr = calloc(1, sizeof *t->ovr);
+    if (t->ovr)
+      pthread_mutex_init(&t->ovr->mu, NULL);
+    else
+      t->ovr = &reg_shared;
+  }
+  struct lg_ov_reg *r = t->ovr;
+  pthread_mutex_unlock(&reg_lock);
+  return r;
+}
+
+void lg_overlays_forget(struct lg_storage *so)
+{
+  struct lg_ov_reg *r = so->ovr;
+  so->ovr = NULL;
+  if (!r || r == &reg_shared)
+    return;
+  while (r->blocked) { /* none left once the control commands ended */
+    struct ov_block *b = r->blocked;
+    r->blocked = b->next;
+    free(b->initiator);
+    free(b);
+  }
+  pthread_mutex_destroy(&r->mu);
+  free(r);
+}
+
+/* Under tmpl's registry lock, as every function below that reads or changes
+ * a registry or a view. */
 static bool is_blocked(const struct lg_storage *tmpl, const char *norm)
 {
-  for (struct ov_block *b = ov_blocked; b; b = b->next)
+  for (struct ov_block *b = tmpl->ovr->blocked; b; b = b->next)
     if (b->tmpl == tmpl && !strcmp(b->initiator, norm))
       return true;
   return false;
@@ -52,7 +101,7 @@ static bool is_blocked(const struct lg_storage *tmpl, const char *norm)
 
 static struct lg_overlay *find(const struct lg_storage *tmpl, const char *norm)
 {
-  for (struct lg_overlay *o = ov_head; o; o = o->next)
+  for (struct lg_overlay *o = tmpl->ovr->head; o; o = o->next)
     if (o->tmpl == tmpl && !strcmp(o->initiator, norm))
       return o;
   return NULL;
@@ -63,12 +112,12 @@ static struct lg_overlay *view_overlay(struct lg_storage *view)
   return (struct lg_overlay *)((char *)view - offsetof(struct lg_overlay, view));
 }
 
-/* Drop one reference; the last one closes the view.  Under ov_lock. */
+/* Drop one reference; the last one closes the view.  Under the lock. */
 static void put_locked(struct lg_overlay *o)
 {
   if (--o->refs)
     return;
-  for (struct lg_overlay **pp = &ov_head; *pp; pp = &(*pp)->next)
+  for (struct lg_overlay **pp = &o->tmpl->ovr->head; *pp; pp = &(*pp)->next)
     if (*pp == o) {
       *pp = o->next;
       break;
@@ -122,6 +171,7 @@ struct boot_mem {
 };
 static struct boot_mem *mem_head;
 static size_t mem_count;
+static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER; /* mem_head, mem_count */
 
 static struct boot_mem *mem_find(const char *target, uint64_t lun, const char *norm)
 {
@@ -140,8 +190,18 @@ static void mem_free(struct boot_mem *m)
 }
 
 /* Remember the boot b of norm on the disk of so behind (target, lun). */
+static void mem_note_locked(const char *target, uint64_t lun, const char *norm,
+                            const struct lg_storage *so, const struct cow_boot *b);
 static void mem_note(const char *target, uint64_t lun, const char *norm,
                      const struct lg_storage *so, const struct cow_boot *b)
+{
+  pthread_mutex_lock(&mem_lock);
+  mem_note_locked(target, lun, norm, so, b);
+  pthread_mutex_unlock(&mem_lock);
+}
+
+static void mem_note_locked(const char *target, uint64_t lun, const char *norm,
+                            const struct lg_storage *so, const struct cow_boot *b)
 {
   struct boot_mem *m = mem_find(target, lun, norm);
   if (!m) {
@@ -176,17 +236,22 @@ static void mem_note(const char *target, uint64_t lun, const char *norm,
 static bool replaced_disk(const char *target, uint64_t lun, const char *norm,
                           const struct lg_storage *so, const uint8_t isid[6])
 {
+  pthread_mutex_lock(&mem_lock);
   struct boot_mem *m = mem_find(target, lun, norm);
-  if (!m || !m->disk)
+  char *disk = m && m->disk ? strdup(m->disk) : NULL;
+  struct cow_boot b = m ? m->boot : (struct cow_boot){ 0 };
+  pthread_mutex_unlock(&mem_lock);
+  if (!disk)
     return false;
-  struct cow_boot b = m->boot; /* judged as if fenced: a reconnect of that boot? */
   const char *why;
-  b.fenced = true;
-  if (lg_login_kind(&b, false, isid, (uint64_t)time(NULL), &why) != LG_LOGIN_FENCED)
-    return false;
-  char *id = disk_id(so);
-  bool other = id && strcmp(id, m->disk);
-  free(id);
+  b.fenced = true; /* judged as if fenced: a reconnect of that boot? */
+  bool other = false;
+  if (lg_login_kind(&b, false, isid, (uint64_t)time(NULL), &why) == LG_LOGIN_FENCED) {
+    char *id = disk_id(so);
+    other = id && strcmp(id, disk);
+    free(id);
+  }
+  free(disk);
   return other;
 }
 
@@ -244,8 +309,8 @@ static struct lg_overlay *overlay_open(struct lg_storage *tmpl, const char *init
   o->view.readonly = !tmpl->ops->can_write(h);
   if (boot)
     o->boot = *boot;
-  o->next = ov_head;
-  ov_head = o;
+  o->next = tmpl->ovr->head;
+  tmpl->ovr->head = o;
   return o;
 }
 
@@ -297,7 +362,7 @@ static bool is_maintainer(const struct lg_storage *tmpl, const char *norm)
  * view inspects it), its file gives up its name and the view leaves the list:
  * those sessions keep writing into a file nobody will ever open again, and
  * this boot gets a fresh one.  *o is NULL afterwards if the view was
- * detached.  Under ov_lock. */
+ * detached.  Under tmpl's registry lock. */
 static void boot_reset_on_boot(struct lg_storage *tmpl, const char *initiator,
                                struct lg_overlay **o, bool have, const struct cow_info *info,
                                const struct cow_boot *boot, const uint8_t isid[6],
@@ -310,7 +375,7 @@ static void boot_reset_on_boot(struct lg_storage *tmpl, const char *initiator,
   if (*o) {
     r = cow_view_detach((*o)->view.h);
     if (r == 0) {
-      for (struct lg_overlay **pp = &ov_head; *pp; pp = &(*pp)->next)
+      for (struct lg_overlay **pp = &tmpl->ovr->head; *pp; pp = &(*pp)->next)
         if (*pp == *o) {
           *pp = (*o)->next;
           break;
@@ -369,6 +434,82 @@ static bool fence_view(struct lg_lun_view *v, const char *target, const char *in
   return true;
 }
 
+/* One per-initiator LUN of lg_overlays_acquire, under tmpl's registry lock:
+ * 0, or an error with v's LUN unchanged. */
+static int acquire_one(struct lg_lun_view *v, struct lg_storage *tmpl, const char *target,
+                       const char *initiator, const char *norm, const uint8_t isid[6],
+                       const char *hex, const char *peer_ip, char **why)
+{
+  struct lg_overlay *o = find(tmpl, norm);
+  if (is_blocked(tmpl, norm)) {
+    if (asprintf(why, "the overlay on storage object \"%s\" is being reset or committed "
+                 "by an administrator; log in again in a moment", tmpl->name) < 0)
+      *why = NULL;
+    return -EBUSY;
+  }
+  if (o && o->sessions && !tmpl->shared_initiators && strcmp(o->peer, peer_ip)) {
+    char safe[LG_SAFE_MAX];
+    if (asprintf(why, "initiator %s is already logged in from %s; a second machine "
+                 "at %s with the same name would share its disk (set "
+                 "\"shared_initiators\": true on storage object \"%s\" if that is "
+                 "meant)", lg_safe(initiator, safe, sizeof safe), o->peer, peer_ip,
+                 tmpl->name) < 0)
+      *why = NULL;
+    return -EBUSY;
+  }
+  /* a boot or a reconnect: the rule at the top of this section */
+  struct cow_info info = { 0 };
+  bool have = o ? false : record_read(tmpl, initiator, &info);
+  struct cow_boot boot = o ? o->boot : info.boot;
+  const char *kind_why;
+  enum lg_login_kind kind = lg_login_kind(&boot, o && o->sessions, isid,
+                                          (uint64_t)time(NULL), &kind_why);
+  if (kind != LG_LOGIN_FENCED && replaced_disk(target, v->index, norm, tmpl, isid)) {
+    kind = LG_LOGIN_FENCED;
+    kind_why = "a reload gave this LUN another disk while the client's OS ran";
+  }
+  lg_stats_judged(kind == LG_LOGIN_BOOT ? LG_JUDGED_BOOT
+                  : kind == LG_LOGIN_FENCED ? LG_JUDGED_FENCED : LG_JUDGED_RECONNECT);
+  if (kind == LG_LOGIN_FENCED)
+    return fence_view(v, target, initiator, hex, kind_why) ? 0 : -ENOMEM;
+  char safe[LG_SAFE_MAX];
+  lg_kv(LG_DEBUG, kind == LG_LOGIN_BOOT ? "boot" : "reconnect", "storage=%s initiator=%s "
+        "isid=%s reason=%s", tmpl->name, lg_safe(initiator, safe, sizeof safe), hex,
+        LG_Q(kind_why));
+  if (kind == LG_LOGIN_BOOT) {
+    if (is_maintainer(tmpl, norm))
+      lg_kv(LG_DEBUG, "overlay kept", "storage=%s initiator=%s isid=%s reason=maintainer",
+            tmpl->name, lg_safe(initiator, safe, sizeof safe), hex);
+    else if (tmpl->reset_on_boot)
+      boot_reset_on_boot(tmpl, initiator, &o, have, &info, &boot, isid, hex,
+                         LG_RESET_ON_BOOT);
+    else {
+      if (have && !o && boot_reset_policy(tmpl, initiator, &info, hex))
+        have = false;
+      /* a new image version: this boot gets it, unless "on_new_version": "keep" */
+      bool outdated = o ? cow_view_outdated(o->view.h)
+                        : have && info.have_sum && cow_sum_outdated(tmpl->h, info.base_sum);
+      if (outdated && !cow_keep_old_version(tmpl->h))
+        boot_reset_on_boot(tmpl, initiator, &o, have, &info, &boot, isid, hex,
+                           LG_RESET_ON_NEW_VERSION);
+    }
+    memset(&boot, 0, sizeof boot);
+  }
+  boot.clean = false;
+  lg_boot_add(&boot, isid);
+  if (!o && !(o = overlay_open(tmpl, initiator, norm, NULL, why)))
+    return -EIO;
+  o->boot = boot;
+  if (o->sessions++ == 0)
+    snprintf(o->peer, sizeof o->peer, "%s", peer_ip);
+  cow_touch(o->view.h, true, &o->boot); /* live, with this boot's ISIDs */
+  mem_note(target, v->index, norm, tmpl, &o->boot);
+  o->refs++;
+  v->overlay = o;
+  v->so = &o->view;
+  return 0;
+}
+
 int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *target,
                         const char *initiator, const uint8_t isid[6],
                         const char *peer_ip, char **why)
@@ -382,103 +523,28 @@ int lg_overlays_acquire(struct lg_lun_view *v, size_t n, const char *target,
   isid_hex(isid, hex);
   int rc = 0;
   size_t i;
-  pthread_mutex_lock(&ov_lock);
-  for (i = 0; i < n; i++) {
+  for (i = 0; i < n && rc == 0; i++) {
     struct lg_storage *tmpl = v[i].so;
     if (!tmpl->per_initiator) {
       if (replaced_disk(target, v[i].index, norm, tmpl, isid) &&
           !fence_view(&v[i], target, initiator, hex,
                       "a reload gave this LUN another disk while the client's OS ran"))
         rc = -ENOMEM;
-      if (rc)
-        break;
       continue;
     }
-    struct lg_overlay *o = find(tmpl, norm);
-    if (is_blocked(tmpl, norm)) {
-      if (asprintf(why, "the overlay on storage object \"%s\" is being reset or committed "
-                   "by an administrator; log in again in a moment", tmpl->name) < 0)
-        *why = NULL;
-      rc = -EBUSY;
-      break;
-    }
-    if (o && o->sessions && !tmpl->shared_initiators && strcmp(o->peer, peer_ip)) {
-      char safe[LG_SAFE_MAX];
-      if (asprintf(why, "initiator %s is already logged in from %s; a second machine "
-                   "at %s with the same name would share its disk (set "
-                   "\"shared_initiators\": true on storage object \"%s\" if that is "
-                   "meant)", lg_safe(initiator, safe, sizeof safe), o->peer, peer_ip,
-                   tmpl->name) < 0)
-        *why = NULL;
-      rc = -EBUSY;
-      break;
-    }
-    /* a boot or a reconnect: the rule at the top of this section */
-    struct cow_info info = { 0 };
-    bool have = o ? false : record_read(tmpl, initiator, &info);
-    struct cow_boot boot = o ? o->boot : info.boot;
-    const char *kind_why;
-    enum lg_login_kind kind = lg_login_kind(&boot, o && o->sessions, isid,
-                                            (uint64_t)time(NULL), &kind_why);
-    if (kind != LG_LOGIN_FENCED && replaced_disk(target, v[i].index, norm, tmpl, isid)) {
-      kind = LG_LOGIN_FENCED;
-      kind_why = "a reload gave this LUN another disk while the client's OS ran";
-    }
-    lg_stats_judged(kind == LG_LOGIN_BOOT ? LG_JUDGED_BOOT
-                    : kind == LG_LOGIN_FENCED ? LG_JUDGED_FENCED : LG_JUDGED_RECONNECT);
-    if (kind == LG_LOGIN_FENCED) {
-      if (!fence_view(&v[i], target, initiator, hex, kind_why)) {
-        rc = -ENOMEM;
-        break;
-      }
-      continue;
-    }
-    char safe[LG_SAFE_MAX];
-    lg_kv(LG_DEBUG, kind == LG_LOGIN_BOOT ? "boot" : "reconnect", "storage=%s initiator=%s "
-          "isid=%s reason=%s", tmpl->name, lg_safe(initiator, safe, sizeof safe), hex,
-          LG_Q(kind_why));
-    if (kind == LG_LOGIN_BOOT) {
-      if (is_maintainer(tmpl, norm))
-        lg_kv(LG_DEBUG, "overlay kept", "storage=%s initiator=%s isid=%s reason=maintainer",
-              tmpl->name, lg_safe(initiator, safe, sizeof safe), hex);
-      else if (tmpl->reset_on_boot)
-        boot_reset_on_boot(tmpl, initiator, &o, have, &info, &boot, isid, hex,
-                           LG_RESET_ON_BOOT);
-      else {
-        if (have && !o && boot_reset_policy(tmpl, initiator, &info, hex))
-          have = false;
-        /* a new image version: this boot gets it, unless "on_new_version": "keep" */
-        bool outdated = o ? cow_view_outdated(o->view.h)
-                          : have && info.have_sum && cow_sum_outdated(tmpl->h, info.base_sum);
-        if (outdated && !cow_keep_old_version(tmpl->h))
-          boot_reset_on_boot(tmpl, initiator, &o, have, &info, &boot, isid, hex,
-                             LG_RESET_ON_NEW_VERSION);
-      }
-      memset(&boot, 0, sizeof boot);
-    }
-    boot.clean = false;
-    lg_boot_add(&boot, isid);
-    if (!o && !(o = overlay_open(tmpl, initiator, norm, NULL, why))) {
-      rc = -EIO;
-      break;
-    }
-    o->boot = boot;
-    if (o->sessions++ == 0)
-      snprintf(o->peer, sizeof o->peer, "%s", peer_ip);
-    cow_touch(o->view.h, true, &o->boot); /* live, with this boot's ISIDs */
-    mem_note(target, v[i].index, norm, tmpl, &o->boot);
-    o->refs++;
-    v[i].overlay = o;
-    v[i].so = &o->view;
+    struct lg_ov_reg *r = reg_of(tmpl);
+    pthread_mutex_lock(&r->mu);
+    rc = acquire_one(&v[i], tmpl, target, initiator, norm, isid, hex, peer_ip, why);
+    pthread_mutex_unlock(&r->mu);
   }
-  pthread_mutex_unlock(&ov_lock);
   free(norm);
   if (rc)
-    lg_overlays_release(v, i, NULL, NULL, false);
+    lg_overlays_release(v, i - 1, NULL, NULL, false);
   return rc;
 }
 
-/* A fenced session of initiator ended: its end counts for rule 3. */
+/* A fenced session of initiator ended: its end counts for rule 3.  Under
+ * tmpl's registry lock. */
 static void fenced_end(struct lg_storage *tmpl, const char *initiator, bool clean)
 {
   char *norm = strdup(initiator);
@@ -510,14 +576,17 @@ void lg_overlays_release(struct lg_lun_view *v, size_t n, const char *target,
   char *norm = strdup(initiator ? initiator : "");
   if (norm)
     cow_name_normalize(initiator ? initiator : "", norm);
-  pthread_mutex_lock(&ov_lock);
   for (size_t i = 0; i < n; i++) {
     if (v[i].unfenced) {
       fenced_free(v[i].so);
       v[i].so = v[i].unfenced;
       v[i].unfenced = NULL;
-      if (initiator && v[i].so->per_initiator)
+      if (initiator && v[i].so->per_initiator) {
+        struct lg_ov_reg *r = reg_of(v[i].so);
+        pthread_mutex_lock(&r->mu);
         fenced_end(v[i].so, initiator, clean);
+        pthread_mutex_unlock(&r->mu);
+      }
       continue;
     }
     struct lg_overlay *o = v[i].overlay;
@@ -525,6 +594,8 @@ void lg_overlays_release(struct lg_lun_view *v, size_t n, const char *target,
       continue;
     v[i].overlay = NULL;
     v[i].so = o->tmpl;
+    struct lg_ov_reg *r = reg_of(o->tmpl);
+    pthread_mutex_lock(&r->mu);
     if (--o->sessions == 0) {
       o->boot.clean = clean;
       o->boot.last_end = (uint64_t)time(NULL);
@@ -533,8 +604,8 @@ void lg_overlays_release(struct lg_lun_view *v, size_t n, const char *target,
     if (target && norm && !o->detached) /* a detached view is no boot of now */
       mem_note(target, v[i].index, norm, o->tmpl, &o->boot);
     put_locked(o);
+    pthread_mutex_unlock(&r->mu);
   }
-  pthread_mutex_unlock(&ov_lock);
   free(norm);
 }
 
@@ -548,7 +619,8 @@ int lg_overlay_fence(struct lg_storage *tmpl, const char *initiator,
   struct cow_boot b = *boot;
   b.fenced = true;
   char *why = NULL;
-  pthread_mutex_lock(&ov_lock);
+  struct lg_ov_reg *reg = reg_of(tmpl);
+  pthread_mutex_lock(&reg->mu);
   struct lg_overlay *o = find(tmpl, norm);
   if (!o)
     o = overlay_open(tmpl, initiator, norm, &b, &why);
@@ -560,7 +632,7 @@ int lg_overlay_fence(struct lg_storage *tmpl, const char *initiator,
     cow_touch(o->view.h, false, &b);
     put_locked(o);
   }
-  pthread_mutex_unlock(&ov_lock);
+  pthread_mutex_unlock(&reg->mu);
   if (r < 0)
     lg_err("overlay fence: storage=%s: %s", tmpl->name, why ? why : "cannot open the overlay");
   free(why);
@@ -575,7 +647,8 @@ struct lg_storage *lg_overlay_get(struct lg_storage *tmpl, const char *initiator
   if (!norm)
     return NULL;
   cow_name_normalize(initiator, norm);
-  pthread_mutex_lock(&ov_lock);
+  struct lg_ov_reg *r = reg_of(tmpl);
+  pthread_mutex_lock(&r->mu);
   struct lg_overlay *o = find(tmpl, norm);
   if (!o) {
     struct cow_info info = { 0 };
@@ -584,27 +657,29 @@ struct lg_storage *lg_overlay_get(struct lg_storage *tmpl, const char *initiator
   }
   if (o)
     o->refs++;
-  pthread_mutex_unlock(&ov_lock);
+  pthread_mutex_unlock(&r->mu);
   free(norm);
   return o ? &o->view : NULL;
 }
 
 void lg_overlay_put(struct lg_storage *view)
 {
-  pthread_mutex_lock(&ov_lock);
+  struct lg_ov_reg *r = reg_of(view_overlay(view)->tmpl);
+  pthread_mutex_lock(&r->mu);
   put_locked(view_overlay(view));
-  pthread_mutex_unlock(&ov_lock);
+  pthread_mutex_unlock(&r->mu);
 }
 
 bool lg_overlay_is_live(struct lg_storage *view)
 {
-  pthread_mutex_lock(&ov_lock);
+  struct lg_ov_reg *r = reg_of(view_overlay(view)->tmpl);
+  pthread_mutex_lock(&r->mu);
   bool live = view_overlay(view)->sessions > 0;
-  pthread_mutex_unlock(&ov_lock);
+  pthread_mutex_unlock(&r->mu);
   return live;
 }
 
-/* Under ov_lock, the open view of an initiator's overlay, or NULL. */
+/* Under tmpl's registry lock, the open view of an initiator's overlay, or NULL. */
 static struct lg_overlay *find_by_name(struct lg_storage *tmpl, const char *initiator)
 {
   char *norm = strdup(initiator);
@@ -618,10 +693,11 @@ static struct lg_overlay *find_by_name(struct lg_storage *tmpl, const char *init
 
 bool lg_overlay_is_live_by_name(struct lg_storage *tmpl, const char *initiator)
 {
-  pthread_mutex_lock(&ov_lock);
+  struct lg_ov_reg *r = reg_of(tmpl);
+  pthread_mutex_lock(&r->mu);
   struct lg_overlay *o = find_by_name(tmpl, initiator);
   bool live = o && o->sessions > 0;
-  pthread_mutex_unlock(&ov_lock);
+  pthread_mutex_unlock(&r->mu);
   return live;
 }
 
@@ -631,18 +707,19 @@ void lg_overlay_block(const struct lg_storage *tmpl, const char *initiator, bool
   if (!norm)
     return;
   cow_name_normalize(initiator, norm);
-  pthread_mutex_lock(&ov_lock);
+  struct lg_ov_reg *r = reg_of(tmpl);
+  pthread_mutex_lock(&r->mu);
   if (block) {
     struct ov_block *b = calloc(1, sizeof *b);
     if (b) {
       b->tmpl = tmpl;
       b->initiator = norm;
       norm = NULL;
-      b->next = ov_blocked;
-      ov_blocked = b;
+      b->next = r->blocked;
+      r->blocked = b;
     }
   } else {
-    for (struct ov_block **pp = &ov_blocked; *pp; pp = &(*pp)->next)
+    for (struct ov_block **pp = &r->blocked; *pp; pp = &(*pp)->next)
       if ((*pp)->tmpl == tmpl && !strcmp((*pp)->initiator, norm)) {
         struct ov_block *b = *pp;
         *pp = b->next;
@@ -651,7 +728,7 @@ void lg_overlay_block(const struct lg_storage *tmpl, const char *initiator, bool
         break;
       }
   }
-  pthread_mutex_unlock(&ov_lock);
+  pthread_mutex_unlock(&r->mu);
   free(norm);
 }
 
@@ -663,10 +740,11 @@ const struct lg_storage *lg_overlay_template(const struct lg_overlay *o)
 bool lg_overlay_allocated_open(struct lg_storage *tmpl, const char *initiator,
                                uint64_t *bytes)
 {
-  pthread_mutex_lock(&ov_lock);
+  struct lg_ov_reg *r = reg_of(tmpl);
+  pthread_mutex_lock(&r->mu);
   struct lg_overlay *o = find_by_name(tmpl, initiator);
   if (o)
     *bytes = cow_allocated(o->view.h);
-  pthread_mutex_unlock(&ov_lock);
+  pthread_mutex_unlock(&r->mu);
   return o != NULL;
 }
