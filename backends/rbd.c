@@ -949,8 +949,8 @@ int lg_rbd_clone_parent(struct lg_rbd_clones *t, const char *client, char *out, 
 /* Hold the clone's exclusive lock.  A lock held by a client that no longer
  * watches the image (a gateway that died: its watch has expired) is broken,
  * which blocklists the dead owner so that it can never write again; a lock
- * held by a live client is left alone and the login refused. */
-static int take_lock(struct lg_rbd_clones *t, rbd_image_t img, const char *where)
+ * held by a live client is left alone: 1, with the reason set. */
+static int take_lock_once(struct lg_rbd_clones *t, rbd_image_t img, const char *where)
 {
   for (int attempt = 0; attempt < 2; attempt++) {
     char *owners[4];
@@ -998,7 +998,7 @@ static int take_lock(struct lg_rbd_clones *t, rbd_image_t img, const char *where
       lg_set_error("storage object \"%s\": RBD image %s is in use: its exclusive lock is held "
                    "by %s at %s, which is alive (another gateway serves this client)",
                    t->name, where, who, owner);
-      return -EBUSY;
+      return 1;
     }
     lg_kv(LG_WARN, "rbd lock taken over from a dead owner", "storage=%s image=%s owner=%s",
           LG_Q(t->name), LG_Q(where), LG_Q(owner));
@@ -1012,6 +1012,28 @@ static int take_lock(struct lg_rbd_clones *t, rbd_image_t img, const char *where
   lg_set_error("storage object \"%s\": RBD image %s: its lock keeps changing hands", t->name,
                where);
   return -EBUSY;
+}
+
+/* How long a login waits for a live owner to let the clone go: the client
+ * has just logged out of another gateway (a drain moved it, or its home
+ * gateway came back), which closes the clone after its Logout Response; on
+ * a busy cluster that takes seconds (seen: 2.4 s in the hour-long soak). */
+#define LOCK_WAIT_MS 8000
+
+static int take_lock(struct lg_rbd_clones *t, rbd_image_t img, const char *where)
+{
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (;;) {
+    int r = take_lock_once(t, img, where);
+    if (r <= 0)
+      return r;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 >= LOCK_WAIT_MS)
+      return -EBUSY; /* really in use: the reason says by whom */
+    struct timespec pause = { 0, 100 * 1000000 };
+    nanosleep(&pause, NULL);
+  }
 }
 
 /* Objects a clone holds itself, into its quota bitmap. */

@@ -5,7 +5,9 @@
 #    log names the lock's owner; gateway 1 goes on writing;
 #  - gateway 1 is killed (SIGKILL): once its watch has expired (the test
 #    cluster's osd_client_watch_timeout, 5 s) gateway 2 takes the lock over,
-#    blocklisting the dead owner, and serves A with every flushed write.
+#    blocklisting the dead owner, and serves A with every flushed write;
+#  - a login at gateway 3 while gateway 2 still holds A's clone waits for the
+#    lock (up to 8 s) and gets it once A has logged out of gateway 2.
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
 # shellcheck source=../cow/functions.sh
@@ -53,5 +55,28 @@ qio "$A" -c 'write -P 0xb3 1M 4096' -c flush -c 'read -P 0xb3 1M 4096'
 cp "$BASE" "$LG_TMP/a.raw"
 patch_raw "$LG_TMP/a.raw" 0 65536 0xb1 65536 4096 0xb2 $((1 << 20)) 4096 0xb3
 expect_disk "$A" "A's flushed writes through both gateways" "$LG_TMP/a.raw"
+
+# A moves on while gateway 2 lets its clone go: A's login at gateway 3 waits
+# for the live owner's lock (as after a drain, or when A's home gateway is
+# back), and gets the clone once A has logged out of gateway 2 two seconds later
+session_open "$A"
+session_cmd 'write -P 0xb4 2M 4096'
+session_cmd 'flush'
+start_lungate -c "$CFG"
+GW3=$LG_PID
+qemu-io --image-opts "$(image_opts "$A")" -c 'read -P 0xb4 2M 4096' >"$LG_TMP/gw3.qio" 2>&1 &
+QP=$!
+LG_PIDS+=("$QP")
+sleep 2
+pid_alive "$QP" || fail "A's login at gateway 3 did not wait for gateway 2 to let the clone go: $(cat "$LG_TMP/gw3.qio")"
+session_close
+rc=0
+wait "$QP" || rc=$?
+forget_pid "$QP"
+((rc == 0)) && ! grep -Eqi 'verification failed|failed|error' "$LG_TMP/gw3.qio" ||
+	fail "A's login at gateway 3 failed after gateway 2 let the clone go (status $rc): $(cat "$LG_TMP/gw3.qio")"
+grep -q "msg=\"login\" initiator=$A " "$LG_LOG" || fail "gateway 3's log has no login of A"
+log "gateway 3 served A once gateway 2 let its clone go"
+stop_lungate "$GW3"
 stop_lungate "$GW2"
 log "PASS"
