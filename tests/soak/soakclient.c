@@ -304,6 +304,12 @@ out_t:
   if (t)
     scsi_free_scsi_task(t);
 out:
+  /* with -a, a gateway being drained may have had libiscsi log this session
+   * out already (it would log in again at the next command): nothing to end */
+  if (opt_reconnect && !iscsi_is_logged_in(c)) {
+    iscsi_destroy_context(c);
+    return ok;
+  }
   if (iscsi_logout_sync(c) != 0 && ok) {
     problem("logout failed: %s", iscsi_get_error(c));
     st.errors++;
