@@ -68,6 +68,29 @@ static const char *kv_find(const struct iscsi_kv *kv, int n, const char *key)
   return NULL;
 }
 
+/* In a cluster, a Normal session whose home is another gateway is sent
+ * there (status 0x0101): true when the redirect went out (or failed to), and
+ * the login ends.  Asked at the first PDU and again just before the session
+ * starts: a login that began before this gateway started draining (or
+ * leaving) may take seconds (its RBD clone still closing elsewhere), and a
+ * drain has by then asked every session it saw to log out. */
+static bool login_redirect(struct iscsi_conn *c, unsigned csg)
+{
+  struct iscsi_session *s = c->sess;
+  char home[LG_CLUSTER_ADDR_MAX];
+  if (s->discovery || lg_cluster_home(s->initiator, home, sizeof home) <= 0)
+    return false;
+  char addr[LG_CLUSTER_ADDR_MAX + 8];
+  snprintf(addr, sizeof addr, "%s,%u", home, s->tpg->tag); /* always with its port */
+  struct iscsi_text resp = { 0 };
+  iscsi_text_add(&resp, "TargetAddress", addr);
+  lg_kv(LG_INFO, "login redirected", "initiator=%s peer=%s target=%s to=%s",
+        s->initiator_log, c->peer, LG_Q(s->target->iqn), addr);
+  login_respond(c, (uint8_t)(csg << 2), ISCSI_LOGIN_TARGET_MOVED_TEMP, &resp);
+  iscsi_text_free(&resp);
+  return true;
+}
+
 /* The first login PDU names the initiator, the session type and the target:
  * look them up and set what the TPG offers. */
 static int login_first(struct iscsi_conn *c, const struct iscsi_kv *kv, int n)
@@ -125,19 +148,8 @@ static int login_first(struct iscsi_conn *c, const struct iscsi_kv *kv, int n)
     return login_respond(c, 0, ISCSI_LOGIN_FORBIDDEN, NULL);
   }
   s->n_luns = (size_t)nl;
-  char home[LG_CLUSTER_ADDR_MAX];
-  if (lg_cluster_home(ini, home, sizeof home) > 0) { /* another gateway's client */
-    char addr[LG_CLUSTER_ADDR_MAX + 8];
-    snprintf(addr, sizeof addr, "%s,%u", home, s->tpg->tag); /* always with its port */
-    struct iscsi_text resp = { 0 };
-    iscsi_text_add(&resp, "TargetAddress", addr);
-    lg_kv(LG_INFO, "login redirected", "initiator=%s peer=%s target=%s to=%s",
-          s->initiator_log, c->peer, LG_Q(s->target->iqn), addr);
-    int r = login_respond(c, (uint8_t)(c->login->stage << 2), ISCSI_LOGIN_TARGET_MOVED_TEMP,
-                          &resp);
-    iscsi_text_free(&resp);
-    return r < 0 ? r : -1;
-  }
+  if (login_redirect(c, c->login->stage))
+    return -1;
   char *why = NULL;
   int r = lg_overlays_acquire(s->luns, s->n_luns, s->target->iqn, ini, s->isid, c->peer_ip,
                               &why);
@@ -381,7 +393,7 @@ int iscsi_login_pdu(struct iscsi_conn *c, const uint8_t *data, uint32_t len)
     rflags |= (uint8_t)(ISCSI_FLAG_LOGIN_TRANSIT | nsg);
     L->stage = nsg;
     if (nsg == 3) {
-      if (login_complete(c) < 0) {
+      if (login_redirect(c, csg) || login_complete(c) < 0) {
         rc = -1;
         goto out;
       }
