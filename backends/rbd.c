@@ -950,7 +950,8 @@ int lg_rbd_clone_parent(struct lg_rbd_clones *t, const char *client, char *out, 
  * watches the image (a gateway that died: its watch has expired) is broken,
  * which blocklists the dead owner so that it can never write again; a lock
  * held by a live client is left alone: 1, with the reason set. */
-static int take_lock_once(struct lg_rbd_clones *t, rbd_image_t img, const char *where)
+static int take_lock_once(struct lg_rbd_clones *t, rbd_image_t img, const char *where,
+                          bool may_break)
 {
   for (int attempt = 0; attempt < 2; attempt++) {
     char *owners[4];
@@ -971,6 +972,10 @@ static int take_lock_once(struct lg_rbd_clones *t, rbd_image_t img, const char *
       lg_set_error("storage object \"%s\": RBD image %s: reading its lock owner: %s", t->name,
                    where, strerror(-r));
       return r;
+    }
+    if (!may_break) { /* still held: only the first look judges the owner */
+      rbd_lock_get_owners_cleanup(owners, nowners);
+      return 1;
     }
     /* the owner is a client address ("127.0.0.1:0/4181495876"); it is alive
      * while it watches the image (a killed client's watch expires) */
@@ -1024,8 +1029,12 @@ static int take_lock(struct lg_rbd_clones *t, rbd_image_t img, const char *where
 {
   struct timespec t0, now;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  for (;;) {
-    int r = take_lock_once(t, img, where);
+  /* Only the first look may find the owner dead and break its lock: a live
+   * owner's watch can be missing for a moment (re-registered under load),
+   * and looking again every 100 ms would one day take that moment for a
+   * death and blocklist a live gateway (seen in CI under load). */
+  for (bool first = true;; first = false) {
+    int r = take_lock_once(t, img, where, first);
     if (r <= 0)
       return r;
     clock_gettime(CLOCK_MONOTONIC, &now);
