@@ -776,7 +776,6 @@ static int nop_out_done(struct iscsi_conn *c)
   return iscsi_send(c, rsp, c->rx.dest, c->rx.data_len, SN_STAT);
 }
 
-/* Wait until no task of this connection matches (lun, all) is live. */
 /* Abort the tasks of the connection (all, those of one LUN, or only one) and
  * wait until each of them a worker (or a backstore) holds has ended, so that
  * the task management response follows every response of theirs; a task
