@@ -191,16 +191,6 @@ static void mem_free(struct boot_mem *m)
 
 /* Remember the boot b of norm on the disk of so behind (target, lun). */
 static void mem_note_locked(const char *target, uint64_t lun, const char *norm,
-                            const struct lg_storage *so, const struct cow_boot *b);
-static void mem_note(const char *target, uint64_t lun, const char *norm,
-                     const struct lg_storage *so, const struct cow_boot *b)
-{
-  pthread_mutex_lock(&mem_lock);
-  mem_note_locked(target, lun, norm, so, b);
-  pthread_mutex_unlock(&mem_lock);
-}
-
-static void mem_note_locked(const char *target, uint64_t lun, const char *norm,
                             const struct lg_storage *so, const struct cow_boot *b)
 {
   struct boot_mem *m = mem_find(target, lun, norm);
@@ -229,6 +219,14 @@ static void mem_note_locked(const char *target, uint64_t lun, const char *norm,
     m->disk = id;
   }
   m->boot = *b;
+}
+
+static void mem_note(const char *target, uint64_t lun, const char *norm,
+                     const struct lg_storage *so, const struct cow_boot *b)
+{
+  pthread_mutex_lock(&mem_lock);
+  mem_note_locked(target, lun, norm, so, b);
+  pthread_mutex_unlock(&mem_lock);
 }
 
 /* Is this login the continuation of an OS that ran on another disk behind
