@@ -842,6 +842,16 @@ static bool hostile_round(struct conn *c, enum kind k)
 			random_safe_cdb(bhs + 32);
 			bhs[1] &= (uint8_t)~0x20; /* no write flag: nothing may land */
 		}
+		/* No task management function that reaches past this session (ABORT TASK
+		 * SET to TASK REASSIGN: the resets, above all): it is a valid request, and
+		 * the target rightly aborts the other processes' commands (TASK ABORTED)
+		 * or, for a cold reset, closes their sessions, which their checks would
+		 * count as failures.  ABORT TASK or an unknown function, as K_TMF (the
+		 * resets have their tests in the compliance suite: Reserve6.Target*Reset). */
+		if (op == OP_TMF_REQ) {
+			uint8_t fn = rnd_below(2) ? 1 : (uint8_t)(9 + rnd_below(0x80 - 9));
+			bhs[1] = (uint8_t)((bhs[1] & 0x80) | fn);
+		}
 		size_t ahslen = 0;
 		uint8_t ahs[16];
 		if (k == K_RANDOM_AHS) {
