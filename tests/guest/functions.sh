@@ -44,12 +44,14 @@ guest_config() {
 # gateway started last, its probe in mode MODE; in the background (GUEST_PID,
 # its COM1 in GUEST_LOG, its QEMU monitor socket GUEST_MON, its TFTP folder
 # with boot.ipxe GUEST_TFTP).  With GUEST_REBOOT=1 a reset starts the guest
-# again (no -no-reboot: see guest_monitor system_reset).  GUEST_SAN
+# again (no -no-reboot: see guest_monitor system_reset), and QEMU may then
+# live for two boots (GUEST_LIFE s: GUEST_BOOT_TIMEOUT per boot).  GUEST_SAN
 # ("HOST::PORT", default the gateway started last) is where iPXE logs in;
 # GUEST_NETNS, a network namespace QEMU runs in (tests/cluster).
 guest_start() {
 	local name=$1 mode=$2 dir noreboot=(-no-reboot)
-	[[ ${GUEST_REBOOT:-0} != 1 ]] || noreboot=()
+	GUEST_LIFE=$GUEST_BOOT_TIMEOUT
+	[[ ${GUEST_REBOOT:-0} != 1 ]] || { noreboot=() && GUEST_LIFE=$((2 * GUEST_BOOT_TIMEOUT)); }
 	GUEST_N=$((GUEST_N + 1))
 	dir=$LG_TMP/guest$GUEST_N
 	mkdir -p "$dir"
@@ -69,7 +71,7 @@ guest_start() {
 	: >"$GUEST_LOG"
 	log "guest $GUEST_N: $(ini "$name"), probe mode $mode"
 	${GUEST_NETNS:+ip netns exec "$GUEST_NETNS"} \
-		timeout --kill-after=10 "$GUEST_BOOT_TIMEOUT" qemu-system-x86_64 -m 768 -display none \
+		timeout --kill-after=10 "$GUEST_LIFE" qemu-system-x86_64 -m 768 -display none \
 		"${noreboot[@]}" -serial "file:$GUEST_LOG" -monitor "unix:$GUEST_MON,server,nowait" \
 		-fw_cfg "name=opt/lgtest,file=$GUEST_TESTS_DIR/probe.sh" \
 		-netdev "user,id=n0,tftp=$dir,bootfile=boot.ipxe" -device e1000,netdev=n0 \
@@ -100,7 +102,7 @@ guest_wait_end() {
 	forget_pid "$GUEST_PID"
 	((rc == 0)) || {
 		tail -n 60 "$GUEST_LOG" | tr -d '\r' >&2
-		fail "QEMU exited with status $rc (124: the guest did not power off within $GUEST_BOOT_TIMEOUT s)"
+		fail "QEMU exited with status $rc (124: the guest did not power off within $GUEST_LIFE s)"
 	}
 }
 

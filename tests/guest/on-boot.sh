@@ -29,7 +29,7 @@ after() {
 	done
 	tail -c +"$((off + 1))" "$GUEST_LOG" | grep -aEq "^LGTEST $re" && return 0
 	tail -c +"$((off + 1))" "$GUEST_LOG" | tail -n 60 | tr -d '\r' >&2
-	fail "after the reset, the guest did not report 'LGTEST $re' within $limit s"
+	fail "after the reset, the guest did not report 'LGTEST $re' within $limit s$(pid_alive "$GUEST_PID" || echo " (QEMU ended: killed after $GUEST_LIFE s, or the guest powered off)")"
 }
 
 GUEST_REBOOT=1 guest_start pc1 loop
