@@ -116,7 +116,8 @@ cl_rados_section() {
 # listening on 0.0.0.0:3260 there, control socket $LG_TMP/gwINDEX.sock.
 cl_start() {
 	local i=$1 cfg=$2 log=$LG_TMP/gw$1.log sock=$LG_TMP/gw$1.sock
-	LG_LOGS+=("$log")
+	# (once: a restarted gateway appends to its log, printed once at a failure)
+	[[ " ${LG_LOGS[*]} " == *" $log "* ]] || LG_LOGS+=("$log")
 	rm -f "$sock"
 	# ip netns exec execs lungate: its pid is our child's (a function in the
 	# background would be a subshell, and killing that would orphan lungate)

@@ -119,6 +119,12 @@ log "figures: $CLIENTS clients, $SECS s, 3 gateways: $sessions sessions, $comman
 if ((bad > 0)); then
 	# why the gateways refused them (the logs' tails printed at exit may not reach back)
 	grep -h 'msg="login refused"\|level=error' "${CL_LOGS[@]}" | head -n 20 >&2 || true
+	# and what each gateway last did with them (logins, logouts, redirects)
+	for c in "${bad_clients[@]}"; do
+		for i in 1 2 3; do
+			grep -F "initiator=$(ini "pc$c") " "${CL_LOGS[i]}" | tail -n 12 | sed "s/^/gateway $i: /" >&2 || true
+		done
+	done
 	fail "$bad of $CLIENTS clients saw wrong data or an error"
 fi
 ((drains >= 2 && moved > 0)) || fail "only $drains drain(s), $moved session(s) moved: the room was too short"

@@ -5,10 +5,11 @@
 # soak_verdict N: wait for clients 1..N (pids in the array pids, output in
 # $LG_TMP/clientK.out) and add up their "soak-client" lines into sessions,
 # commands, rbytes, wbytes, resets, errors and wrong; bad counts the clients
-# that failed or printed no figures (the first lines of each are logged).
+# that failed or printed no figures (the first lines of each are logged),
+# bad_clients lists their numbers.
 soak_verdict() {
 	local c rc line s cm rb wb rs er wr
-	bad=0 sessions=0 commands=0 rbytes=0 wbytes=0 resets=0 errors=0 wrong=0
+	bad=0 bad_clients=() sessions=0 commands=0 rbytes=0 wbytes=0 resets=0 errors=0 wrong=0
 	for ((c = 1; c <= $1; c++)); do
 		rc=0
 		wait "${pids[c - 1]}" || rc=$?
@@ -20,6 +21,7 @@ soak_verdict() {
 		((rc != 127)) || [[ -z $line ]] || rc=0
 		if ((rc != 0)) || [[ -z $line ]] || ((${er:-0} + ${wr:-0} > 0)); then
 			bad=$((bad + 1))
+			bad_clients+=("$c")
 			log "client pc$c (status $rc): $(head -n 12 "$LG_TMP/client$c.out")"
 		fi
 		sessions=$((sessions + ${s:-0})) commands=$((commands + ${cm:-0}))
