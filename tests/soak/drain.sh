@@ -117,9 +117,10 @@ for i in 1 2 3; do
 done
 log "figures: $CLIENTS clients, $SECS s, 3 gateways: $sessions sessions, $commands commands, $((rbytes >> 20)) MiB read, $((wbytes >> 20)) MiB written, $resets resets, $errors errors, $wrong wrong bytes; $drains drains moving $moved sessions, $restarts restarts; logins:${logins%,}; gateway 1 RssAnon $rss_start KiB -> $rss_end KiB, open descriptors $fds_start -> $fds_end"
 if ((bad > 0)); then
-	# why the gateways refused them (the logs' tails printed at exit may not reach back)
-	grep -h 'msg="login refused"\|level=error' "${CL_LOGS[@]}" | head -n 20 >&2 || true
-	# and what each gateway last did with them (logins, logouts, redirects)
+	# the gateways' errors, and what each last did with the failed clients
+	# (logins, logouts, redirects, refusals: the logs' tails printed at exit
+	# may not reach back to them)
+	grep -h 'level=error' "${CL_LOGS[@]}" | head -n 20 >&2 || true
 	for c in "${bad_clients[@]}"; do
 		for i in 1 2 3; do
 			grep -F "initiator=$(ini "pc$c") " "${CL_LOGS[i]}" | tail -n 12 | sed "s/^/gateway $i: /" >&2 || true
