@@ -186,6 +186,15 @@ lg_cleanup() {
 	exit "$rc"
 }
 trap lg_cleanup EXIT
+# A command of the script that fails outside a condition ends the test (set
+# -e): name it, or the test ends with no word of why (seen in CI: powercut's
+# `n=$((n + $(grep -c ...)))` when grep counted 0).  Not inherited by
+# functions or subshells (no set -E): a failing function is named at its call.
+lg_err_report() {
+	[[ $- == *e* ]] || return 0 # (exit traps run with set +e: their failures are no news)
+	printf '%s: FAIL: line %s: `%s` failed (status %s)\n' "$LG_TEST" "$2" "$3" "$1" >&2
+}
+trap 'lg_err_report "$?" "$LINENO" "$BASH_COMMAND"' ERR
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
