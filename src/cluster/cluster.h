@@ -46,6 +46,8 @@ unsigned lg_cluster_leave(void);
  * peers take its clients at once.  No-op without a cluster. */
 void lg_cluster_stop(void);
 bool lg_cluster_enabled(void);
+/* How often peers read the membership (ms); 0 without a pool. */
+unsigned lg_cluster_heartbeat_ms(void);
 /* Membership in RADOS (clients can move), not a static list. */
 bool lg_cluster_failover(void);
 /* This gateway's service address, or NULL without a cluster. */

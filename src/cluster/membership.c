@@ -18,8 +18,20 @@
  * list whether or not a member answers, so an initiator always comes back to
  * the gateway that holds its local overlay, and failover is not possible.
  *
- * Locking: cl.mu guards the peer table and the flags; RADOS calls are made
- * without it, from the heartbeat thread (and once by lg_cluster_set_draining).
+ * Views differ for up to a heartbeat: a gateway that has just started
+ * draining (or leaving) sends a login on to a peer that still takes it for
+ * alive, and the peer would send it straight back, until the initiator gives
+ * up (libiscsi after about ten hops; seen in the soak).  So a gateway
+ * remembers whom it redirected lately, and when one of them comes back
+ * before its view was read again, it reads the membership at once before it
+ * places the login: the peer's new state is in RADOS (written when it
+ * changed), and the two agree from then on.
+ *
+ * Locking: cl.mu guards the peer table, the flags and the redirect memory;
+ * RADOS calls are made without it, from the heartbeat thread (and once by
+ * lg_cluster_set_draining, and by a login that came back); cl.read_mu makes
+ * reads one at a time (applied in the order they were made) and keeps the
+ * connection from closing under one.
  */
 #include <errno.h>
 #include <limits.h>
@@ -35,6 +47,7 @@
 #include "util/log.h"
 
 #define CL_MAX_PEERS 64
+#define CL_RECENT 256                /* initiators redirected lately: a lossy hash table */
 #define CL_OBJ_PREFIX "lungate.cluster."
 
 struct cl_peer {
@@ -66,7 +79,11 @@ static struct {
   pthread_t thread;
   bool thread_on, stopping;
   pthread_cond_t cv;
-} cl = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+  pthread_mutex_t read_mu;
+  uint64_t read_ms;                  /* when the last read that worked started */
+  struct { uint64_t h, at_ms; } recent[CL_RECENT]; /* initiator hash, when redirected */
+} cl = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+         .read_mu = PTHREAD_MUTEX_INITIALIZER };
 
 static uint64_t now_ms(void)
 {
@@ -107,9 +124,12 @@ static int cl_beat(void)
   return r;
 }
 
-/* Read every key and update the peer table. */
-static int cl_read(void)
+/* Read every key and update the peer table (cl.read_mu held). */
+static int cl_read_locked(void)
 {
+  if (!cl.io)
+    return -ENOTCONN; /* stopped */
+  uint64_t started = now_ms();
   rados_omap_iter_t it = NULL;
   int rval = 0;
   unsigned char more = 0;
@@ -180,10 +200,19 @@ static int cl_read(void)
     cl.peers[i] = cl.peers[--cl.n_peers];
     seen[i] = seen[cl.n_peers];
   }
+  cl.read_ms = started;
   pthread_mutex_unlock(&cl.mu);
   rados_omap_get_end(it);
   rados_release_read_op(op);
   return 0;
+}
+
+static int cl_read(void)
+{
+  pthread_mutex_lock(&cl.read_mu);
+  int r = cl_read_locked();
+  pthread_mutex_unlock(&cl.read_mu);
+  return r;
 }
 
 static void *cl_thread(void *arg)
@@ -298,12 +327,14 @@ static int cl_connect(const json_t *sec, const char *config_dir, char **err)
 
 static void cl_disconnect(void)
 {
+  pthread_mutex_lock(&cl.read_mu); /* a login's read of the membership ends first */
   if (cl.io)
     rados_ioctx_destroy(cl.io);
   if (cl.cluster)
     rados_shutdown(cl.cluster);
   cl.io = NULL;
   cl.cluster = NULL;
+  pthread_mutex_unlock(&cl.read_mu);
 }
 
 int lg_cluster_start(const json_t *sec, const char *config_dir, lg_cluster_clients_fn clients,
@@ -371,6 +402,15 @@ int lg_cluster_start(const json_t *sec, const char *config_dir, lg_cluster_clien
     goto fail;
   }
   cl.stopping = false;
+  /* the thread's waits are deadlines on the monotonic clock, and a condition
+   * variable's default clock is the wall clock: with it, every deadline was
+   * long past and the thread beat and read RADOS without pause */
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_destroy(&cl.cv);
+  pthread_cond_init(&cl.cv, &ca);
+  pthread_condattr_destroy(&ca);
   if (pthread_create(&cl.thread, NULL, cl_thread, NULL) != 0) {
     cl_error(err, "cluster: cannot start the heartbeat thread%s%s", "", "");
     goto fail;
@@ -414,6 +454,7 @@ void lg_cluster_stop(void)
 }
 
 bool lg_cluster_enabled(void) { return cl.on; }
+unsigned lg_cluster_heartbeat_ms(void) { return cl.on && cl.rados ? cl.heartbeat_ms : 0; }
 bool lg_cluster_failover(void) { return cl.on && cl.rados; }
 const char *lg_cluster_self(void) { return cl.on ? cl.self : NULL; }
 const char *lg_cluster_entry(void) { return cl.on && cl.entry[0] ? cl.entry : NULL; }
@@ -424,6 +465,23 @@ int lg_cluster_home(const char *initiator, char *out, size_t len)
     return 0;
   const char *cand[CL_MAX_PEERS + 1];
   size_t n = 0;
+  uint64_t h = lg_place_weight(initiator, "");
+  size_t slot = (size_t)(h % CL_RECENT);
+  if (cl.rados) {
+    /* back soon after we sent it away, and our view is no newer than that:
+     * the gateway we sent it to disagrees, so read what it wrote */
+    pthread_mutex_lock(&cl.mu);
+    uint64_t at = cl.recent[slot].at_ms;
+    bool back = cl.recent[slot].h == h && at >= cl.read_ms && now_ms() - at < cl.dead_after_ms;
+    pthread_mutex_unlock(&cl.mu);
+    if (back) {
+      char safe[LG_SAFE_MAX];
+      int r = cl_read();
+      lg_kv(LG_INFO, "cluster: a redirected login came back: membership read again",
+            "initiator=%s%s%s", lg_safe(initiator, safe, sizeof safe), r < 0 ? " error=" : "",
+            r < 0 ? LG_Q(strerror(-r)) : "");
+    }
+  }
   pthread_mutex_lock(&cl.mu);
   if (!cl.rados) {
     for (size_t i = 0; i < cl.n_peers; i++)
@@ -437,8 +495,11 @@ int lg_cluster_home(const char *initiator, char *out, size_t len)
   }
   int k = lg_place(initiator, cand, n);
   int r = k >= 0 && strcmp(cand[k], cl.self) ? 1 : 0;
-  if (r)
+  if (r) {
     snprintf(out, len, "%s", cand[k]);
+    cl.recent[slot].h = h;
+    cl.recent[slot].at_ms = now_ms();
+  }
   pthread_mutex_unlock(&cl.mu);
   return r; /* nobody else can take it (all draining or dead): serve it here */
 }

@@ -94,8 +94,10 @@ json_t *lg_ctl_drain(unsigned wait_s)
   int r = lg_cluster_set_draining(true);
   if (r < 0)
     return json_pack("{s:b,s:s}", "ok", 0, "error", "cannot publish the draining state");
-  /* the peers read every heartbeat: let them see it before a client comes back */
-  usleep(1500 * 1000);
+  /* the peers read every heartbeat: let them see it before a client comes
+   * back (two of them, as a leaving gateway waits; at least 1.5 s) */
+  unsigned wait_ms = 2 * lg_cluster_heartbeat_ms();
+  usleep((wait_ms < 1500 ? 1500 : wait_ms) * 1000u);
   json_t *moved = json_array(), *forced = json_array();
   uint16_t next = 1;
   for (;;) {

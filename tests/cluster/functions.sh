@@ -106,10 +106,11 @@ PY
 }
 
 # cl_rados_section INDEX: gateway INDEX's cluster section with membership in
-# the pool "lungate" (heartbeat 500 ms, dead after 2 s).
+# the pool "lungate" (heartbeat CL_HEARTBEAT_MS, 500 ms, dead after
+# CL_DEAD_MS, 2 s).
 cl_rados_section() {
-	printf '{"name": "room", "pool": "lungate", "conf": "%s", "address": "%s.1%s:3260", "entry": "%s:3260", "heartbeat_ms": 500, "dead_after_ms": 2000}' \
-		"$CEPH_CONF" "$CL_NET" "$1" "$CL_ENTRY"
+	printf '{"name": "room", "pool": "lungate", "conf": "%s", "address": "%s.1%s:3260", "entry": "%s:3260", "heartbeat_ms": %s, "dead_after_ms": %s}' \
+		"$CEPH_CONF" "$CL_NET" "$1" "$CL_ENTRY" "${CL_HEARTBEAT_MS:-500}" "${CL_DEAD_MS:-2000}"
 }
 
 # cl_start INDEX CONFIG: gateway INDEX (1-based) in namespace gwINDEX,
@@ -283,7 +284,7 @@ cl_start_three() {
 		cl_start "$i" "$LG_TMP/gw$i.json"
 	done
 	for i in 1 2 3; do
-		cl_wait_view "$i" "$all" 20
+		cl_wait_view "$i" "$all" $((20 + ${CL_HEARTBEAT_MS:-500} / 500))
 	done
 }
 
