@@ -973,10 +973,6 @@ static int take_lock_once(struct lg_rbd_clones *t, rbd_image_t img, const char *
                    where, strerror(-r));
       return r;
     }
-    if (!may_break) { /* still held: only the first look judges the owner */
-      rbd_lock_get_owners_cleanup(owners, nowners);
-      return 1;
-    }
     /* the owner is a client address ("127.0.0.1:0/4181495876"); it is alive
      * while it watches the image (a killed client's watch expires) */
     rbd_image_watcher_t w[16];
@@ -999,10 +995,16 @@ static int take_lock_once(struct lg_rbd_clones *t, rbd_image_t img, const char *
         snprintf(who, sizeof who, "client.%" PRId64, w[i].id);
       }
     rbd_watchers_list_cleanup(w, nw);
-    if (alive) {
+    if (alive) { /* (the reason names the owner of this look: it may have changed hands) */
       lg_set_error("storage object \"%s\": RBD image %s is in use: its exclusive lock is held "
                    "by %s at %s, which is alive (another gateway serves this client)",
                    t->name, where, who, owner);
+      return 1;
+    }
+    if (!may_break) { /* only the first look may break a lock: see take_lock */
+      lg_set_error("storage object \"%s\": RBD image %s is in use: its exclusive lock is held "
+                   "by %s, which was not watching the image when looked at again (not taken "
+                   "over: only the first look may judge an owner dead)", t->name, where, owner);
       return 1;
     }
     lg_kv(LG_WARN, "rbd lock taken over from a dead owner", "storage=%s image=%s owner=%s",

@@ -208,6 +208,7 @@ struct iscsi_session {
   struct lg_lun_view *luns;
   size_t n_luns;
   bool overlays_held;                /* per-initiator overlays acquired */
+  bool let_go;                       /* left the registry, nexus and overlays released */
   const char *_Atomic end_reason;    /* for the log: "logout", "reinstated"; NULL: closed */
   struct scsi_nexus nexus;
   struct iscsi_session *next;        /* registry */

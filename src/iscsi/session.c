@@ -72,8 +72,18 @@ void iscsi_sessions_foreach(void (*fn)(struct iscsi_session *, void *), void *ar
   pthread_mutex_unlock(&reg_lock);
 }
 
-void iscsi_session_free(struct iscsi_session *s)
+/* The session lets go of what it holds: it leaves the registry, its
+ * reservations and unit attentions go (I_T nexus loss) and its per-initiator
+ * disks are released (the last session of a client closes its layer, and an
+ * RBD clone's lock goes with it).  At a logout this comes before the Logout
+ * Response: an initiator that has the response may log in at once at
+ * another gateway of the cluster (a drain moved it), and must find its disk
+ * free there, not still held here.  Once; the session's end skips it then. */
+static void session_let_go(struct iscsi_session *s)
 {
+  if (s->let_go)
+    return;
+  s->let_go = true;
   if (s->tsih)
     iscsi_session_unregister(s);
   scsi_release_nexus(&s->nexus, s->luns, s->n_luns); /* I_T nexus loss */
@@ -81,6 +91,11 @@ void iscsi_session_free(struct iscsi_session *s)
   if (s->overlays_held)
     lg_overlays_release(s->luns, s->n_luns, s->target->iqn, s->initiator,
                         s->end_reason && !strcmp(s->end_reason, "logout"));
+}
+
+void iscsi_session_free(struct iscsi_session *s)
+{
+  session_let_go(s);
   free(s->initiator);
   free(s->initiator_log);
   free(s->alias);
@@ -895,6 +910,8 @@ static int logout_done(struct iscsi_conn *c)
     rsp[2] = 3;
   bhs_put32(rsp, BHS_ITT, bhs_itt(bhs));
   c->sess->end_reason = "logout"; /* the logout line is written when the session ends */
+  if (rsp[2] == 0) /* the session ends (one connection each): its disks are free first */
+    session_let_go(c->sess);
   iscsi_send(c, rsp, NULL, 0, SN_STAT);
   c->phase = PHASE_CLOSING;
   return 0;

@@ -4,10 +4,17 @@
  *
  * Locking: each per-initiator storage object has its own registry (struct
  * lg_ov_reg: its open views, the clients an administrator holds off, and the
- * lock guarding them and every field of its views).  Opening or resetting a
- * client's layer waits on the backstore under that lock (a stalled Ceph
- * cluster: up to its osd_op_timeout per call), so one lock for all would
- * make every login of the gateway wait for one storage object's trouble.
+ * lock guarding them and every field of its views).  Resetting a client's
+ * layer or writing its boot record waits on the backstore under that lock
+ * (a stalled Ceph cluster: up to its osd_op_timeout per call), so one lock
+ * for all would make every login of the gateway wait for one storage
+ * object's trouble.  Opening and closing a view are done without it: the
+ * view is on the list meanwhile, marked busy, and whoever looks for that
+ * client (find) waits until it is open or gone; other clients go on.  An
+ * open can wait seconds (an RBD clone's lock that another gateway is
+ * letting go), and a room's logins all go through one registry: under the
+ * lock, a drain that moved ten clients at once made them wait for each
+ * other past the lock's 8 s (seen in the soak with three gateways).
  * The boot memory (every target's) has its own lock, taken last. */
 #include <errno.h>
 #include <stddef.h>
@@ -37,6 +44,7 @@ struct lg_overlay {
   bool detached;                     /* an older boot's view, off the list: its file
                                       * has no name now ("on_boot" gave the client a
                                       * fresh one while its sessions still looked alive) */
+  bool busy;                         /* being opened or closed, without the lock */
 };
 
 /* Overlays an administrator's reset or commit is working on: no login. */
@@ -48,13 +56,15 @@ struct ov_block {
 
 struct lg_ov_reg {
   pthread_mutex_t mu;
+  pthread_cond_t cv;                 /* a busy view was opened or closed */
   struct lg_overlay *head;           /* open views */
   struct ov_block *blocked;
 };
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER; /* makes registries */
 /* without memory for its own, an object shares this one (lookups check the
  * object, so sharing is only slower) */
-static struct lg_ov_reg reg_shared = { .mu = PTHREAD_MUTEX_INITIALIZER };
+static struct lg_ov_reg reg_shared = { .mu = PTHREAD_MUTEX_INITIALIZER,
+                                       .cv = PTHREAD_COND_INITIALIZER };
 
 /* tmpl's registry, made on first use; the caller locks its mu. */
 static struct lg_ov_reg *reg_of(const struct lg_storage *tmpl)
@@ -63,9 +73,10 @@ static struct lg_ov_reg *reg_of(const struct lg_storage *tmpl)
   pthread_mutex_lock(&reg_lock);
   if (!t->ovr) {
     t->ovr = calloc(1, sizeof *t->ovr);
-    if (t->ovr)
+    if (t->ovr) {
       pthread_mutex_init(&t->ovr->mu, NULL);
-    else
+      pthread_cond_init(&t->ovr->cv, NULL);
+    } else
       t->ovr = &reg_shared;
   }
   struct lg_ov_reg *r = t->ovr;
@@ -86,6 +97,7 @@ void lg_overlays_forget(struct lg_storage *so)
     free(b);
   }
   pthread_mutex_destroy(&r->mu);
+  pthread_cond_destroy(&r->cv);
   free(r);
 }
 
@@ -99,12 +111,29 @@ static bool is_blocked(const struct lg_storage *tmpl, const char *norm)
   return false;
 }
 
+/* The client's open view, or NULL; a view being opened or closed is waited
+ * for (the lock is let go meanwhile: callers hold no other view's pointer
+ * without a reference). */
 static struct lg_overlay *find(const struct lg_storage *tmpl, const char *norm)
 {
-  for (struct lg_overlay *o = tmpl->ovr->head; o; o = o->next)
-    if (o->tmpl == tmpl && !strcmp(o->initiator, norm))
+  for (;;) {
+    struct lg_overlay *o;
+    for (o = tmpl->ovr->head; o; o = o->next)
+      if (o->tmpl == tmpl && !strcmp(o->initiator, norm))
+        break;
+    if (!o || !o->busy)
       return o;
-  return NULL;
+    pthread_cond_wait(&tmpl->ovr->cv, &tmpl->ovr->mu);
+  }
+}
+
+static void unlink_view(struct lg_overlay *o)
+{
+  for (struct lg_overlay **pp = &o->tmpl->ovr->head; *pp; pp = &(*pp)->next)
+    if (*pp == o) {
+      *pp = o->next;
+      break;
+    }
 }
 
 static struct lg_overlay *view_overlay(struct lg_storage *view)
@@ -112,17 +141,20 @@ static struct lg_overlay *view_overlay(struct lg_storage *view)
   return (struct lg_overlay *)((char *)view - offsetof(struct lg_overlay, view));
 }
 
-/* Drop one reference; the last one closes the view.  Under the lock. */
+/* Drop one reference; the last one closes the view, without the lock (an RBD
+ * clone's close writes to the cluster and lets its lock go).  Under the
+ * lock, which is let go meanwhile. */
 static void put_locked(struct lg_overlay *o)
 {
   if (--o->refs)
     return;
-  for (struct lg_overlay **pp = &o->tmpl->ovr->head; *pp; pp = &(*pp)->next)
-    if (*pp == o) {
-      *pp = o->next;
-      break;
-    }
+  struct lg_ov_reg *r = o->tmpl->ovr;
+  o->busy = true;
+  pthread_mutex_unlock(&r->mu);
   o->tmpl->ops->close(o->view.h);
+  pthread_mutex_lock(&r->mu);
+  unlink_view(o);
+  pthread_cond_broadcast(&r->cv);
   pthread_rwlock_destroy(&o->view.io_lock);
   scsi_lu_free(&o->view);
   free(o->initiator);
@@ -278,24 +310,34 @@ static void fenced_free(struct lg_storage *f)
   free(f);
 }
 
-/* Open a view of initiator's overlay (opened by nobody now). */
+/* Open a view of initiator's overlay (opened by nobody now: find said so).
+ * Under the lock, which is let go while the backstore opens it. */
 static struct lg_overlay *overlay_open(struct lg_storage *tmpl, const char *initiator,
                                        const char *norm, const struct cow_boot *boot,
                                        char **why)
 {
-  void *h = tmpl->ops->open_client(tmpl->h, initiator);
-  if (!h) {
-    if (asprintf(why, "%s", lg_get_error()) < 0)
-      *why = NULL;
-    return NULL;
-  }
   struct lg_overlay *o = calloc(1, sizeof *o);
   if (!o || !(o->initiator = strdup(norm))) {
     free(o);
-    tmpl->ops->close(h);
     return NULL;
   }
   o->tmpl = tmpl;
+  o->busy = true; /* on the list, so that nobody opens it twice */
+  o->next = tmpl->ovr->head;
+  tmpl->ovr->head = o;
+  pthread_mutex_unlock(&tmpl->ovr->mu);
+  void *h = tmpl->ops->open_client(tmpl->h, initiator);
+  if (!h && asprintf(why, "%s", lg_get_error()) < 0)
+    *why = NULL;
+  pthread_mutex_lock(&tmpl->ovr->mu);
+  o->busy = false;
+  pthread_cond_broadcast(&tmpl->ovr->cv);
+  if (!h) {
+    unlink_view(o);
+    free(o->initiator);
+    free(o);
+    return NULL;
+  }
   o->view = *tmpl;
   lg_io_lock_init(&o->view.io_lock); /* its own, not a copy of the template's */
   atomic_init(&o->view.async_reads, 0);
@@ -307,8 +349,6 @@ static struct lg_overlay *overlay_open(struct lg_storage *tmpl, const char *init
   o->view.readonly = !tmpl->ops->can_write(h);
   if (boot)
     o->boot = *boot;
-  o->next = tmpl->ovr->head;
-  tmpl->ovr->head = o;
   return o;
 }
 

@@ -13,6 +13,9 @@
  *       One WRITE(16) of LENGTH bytes of BYTE at byte OFFSET.  Prints
  *       "write: GOOD" (exit 0) or "write: CHECK CONDITION sense key=0xK
  *       asc=0xAA ascq=0xQQ" (exit 3); other failures exit 1.
+ *   logout
+ *       Log in (and READ CAPACITY, and -w), then log out: exit 0 once the
+ *       Logout Response has come, 1 if the logout failed.
  *   read OFFSET LENGTH BYTE
  *       One READ(16); exit 0 if every byte is BYTE, 2 if not (the first
  *       differing offset is printed), 3 on CHECK CONDITION, 1 otherwise.
@@ -316,6 +319,24 @@ static int cmd_write(int argc, char **argv)
     scsi_free_scsi_task(t);
   free(buf);
   iscsi_logout_sync(iscsi);
+  iscsi_destroy_context(iscsi);
+  return rc;
+}
+
+static int cmd_logout(int argc, char **argv)
+{
+  (void)argv;
+  if (argc != 1)
+    die("%s", "usage: logout");
+  uint64_t size;
+  struct iscsi_context *iscsi = connect_lun(&size);
+  int rc = 0;
+  if (iscsi_logout_sync(iscsi) != 0) {
+    fprintf(stderr, "lg-cow-client: logout failed: %s\n", iscsi_get_error(iscsi));
+    rc = 1;
+  } else {
+    printf("logout: done\n");
+  }
   iscsi_destroy_context(iscsi);
   return rc;
 }
@@ -699,7 +720,7 @@ int main(int argc, char **argv)
     case 'i': opt_initiator = optarg; break;
     default:
       fprintf(stderr, "usage: lg-cow-client [-p HOST:PORT] [-t IQN] [-i INITIATOR] "
-                      "write|read|race|torture|check|fill|model ...\n");
+                      "write|read|logout|race|torture|check|fill|model ...\n");
       return 1;
     }
   }
@@ -711,6 +732,8 @@ int main(int argc, char **argv)
     return cmd_write(argc, argv);
   if (!strcmp(argv[0], "read"))
     return cmd_read(argc, argv);
+  if (!strcmp(argv[0], "logout"))
+    return cmd_logout(argc, argv);
   if (!strcmp(argv[0], "race"))
     return cmd_race(argc, argv);
   if (!strcmp(argv[0], "torture"))

@@ -2,12 +2,15 @@
 # One writer per client clone.  Gateway 1 serves client A (a live session
 # holds A's RBD clone and its exclusive lock).
 #  - gateway 2, same config, refuses A's login while gateway 1 lives, and its
-#    log names the lock's owner; gateway 1 goes on writing;
+#    log names the lock's owner; gateway 1 goes on writing; client B's login
+#    at gateway 2 does not wait behind A's;
 #  - gateway 1 is killed (SIGKILL): once its watch has expired (the test
 #    cluster's osd_client_watch_timeout, 5 s) gateway 2 takes the lock over,
 #    blocklisting the dead owner, and serves A with every flushed write;
 #  - a login at gateway 3 while gateway 2 still holds A's clone waits for the
-#    lock (up to 8 s) and gets it once A has logged out of gateway 2.
+#    lock (up to 8 s) and gets it once A has logged out of gateway 2;
+#  - a logout lets the clone go before the Logout Response (with the OSD
+#    frozen the response waits for the thaw), and leaves no lock.
 # shellcheck source=functions.sh
 source "$(dirname "$0")/functions.sh"
 # shellcheck source=../cow/functions.sh
@@ -26,7 +29,21 @@ session_cmd 'flush'
 
 start_lungate -c "$CFG"
 GW2=$LG_PID GW2_PORT=$PORT GW2_LOG=$LG_LOG
-qio_fails "$A" -c 'read 0 4096'
+# A's login at gateway 2 waits (8 s) for gateway 1 to let A's clone go, and
+# is refused; meanwhile client B's login there must not wait behind it (all
+# the room's clones are one storage object's)
+qemu-io --image-opts "$(image_opts "$A")" -c 'read 0 4096' >"$LG_TMP/a-gw2.qio" 2>&1 &
+QA=$!
+LG_PIDS+=("$QA")
+sleep 1
+qio "$(ini pc-b)" -c 'write -P 0xbb 0 4096' -c flush -c 'read -P 0xbb 0 4096'
+pid_alive "$QA" ||
+	fail "A's login at gateway 2 ended before B's login there was done: B waited for A's lock wait ($(cat "$LG_TMP/a-gw2.qio"))"
+log "B logged in at gateway 2 and wrote while A's login there still waited for A's clone"
+wait "$QA" || true
+forget_pid "$QA"
+QIO_OUT=$(cat "$LG_TMP/a-gw2.qio")
+grep -Eqi 'failed|error' <<<"$QIO_OUT" || fail "A's login at gateway 2 succeeded while gateway 1 held A's clone: $QIO_OUT"
 grep -Eq 'RBD image clients/lungate.clones\+[^ ]*pc-a is in use: its exclusive lock is held by client\.[0-9]+.* which is alive' "$GW2_LOG" ||
 	fail "gateway 2's log does not name the live owner of A's clone"
 log "gateway 2 refused A: $(grep -o 'is in use: [^"]*' "$GW2_LOG" | head -n 1)"
@@ -77,6 +94,35 @@ forget_pid "$QP"
 	fail "A's login at gateway 3 failed after gateway 2 let the clone go (status $rc): $(cat "$LG_TMP/gw3.qio")"
 grep -q "msg=\"login\" initiator=$A " "$LG_LOG" || fail "gateway 3's log has no login of A"
 log "gateway 3 served A once gateway 2 let its clone go"
+
+# A logout lets the clone go before the Logout Response: an initiator that
+# has it (a drain's, and it logs in at once elsewhere) finds its disk free.
+# With the only OSD frozen, letting go cannot finish (the clone's metadata
+# and lock are in RADOS), so the response must wait for the thaw.
+GW3_PORT=$PORT GW3_LOG=$LG_LOG
+n=$(grep -c "msg=\"login\" initiator=$A " "$GW3_LOG" || true)
+"$COW_CLIENT" -p "127.0.0.1:$GW3_PORT" -t "$IQN" -i "$A" -w 3 logout >"$LG_TMP/logout.out" 2>&1 &
+LP=$!
+LG_PIDS+=("$LP")
+for ((t = 0; t < 100; t++)); do
+	(($(grep -c "msg=\"login\" initiator=$A " "$GW3_LOG" || true) > n)) && break
+	sleep 0.1
+done
+(($(grep -c "msg=\"login\" initiator=$A " "$GW3_LOG" || true) > n)) || fail "A did not log in at gateway 3: $(cat "$LG_TMP/logout.out")"
+kill -STOP "$CEPH_OSD_PID"
+sleep 5 # A logs out 3 s after its login
+if ! pid_alive "$LP"; then
+	kill -CONT "$CEPH_OSD_PID"
+	fail "A's logout completed while the OSD was frozen, so before gateway 3 let A's clone go: $(cat "$LG_TMP/logout.out")"
+fi
+kill -CONT "$CEPH_OSD_PID"
+rc=0
+wait "$LP" || rc=$?
+forget_pid "$LP"
+((rc == 0)) || fail "A's logout failed after the thaw (status $rc): $(cat "$LG_TMP/logout.out")"
+locks=$(run rbd lock ls "clients/lungate.clones+${A,,}" 2>&1) || fail "rbd lock ls failed: $locks"
+[[ -z $locks ]] || fail "A has its Logout Response, but its clone is still locked: $locks"
+log "A's Logout Response came once gateway 3 had let its clone go (the OSD thawed); no lock left"
 stop_lungate "$GW3"
 stop_lungate "$GW2"
 log "PASS"
