@@ -125,6 +125,20 @@ from_addr() {
 	LG_BIND_SRC=$addr LD_PRELOAD=$BINDSRC "$@"
 }
 
+# logins_of INITIATOR [LOG]: how many logins of INITIATOR LOG ($LG_LOG) shows.
+logins_of() { grep -c "msg=\"login\" initiator=$1 " "${2:-$LG_LOG}" || true; }
+
+# wait_login INITIATOR BEFORE [LOG]: wait (10 s at most) until LOG ($LG_LOG)
+# shows more than BEFORE logins of INITIATOR; status 1 if it does not.
+wait_login() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		(($(logins_of "$1" "${3:-}") > $2)) && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # A client session held open for as long as a test needs: qemu-io as an
 # initiator, reading its commands from a FIFO. One at a time.
 #   session_open NAME        start it and wait until the gateway logs its login

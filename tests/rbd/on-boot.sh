@@ -55,15 +55,12 @@ cc() {
 	run "$COW_CLIENT" -p "127.0.0.1:$PORT" -t "$IQN" -i "$C" -I "$isid" "$@"
 }
 cc 00023d000001 write 0 4096 0xc0 >/dev/null || fail "C's write before the reset failed"
-before=$(grep -c "msg=\"login\" initiator=$C " "$LG_LOG" || true)
+before=$(logins_of "$C")
 "$COW_CLIENT" -p "127.0.0.1:$PORT" -t "$IQN" -i "$C" -I 00023d000001 -w 6 \
 	write 65536 4096 0xc2 >"$LG_TMP/old.out" 2>&1 &
 old=$!
 LG_PIDS+=("$old")
-for ((i = 0; i < 200; i++)); do
-	(($(grep -c "msg=\"login\" initiator=$C " "$LG_LOG" || true) > before)) && break
-	sleep 0.05
-done
+wait_login "$C" "$before" || true # (the check below says what went wrong)
 cc 40002723beef read 0 4096 0x5a >/dev/null ||
 	fail "iPXE's login after a hard reset (the old OS's session still open) did not get a clean clone"
 grep -F "msg=\"overlay reset\" storage=clones initiator=$C " "$LG_LOG" | tail -n 1 |

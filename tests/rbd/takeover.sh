@@ -100,15 +100,11 @@ log "gateway 3 served A once gateway 2 let its clone go"
 # With the only OSD frozen, letting go cannot finish (the clone's metadata
 # and lock are in RADOS), so the response must wait for the thaw.
 GW3_PORT=$PORT GW3_LOG=$LG_LOG
-n=$(grep -c "msg=\"login\" initiator=$A " "$GW3_LOG" || true)
+n=$(logins_of "$A" "$GW3_LOG")
 "$COW_CLIENT" -p "127.0.0.1:$GW3_PORT" -t "$IQN" -i "$A" -w 3 logout >"$LG_TMP/logout.out" 2>&1 &
 LP=$!
 LG_PIDS+=("$LP")
-for ((t = 0; t < 100; t++)); do
-	(($(grep -c "msg=\"login\" initiator=$A " "$GW3_LOG" || true) > n)) && break
-	sleep 0.1
-done
-(($(grep -c "msg=\"login\" initiator=$A " "$GW3_LOG" || true) > n)) || fail "A did not log in at gateway 3: $(cat "$LG_TMP/logout.out")"
+wait_login "$A" "$n" "$GW3_LOG" || fail "A did not log in at gateway 3: $(cat "$LG_TMP/logout.out")"
 kill -STOP "$CEPH_OSD_PID"
 sleep 5 # A logs out 3 s after its login
 if ! pid_alive "$LP"; then
