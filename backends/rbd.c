@@ -1004,7 +1004,8 @@ static int take_lock_once(struct lg_rbd_clones *t, rbd_image_t img, const char *
     if (!may_break) { /* only the first look may break a lock: see take_lock */
       lg_set_error("storage object \"%s\": RBD image %s is in use: its exclusive lock is held "
                    "by %s, which was not watching the image when looked at again (not taken "
-                   "over: only the first look may judge an owner dead)", t->name, where, owner);
+                   "over: only a login's first look may judge an owner dead; log in again, "
+                   "or see `rbd status` for the image's watchers)", t->name, where, owner);
       return 1;
     }
     lg_kv(LG_WARN, "rbd lock taken over from a dead owner", "storage=%s image=%s owner=%s",

@@ -497,8 +497,10 @@ int lg_cluster_home(const char *initiator, char *out, size_t len)
   int r = k >= 0 && strcmp(cand[k], cl.self) ? 1 : 0;
   if (r) {
     snprintf(out, len, "%s", cand[k]);
-    cl.recent[slot].h = h;
-    cl.recent[slot].at_ms = now_ms();
+    if (cl.rados) { /* (a static list's view never changes: nothing to read again) */
+      cl.recent[slot].h = h;
+      cl.recent[slot].at_ms = now_ms();
+    }
   }
   pthread_mutex_unlock(&cl.mu);
   return r; /* nobody else can take it (all draining or dead): serve it here */
