@@ -1,6 +1,7 @@
 /* Listening portals, connection threads, the worker pool and shutdown. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -24,6 +25,7 @@
 #define PENDING_PER_ADDR 32          /* connections still logging in, per address */
 #define PENDING_GRACE_SEC 2          /* a login younger than this is never evicted */
 #define SHUTDOWN_WAIT_SEC 30
+#define HEAP_RETURN_SEC 10           /* at most this often, unless the gateway is idle */
 
 /* ---- worker pool ---- */
 
@@ -284,6 +286,24 @@ struct conn_arg {
   struct iscsi_conn *c;
 };
 
+/* Give the memory freed by ended connections back to the system.  glibc's
+ * malloc keeps freed memory in the arena of the thread that used it, and a
+ * room's sessions come and go on ever new threads (and librados's own), so
+ * without this the gateway's resident memory creeps up for hours while what
+ * it really uses stays flat (the drain room of tests/soak: 22 MiB more in an
+ * hour, with a quarter of the arenas' memory in use).  malloc_trim walks
+ * every arena and returns its free pages; cheap, and only after a
+ * connection ends: when the last one went, or every HEAP_RETURN_SEC. */
+static void heap_return(bool idle)
+{
+  static _Atomic time_t last;
+  time_t now = time(NULL), then = atomic_load(&last);
+  if (!idle && now - then < HEAP_RETURN_SEC)
+    return;
+  if (atomic_compare_exchange_strong(&last, &then, now))
+    malloc_trim(0);
+}
+
 static void *conn_main(void *arg)
 {
   struct conn_arg *a = arg;
@@ -311,9 +331,10 @@ static void *conn_main(void *arg)
    * stopping server waits for it before it frees what the session uses. */
   iscsi_conn_free(c);
   pthread_mutex_lock(&s->lock);
-  s->n_conns--;
+  bool idle = --s->n_conns == 0;
   pthread_cond_broadcast(&s->cond);
   pthread_mutex_unlock(&s->lock);
+  heap_return(idle);
   return NULL;
 }
 
@@ -422,8 +443,10 @@ int lg_server_run(struct lg_server *s)
     int r = poll(pfd, s->n_listen + 1, -1);
     if (r < 0 && errno == EINTR)
       continue;
-    if (r < 0)
+    if (r < 0) {
+      lg_kv(LG_ERROR, "stopping: poll failed", "err=%s", LG_Q(strerror(errno)));
       break;
+    }
     if (pfd[s->n_listen].revents) {
       struct signalfd_siginfo si;
       if (read(sfd, &si, sizeof si) == sizeof si) {

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,6 +248,13 @@ static void process_lines(FILE *f)
   fprintf(f, "process_virtual_memory_bytes %llu\n", vsz * page);
   family(f, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
   fprintf(f, "process_resident_memory_bytes %llu\n", rss * page);
+  /* what the gateway's allocations hold, as against what the process has
+   * resident: a resident size that grows while this stays flat is the
+   * allocator keeping freed memory, not a leak */
+  struct mallinfo2 mi = mallinfo2();
+  family(f, "lungate_heap_in_use_bytes", "gauge",
+         "Bytes of the heap in use by allocations (malloc's arenas and mmapped blocks).");
+  fprintf(f, "lungate_heap_in_use_bytes %zu\n", mi.uordblks + mi.hblkhd);
   unsigned fds = 0;
   DIR *d = opendir("/proc/self/fd");
   for (struct dirent *e; d && (e = readdir(d));)

@@ -114,7 +114,9 @@ cl_rados_section() {
 }
 
 # cl_start INDEX CONFIG: gateway INDEX (1-based) in namespace gwINDEX,
-# listening on 0.0.0.0:3260 there, control socket $LG_TMP/gwINDEX.sock.
+# listening on 0.0.0.0:3260 there, control socket $LG_TMP/gwINDEX.sock,
+# metrics on 127.0.0.1:CL_METRICS_PORT there (cl_metric).
+CL_METRICS_PORT=9470
 cl_start() {
 	local i=$1 cfg=$2 log=$LG_TMP/gw$1.log sock=$LG_TMP/gw$1.sock
 	# (once: a restarted gateway appends to its log, printed once at a failure)
@@ -123,7 +125,7 @@ cl_start() {
 	# ip netns exec execs lungate: its pid is our child's (a function in the
 	# background would be a subshell, and killing that would orphan lungate)
 	ip netns exec "$(cl_ns "gw$i")" "$LUNGATE" serve -c "$cfg" --listen 0.0.0.0:3260 \
-		--control "$sock" </dev/null >>"$log" 2>&1 &
+		--control "$sock" --metrics "127.0.0.1:$CL_METRICS_PORT" </dev/null >>"$log" 2>&1 &
 	CL_PIDS[i]=$!
 	LG_PIDS+=("${CL_PIDS[i]}")
 	CL_LOGS[i]=$log
@@ -135,6 +137,15 @@ cl_start() {
 		sleep 0.1
 	done
 	fail "gateway $i did not listen within 30 s"
+}
+
+# cl_metric INDEX NAME: the value of gateway INDEX's metric NAME (no labels).
+cl_metric() {
+	local out
+	out=$(nsx "gw$1" curl -sS --max-time 10 "http://127.0.0.1:$CL_METRICS_PORT/metrics") ||
+		fail "gateway $1's metrics: $out"
+	awk -v s="$2" '$1 == s { print $2; found = 1 } END { exit !found }' <<<"$out" ||
+		fail "gateway $1 has no metric $2"
 }
 
 # cl_stop INDEX [SIGNAL]: end gateway INDEX by pid (TERM: it leaves the

@@ -95,6 +95,11 @@ inf=$(value "$m" "lungate_command_duration_seconds_bucket{$L,le=\"+Inf\"}")
 	fail "qemu's overlay does not show the 1 MiB it wrote"
 (($(value "$m" process_resident_memory_bytes) > 0 && $(value "$m" process_open_fds) > 0)) ||
 	fail "process metrics missing"
+# (under AddressSanitizer malloc is not glibc's, and glibc's arenas hold nothing)
+heap=$(value "$m" lungate_heap_in_use_bytes)
+ldd "$LUNGATE" 2>/dev/null | grep -q libasan ||
+	((heap > 0 && heap < $(value "$m" process_virtual_memory_bytes))) ||
+	fail "lungate_heap_in_use_bytes is $heap"
 grep -qF "initiator=\"iqn.x:evil\\\"} 1\\nfake_metric{a=\\\"b\\\\\"} " "$m" ||
 	fail "the hostile initiator name is not escaped as the format wants: $(grep -a evil "$m")"
 ! grep -aq '^fake_metric' "$m" || fail "a hostile initiator name forged a metric line"
