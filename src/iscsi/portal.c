@@ -296,8 +296,10 @@ struct conn_arg {
  * connection ends: when the last one went, or every HEAP_RETURN_SEC. */
 static void heap_return(bool idle)
 {
-  static _Atomic time_t last;
-  time_t now = time(NULL), then = atomic_load(&last);
+  static _Atomic time_t last; /* monotonic: a clock set back must not stop it */
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  time_t now = ts.tv_sec, then = atomic_load(&last);
   if (!idle && now - then < HEAP_RETURN_SEC)
     return;
   if (atomic_compare_exchange_strong(&last, &then, now))
