@@ -48,9 +48,26 @@ for g in 2 3 2; do
 	done
 	sleep 3
 done
-# the last restart's clients have come home
+# the last restart's clients come home: with every view whole again, some
+# login of the loops lands on gateway 2 (9 of the 40 initiators are its own).
+# Waited for, not a window of fixed length: under CI's load a loop may make
+# only a login or two in 3 s (seen: none at gateway 2 in 3 s).
 before=$(wc -l <"${CL_LOGS[2]}")
-sleep 3
+before1=$(wc -l <"${CL_LOGS[1]}")
+home=
+for ((t = 0; t < 600; t++)); do
+	if tail -n "+$((before + 1))" "${CL_LOGS[2]}" | grep -q 'msg="\?login"\? initiator='; then
+		home=$((t / 10))
+		break
+	fi
+	sleep 0.1
+done
+if [[ -z $home ]]; then # which side kept them away: the entry point, or gateway 2 itself
+	log "in the wait, gateway 1 sent $(tail -n "+$((before1 + 1))" "${CL_LOGS[1]}" | grep -c "redirected.*to=$CL_NET.12:" || true) logins to gateway 2, which sent $(tail -n "+$((before + 1))" "${CL_LOGS[2]}" | grep -c 'login redirected' || true) on"
+	for i in 1 2 3; do
+		log "gateway $i sees $(cl_ls "$i" 2>&1 | head -c 600); its last cluster lines: $(grep 'msg="cluster' "${CL_LOGS[i]}" | tail -n 4 | cut -c 4-200 | paste -sd '|')"
+	done
+fi
 touch "$LG_TMP/stop"
 total=0
 for k in 0 1 2 3; do
@@ -66,5 +83,5 @@ done
 log "$total logins through the entry point during three restarts, $failed failed; $redirected log lines of redirects"
 ((failed == 0)) || fail "$failed logins failed: $(cat "$LG_TMP"/fail.* | head -n 5)"
 ((total >= 40)) || fail "only $total logins: the loops did not run"
-tail -n "+$((before + 1))" "${CL_LOGS[2]}" | grep -q 'msg="\?login"\? initiator=' ||
-	fail "no client came back to gateway 2 after its restart"
+[[ -n $home ]] || fail "no client came back to gateway 2 within 60 s of every view being whole again"
+log "a client came back to gateway 2 within $home s of its view being whole"
