@@ -36,7 +36,9 @@ for k in 0 1 2 3; do
 done
 
 sleep 3
+n=0
 for g in 2 3 2; do
+	n=$((n + 1))
 	before=$(wc -l <"${CL_LOGS[g]}")
 	cl_stop "$g" TERM
 	tail -n "+$((before + 1))" "${CL_LOGS[g]}" | grep -q 'msg="stopping: redirecting logins' ||
@@ -46,18 +48,20 @@ for g in 2 3 2; do
 	for i in 1 2 3; do
 		cl_wait_view "$i" "$ALL" 20
 	done
-	sleep 3
+	((n == 3)) || sleep 3 # (the clients spread again before the next restart)
 done
 # the last restart's clients come home: with every view whole again, some
-# login of the loops lands on gateway 2 (9 of the 40 initiators are its own).
-# Waited for, not a window of fixed length: under CI's load a loop may make
-# only a login or two in 3 s (seen: none at gateway 2 in 3 s).
+# login of the loops lands on gateway 2 (9 of the 40 initiators are its own),
+# within 30 s, a bound for a loaded machine: peers read a new state within a
+# heartbeat (0.5 s here) and judge a silent gateway dead after 2 s.  (Seen
+# once in CI: no login at gateway 2 in a 3 s window, cause unknown: hence
+# the figures printed below when none comes.)
 before=$(wc -l <"${CL_LOGS[2]}")
 before1=$(wc -l <"${CL_LOGS[1]}")
 home=
-for ((t = 0; t < 600; t++)); do
+for ((t = 0; t < 300; t++)); do
 	if tail -n "+$((before + 1))" "${CL_LOGS[2]}" | grep -q 'msg="\?login"\? initiator='; then
-		home=$((t / 10))
+		home=$((t / 10)).$((t % 10))
 		break
 	fi
 	sleep 0.1
@@ -83,5 +87,5 @@ done
 log "$total logins through the entry point during three restarts, $failed failed; $redirected log lines of redirects"
 ((failed == 0)) || fail "$failed logins failed: $(cat "$LG_TMP"/fail.* | head -n 5)"
 ((total >= 40)) || fail "only $total logins: the loops did not run"
-[[ -n $home ]] || fail "no client came back to gateway 2 within 60 s of every view being whole again"
-log "a client came back to gateway 2 within $home s of its view being whole"
+[[ -n $home ]] || fail "no client came back to gateway 2 within 30 s of every view being whole again"
+log "a client came back to gateway 2 within $home s of every view being whole again"
