@@ -416,8 +416,10 @@ int main(int argc, char **argv)
     return 2;
   }
   const char *cmd = argv[1];
-  if (!strcmp(cmd, "serve"))
+  if (!strcmp(cmd, "serve")) {
+    lg_log_fatal_signals(); /* a gateway that dies says where, in its log */
     return cmd_serve(argc - 1, argv + 1);
+  }
   if (!strcmp(cmd, "mount"))
     return cmd_mount(argc - 1, argv + 1);
   if (!strcmp(cmd, "overlay"))

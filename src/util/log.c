@@ -1,17 +1,62 @@
 /* Logging (logfmt lines) and the per-thread error message. */
 #include "util/log.h"
 
+#include <execinfo.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define LG_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LG_ASAN 1
+#endif
+#endif
 
 static _Atomic int min_level = LG_INFO;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local char last_error[512];
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
+
+/* Only async-signal-safe calls: write, and backtrace_symbols_fd (backtrace
+ * itself was called once at install time, so that libgcc is loaded). */
+static void fatal_signal(int sig)
+{
+  static const char head[] = "level=error msg=\"fatal signal: the gateway ends; "
+                             "the backtrace of the thread it hit follows\" signal=";
+  const char *name = sig == SIGABRT ? "SIGABRT" : sig == SIGSEGV ? "SIGSEGV"
+                     : sig == SIGBUS ? "SIGBUS" : sig == SIGILL ? "SIGILL" : "SIGFPE";
+  ssize_t w = write(2, head, sizeof head - 1);
+  w = write(2, name, strlen(name));
+  w = write(2, "\n", 1);
+  (void)w;
+  void *frames[64];
+  int n = backtrace(frames, 64);
+  backtrace_symbols_fd(frames, n, 2);
+  signal(sig, SIG_DFL); /* then as it would have ended: a core, the same status */
+  raise(sig);
+}
+
+void lg_log_fatal_signals(void)
+{
+  void *warm[1];
+  backtrace(warm, 1);
+  struct sigaction sa = { .sa_handler = fatal_signal, .sa_flags = SA_RESETHAND };
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGABRT, &sa, NULL);
+#ifndef LG_ASAN /* (AddressSanitizer reports a crash itself, better) */
+  sigaction(SIGSEGV, &sa, NULL);
+  sigaction(SIGBUS, &sa, NULL);
+  sigaction(SIGILL, &sa, NULL);
+  sigaction(SIGFPE, &sa, NULL);
+#endif
+}
 
 void lg_log_set_level(enum lg_level level) { atomic_store(&min_level, (int)level); }
 

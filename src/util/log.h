@@ -41,6 +41,12 @@ char *lg_quote(const char *in, char *out, size_t outlen);
 /* lg_quote into a buffer that lives until the end of the enclosing block. */
 #define LG_Q(s) lg_quote((s), (char[LG_Q_MAX]){ 0 }, LG_Q_MAX)
 
+/* From now on a fatal signal (an abort, as from a C++ library's uncaught
+ * exception, or a crash) first writes a line saying which, and the backtrace
+ * of the thread it hit, to stderr; then it ends the process as it would have.
+ * Under AddressSanitizer its own report of a crash is kept (aborts only). */
+void lg_log_fatal_signals(void);
+
 /* Record why the last call on this thread failed (libnbd's set_error style). */
 void lg_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *lg_get_error(void);

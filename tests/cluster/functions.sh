@@ -174,6 +174,8 @@ cl_wait_view() {
 	for ((t = 0; t < secs * 5; t++)); do
 		got=$(cl_ls "$i" | python3 -c 'import json,sys; c=json.load(sys.stdin); print(" ".join(sorted(g["address"]+"="+g["state"] for g in c["gateways"])))') || got=
 		[[ $got == "$want" ]] && return 0
+		pid_alive "${CL_PIDS[i]}" ||
+			fail "gateway $i (pid ${CL_PIDS[i]}) has ended, while waiting for its view \"$want\"; its last lines: $(tail -n 4 "${CL_LOGS[i]}")"
 		sleep 0.2
 	done
 	fail "gateway $i sees \"$got\", not \"$want\", after $secs s"
